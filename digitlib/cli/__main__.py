@@ -1,0 +1,5 @@
+import sys
+
+from digitlib.cli import main
+
+sys.exit(main())

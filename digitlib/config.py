@@ -1,0 +1,68 @@
+"""Paths and settings, read from the environment in one place.
+
+Everything else in digitlib takes these values as arguments; only the doors (CLI, dashboard) call
+the ``from_environment`` helpers here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The project checkout (the folder that holds ``digitlib/``, ``models/`` and ``data/``).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Shipped checkpoints: ``cnn.keras``, ``fnn.keras``, ``numpy_fnn.npz`` and ``metrics.json``.
+SHIPPED_MODELS_DIR = PROJECT_ROOT / "models"
+
+#: The embedded default store, a local folder.
+DEFAULT_STORE_DIR = PROJECT_ROOT / "data" / "store"
+
+#: Class index of "not a digit".
+OTHER = 10
+NUM_CLASSES = 11
+CLASS_NAMES = tuple(str(digit) for digit in range(10)) + ("other",)
+
+#: Names of the models, in the order they are shown side by side.
+MODEL_NAMES = ("numpy_fnn", "fnn", "cnn")
+
+
+def data_search_path(environ: dict[str, str] | None = None) -> list[Path]:
+    """Folders searched for the data sets, most specific first.
+
+    ``DIGITLIB_DATA_DIR`` (one folder, or several separated by ``os.pathsep``) comes first, then the
+    project's ``data/`` folder, then ``../shared/data`` beside the checkout, where this team keeps it.
+    """
+    environ = os.environ if environ is None else environ
+    folders = [Path(part) for part in environ.get("DIGITLIB_DATA_DIR", "").split(os.pathsep) if part]
+    folders += [PROJECT_ROOT / "data", PROJECT_ROOT.parent / "shared" / "data"]
+    return folders
+
+
+def default_store_url(environ: dict[str, str] | None = None) -> str:
+    """The store URL from ``DIGITLIB_STORE``, or the embedded local folder ``data/store``."""
+    environ = os.environ if environ is None else environ
+    return environ.get("DIGITLIB_STORE") or str(DEFAULT_STORE_DIR)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Which parts of the shared data are kept out of training, to measure generalization.
+
+    The last five pendigits writer ids and about a quarter of the Quick, Draw! categories (every
+    fourth one in sorted order, never one of the six with bitmaps, which training uses).
+    """
+
+    pendigits_writers: tuple[int, ...] = (26, 27, 28, 29, 30)
+    quickdraw_every: int = 4
+    quickdraw_offset: int = 1
+
+    def quickdraw_categories(self, categories: list[str]) -> list[str]:
+        """The held-out categories among ``categories`` (sorted, deterministic)."""
+        bitmap_categories = {"apple", "bicycle", "cat", "diamond", "eye", "fish"}
+        eligible = [c for c in sorted(categories) if c not in bitmap_categories]
+        return eligible[self.quickdraw_offset :: self.quickdraw_every]
+
+
+HELD_OUT = HeldOut()
