@@ -35,7 +35,9 @@ def data_search_path(environ: dict[str, str] | None = None) -> list[Path]:
     project's ``data/`` folder, then ``../shared/data`` beside the checkout, where this team keeps it.
     """
     environ = os.environ if environ is None else environ
-    folders = [Path(part) for part in environ.get("DIGITLIB_DATA_DIR", "").split(os.pathsep) if part]
+    folders = [
+        Path(part) for part in environ.get("DIGITLIB_DATA_DIR", "").split(os.pathsep) if part
+    ]
     folders += [PROJECT_ROOT / "data", PROJECT_ROOT.parent / "shared" / "data"]
     return folders
 

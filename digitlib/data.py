@@ -173,7 +173,9 @@ def copy_data_tree(source: Path, destination: Path) -> list[Path]:
     copied = []
     for relative in ("pendigits", "quickdraw"):
         if (Path(source) / relative).exists():
-            shutil.copytree(Path(source) / relative, Path(destination) / relative, dirs_exist_ok=True)
+            shutil.copytree(
+                Path(source) / relative, Path(destination) / relative, dirs_exist_ok=True
+            )
             copied.append(Path(destination) / relative)
     return copied
 
@@ -227,7 +229,7 @@ def parse_unipen(text: str, *, name: str = "UNIPEN data") -> list[PenDigit]:
         if line.startswith(".SEGMENT"):
             match = _SEGMENT.match(line)
             if not match:
-                raise ValueError(f'{name} line {number}: malformed .SEGMENT line: {line!r}')
+                raise ValueError(f"{name} line {number}: malformed .SEGMENT line: {line!r}")
             finish()
             label, writer, sample, strokes, current = int(match.group(1)), None, None, [], None
         elif line.startswith(".COMMENT"):
@@ -236,7 +238,9 @@ def parse_unipen(text: str, *, name: str = "UNIPEN data") -> list[PenDigit]:
                 try:
                     writer, sample = int(parts[2]), int(parts[3])
                 except ValueError as error:
-                    raise ValueError(f"{name} line {number}: malformed .COMMENT: {line!r}") from error
+                    raise ValueError(
+                        f"{name} line {number}: malformed .COMMENT: {line!r}"
+                    ) from error
         elif line.startswith(".PEN_DOWN"):
             if label is None:
                 raise ValueError(f"{name} line {number}: .PEN_DOWN before any .SEGMENT")
@@ -261,7 +265,9 @@ def parse_unipen(text: str, *, name: str = "UNIPEN data") -> list[PenDigit]:
             try:
                 current.append((float(parts[0]), float(parts[1])))
             except ValueError as error:
-                raise ValueError(f"{name} line {number}: expected numbers, got {line!r}") from error
+                raise ValueError(
+                    f"{name} line {number}: expected numbers, got {line!r}"
+                ) from error
     finish()
     if not digits:
         raise ValueError(f"{name}: no .SEGMENT DIGIT records found; is this a UNIPEN file?")
@@ -327,7 +333,9 @@ def load_quickdraw_bitmaps(
 ) -> tuple[np.ndarray, list[str]]:
     """Quick, Draw! 28x28 bitmaps: images (N, 28, 28) uint8 white on black, and their categories."""
     folder = find_data_file(QUICKDRAW_BITMAPS_DIR, search_path)
-    names = sorted(p.stem for p in folder.glob("*.npy")) if categories is None else list(categories)
+    names = (
+        sorted(p.stem for p in folder.glob("*.npy")) if categories is None else list(categories)
+    )
     arrays, labels = [], []
     for category in names:
         array = np.load(folder / f"{category}.npy", allow_pickle=False)
@@ -365,7 +373,9 @@ def fit_strokes(strokes: Strokes, height: float, center: tuple[float, float]) ->
     extent = np.maximum(high - low, 1e-6)
     scale = height / max(extent[1], extent[0])
     middle = (low + high) / 2
-    return [((s - middle) * scale + np.asarray(center, np.float32)).astype(np.float32) for s in strokes]
+    return [
+        ((s - middle) * scale + np.asarray(center, np.float32)).astype(np.float32) for s in strokes
+    ]
 
 
 def render_strokes(strokes: Strokes, style: RenderStyle = RenderStyle()) -> np.ndarray:
@@ -375,7 +385,9 @@ def render_strokes(strokes: Strokes, style: RenderStyle = RenderStyle()) -> np.n
     (H, W, 4) uint8 RGBA on transparent paper, or (H, W, 3) uint8 RGB on white paper.
     """
     fitted = fit_strokes(strokes, style.height, style.center)
-    return draw_polylines(fitted, style.canvas_size, style.line_width, rgba=style.rgba, ink=style.ink)
+    return draw_polylines(
+        fitted, style.canvas_size, style.line_width, rgba=style.rgba, ink=style.ink
+    )
 
 
 def draw_polylines(
@@ -400,10 +412,19 @@ def draw_polylines(
         points = np.round(np.asarray(stroke, np.float64) * (1 << shift)).astype(np.int32)
         if len(points) == 1:
             points = np.concatenate([points, points])
-        cv2.polylines(coverage, [points.reshape(-1, 1, 2)], False, 255, thickness, cv2.LINE_AA, shift)
+        cv2.polylines(
+            coverage, [points.reshape(-1, 1, 2)], False, 255, thickness, cv2.LINE_AA, shift
+        )
         for point in points[[0, -1]]:  # round caps
-            cv2.circle(coverage, tuple(int(v) for v in point), int(thickness * (1 << shift) / 2), 255,
-                       -1, cv2.LINE_AA, shift)
+            cv2.circle(
+                coverage,
+                tuple(int(v) for v in point),
+                int(thickness * (1 << shift) / 2),
+                255,
+                -1,
+                cv2.LINE_AA,
+                shift,
+            )
     alpha = coverage.astype(np.float32) / 255.0
     if rgba:
         image = np.zeros((height, width, 4), np.uint8)
@@ -432,13 +453,19 @@ def random_style(
     """
     rng = np.random.default_rng(rng)
     canvas_height = int(rng.integers(canvas_range[0], canvas_range[1] + 1))
-    canvas_width = int(np.clip(canvas_height * rng.uniform(0.75, 1.5), canvas_range[0], canvas_range[1] * 1.5))
+    canvas_width = int(
+        np.clip(canvas_height * rng.uniform(0.75, 1.5), canvas_range[0], canvas_range[1] * 1.5)
+    )
     shorter = min(canvas_height, canvas_width)
     line_width = float(rng.uniform(*width_fraction) * shorter)
     height = float(rng.uniform(*height_fraction) * canvas_height)
     margin = height / 2 + line_width
-    center_y = rng.uniform(min(margin, canvas_height / 2), max(canvas_height / 2, canvas_height - margin))
-    center_x = rng.uniform(min(margin, canvas_width / 2), max(canvas_width / 2, canvas_width - margin))
+    center_y = rng.uniform(
+        min(margin, canvas_height / 2), max(canvas_height / 2, canvas_height - margin)
+    )
+    center_x = rng.uniform(
+        min(margin, canvas_width / 2), max(canvas_width / 2, canvas_width - margin)
+    )
     return RenderStyle(
         canvas_size=(canvas_height, canvas_width),
         line_width=line_width,
@@ -446,3 +473,82 @@ def random_style(
         center=(float(center_x), float(center_y)),
         rgba=bool(rng.integers(2)) if rgba is None else rgba,
     )
+
+
+def compose_number(
+    digits: Sequence[Strokes],
+    gaps: Sequence[float],
+    rng: np.random.Generator | int | None = None,
+    *,
+    baseline_jitter: float = 0.05,
+) -> Strokes:
+    """Write several digits in a row, as one person writes a number on one line.
+
+    Each digit is scaled to height 1.0 (keeping its aspect ratio; a narrow digit such as a 1 keeps
+    its narrow width), and placed ``gaps[i]`` digit heights to the right of the previous one, its
+    vertical center jittered by up to ``baseline_jitter``. Returns strokes in those units
+    (digit height 1.0), the first digit's box starting at x = 0.
+    """
+    if len(digits) == 0:
+        raise ValueError("compose_number needs at least one digit")
+    if len(gaps) != len(digits) - 1:
+        raise ValueError(f"{len(digits)} digits need {len(digits) - 1} gaps, got {len(gaps)}")
+    rng = np.random.default_rng(rng)
+    composed: Strokes = []
+    left = 0.0
+    for index, strokes in enumerate(digits):
+        points = np.concatenate(strokes)
+        low, high = points.min(axis=0), points.max(axis=0)
+        scale = 1.0 / max(float(high[1] - low[1]), 1e-6)
+        if (high[0] - low[0]) * scale > 1.2:  # a sideways scrawl: cap its width
+            scale = 1.2 / float(high[0] - low[0])
+        offset_y = float(rng.uniform(-baseline_jitter, baseline_jitter))
+        placed = [
+            ((s - low) * scale + np.array([left, offset_y], np.float32)).astype(np.float32)
+            for s in strokes
+        ]
+        composed.extend(placed)
+        width = float(high[0] - low[0]) * scale
+        left += width + (gaps[index] if index < len(gaps) else 0.0)
+    return composed
+
+
+def render_number(
+    digits: Sequence[Strokes],
+    rng: np.random.Generator | int | None = None,
+    *,
+    gap_range: tuple[float, float] = (0.2, 0.6),
+    canvas_range: tuple[int, int] = (200, 600),
+    width_fraction: tuple[float, float] = (0.03, 0.07),
+    height_fraction: tuple[float, float] = (0.30, 0.85),
+    rgba: bool | None = None,
+) -> np.ndarray:
+    """A canvas with a number: ``digits`` written in a row with random gaps, random canvas.
+
+    The canvas is wide enough for the number (aspect up to 4:1); the digit height is a random
+    fraction of the canvas height, reduced when the number would not fit; the stroke width a
+    fraction of the canvas's shorter side. Returns RGBA (H, W, 4) or RGB (H, W, 3) uint8.
+    """
+    rng = np.random.default_rng(rng)
+    gaps = rng.uniform(*gap_range, size=len(digits) - 1)
+    strokes = compose_number(digits, gaps, rng)
+    points = np.concatenate(strokes)
+    number_width = float(points[:, 0].max() - points[:, 0].min())  # in digit heights
+    canvas_height = int(rng.integers(canvas_range[0], canvas_range[1] + 1))
+    digit_height = float(rng.uniform(*height_fraction) * canvas_height)
+    canvas_width = int(
+        min(max(canvas_height, digit_height * number_width * 1.15), 4 * canvas_height)
+    )
+    line_width = float(rng.uniform(*width_fraction) * min(canvas_height, canvas_width))
+    digit_height = min(
+        digit_height, (canvas_width - 2 * line_width) / max(number_width, 1e-6) * 0.95
+    )
+    low, high = points.min(axis=0), points.max(axis=0)
+    size = (high - low) * digit_height
+    room = np.array([canvas_width, canvas_height], np.float32) - size - 2 * line_width
+    origin = np.array([line_width, line_width], np.float32) + rng.uniform(0, 1, 2) * np.maximum(
+        room, 0
+    )
+    placed = [((s - low) * digit_height + origin).astype(np.float32) for s in strokes]
+    use_rgba = bool(rng.integers(2)) if rgba is None else rgba
+    return draw_polylines(placed, (canvas_height, canvas_width), line_width, rgba=use_rgba)

@@ -16,7 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fetch.add_argument("--from", dest="source", type=Path, help="copy from this folder instead")
     fetch.add_argument(
-        "--to", dest="destination", type=Path, default=PROJECT_ROOT / "data",
+        "--to",
+        dest="destination",
+        type=Path,
+        default=PROJECT_ROOT / "data",
         help="where to put them (default: the project's data/ folder)",
     )
     fetch.set_defaults(handler=run_fetch)
@@ -39,8 +42,12 @@ def run_where(args: argparse.Namespace) -> int:
     from digitlib import data
 
     missing = 0
-    for relative in ("mnist/train-images-idx3-ubyte.gz", data.PENDIGITS_FILE,
-                     data.QUICKDRAW_STROKES_DIR, data.QUICKDRAW_BITMAPS_DIR):
+    for relative in (
+        "mnist/train-images-idx3-ubyte.gz",
+        data.PENDIGITS_FILE,
+        data.QUICKDRAW_STROKES_DIR,
+        data.QUICKDRAW_BITMAPS_DIR,
+    ):
         try:
             print(f"{relative}: {data.find_data_file(relative)}")
         except data.DataNotFoundError as error:

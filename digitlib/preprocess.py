@@ -1,0 +1,245 @@
+"""Canvas image -> ink map -> MNIST-style 28x28 model input.
+
+Pure functions over arrays: they never change their input and keep no state.
+
+A canvas drawing is a thin, uniform-width polyline at any size and position; an MNIST digit is a
+pen stroke about an eighth of the digit's size thick, fitted in a 20x20 box and centered by its
+center of mass in 28x28. ``to_model_input`` closes that gap: it re-draws the stroke at MNIST's
+relative width before it applies MNIST's own recipe.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Smallest and largest accepted image side, in pixels, and the largest pixel count.
+MIN_SIDE = 8
+MAX_SIDE = 8192
+MAX_PIXELS = 40_000_000
+
+#: Stroke width of an MNIST digit relative to the longer side of its bounding box.
+MNIST_STROKE_RATIO = 0.115
+
+#: Side of the box the digit is fitted in, and of the model input (MNIST's recipe).
+FIT_SIDE = 20
+INPUT_SIDE = 28
+
+#: Resolution (longer side, pixels) at which strokes are re-drawn before the final downscale.
+WORK_SIDE = 80
+
+#: Ink below this level (0-1) is paper: antialiasing fringes and JPEG noise.
+INK_FLOOR = 0.08
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """PNG or JPEG bytes -> uint8 array of shape (H, W), (H, W, 3) RGB or (H, W, 4) RGBA."""
+    import cv2
+
+    if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
+        raise ValueError("image bytes are empty; expected the bytes of a PNG or JPEG file")
+    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise ValueError(
+            f"could not decode {len(buffer)} bytes as an image; expected a PNG or JPEG file"
+        )
+    if decoded.dtype != np.uint8:
+        decoded = (decoded / 257).astype(np.uint8) if decoded.dtype == np.uint16 else decoded
+    if decoded.ndim == 3 and decoded.shape[2] == 3:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    elif decoded.ndim == 3 and decoded.shape[2] == 4:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
+    return decoded
+
+
+def check_image(image: object) -> np.ndarray:
+    """Validate a canvas image and return it as a uint8 ndarray (PNG/JPEG bytes are decoded).
+
+    Accepted: uint8 arrays of shape (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA with
+    ``MIN_SIDE <= H, W <= MAX_SIDE``; or the bytes of a PNG or JPEG file of such an image.
+    Raises ``ValueError`` saying what was expected otherwise.
+    """
+    if isinstance(image, bytes | bytearray | memoryview):
+        image = decode_image(bytes(image))
+    if not isinstance(image, np.ndarray):
+        raise ValueError(
+            f"image must be a NumPy uint8 array or PNG/JPEG bytes, got {type(image).__name__}"
+        )
+    if image.dtype != np.uint8:
+        raise ValueError(
+            f"image dtype must be uint8 (0-255, as a canvas returns it), got {image.dtype}; "
+            "convert with (image * 255).astype(np.uint8) if it holds floats in [0, 1]"
+        )
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ValueError(
+            f"image shape must be (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, got {image.shape}"
+        )
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE or max(height, width) > MAX_SIDE:
+        raise ValueError(
+            f"image of {width}x{height} pixels is out of range; each side must be between "
+            f"{MIN_SIDE} and {MAX_SIDE} pixels"
+        )
+    if height * width > MAX_PIXELS:
+        raise ValueError(
+            f"image of {width}x{height} pixels is too large; at most {MAX_PIXELS:,} pixels"
+        )
+    return image
+
+
+def ink_from_image(image: np.ndarray | bytes) -> np.ndarray:
+    """How much ink each pixel holds.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W), (H, W, 3) or (H, W, 4), uint8; or PNG/JPEG bytes
+        Dark ink on light paper; in RGBA, transparent pixels are paper.
+
+    Returns
+    -------
+    ink : ndarray of shape (H, W), float32, in [0, 1]; 1 is full ink, 0 is paper.
+    """
+    image = check_image(image)
+    if image.ndim == 2:
+        luminance = image.astype(np.float32)
+        alpha = None
+    else:
+        rgb = image[..., :3].astype(np.float32)
+        luminance = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+        alpha = image[..., 3].astype(np.float32) / 255.0 if image.shape[2] == 4 else None
+    darkness = 1.0 - luminance / 255.0
+    if alpha is not None:
+        darkness = darkness * alpha  # composite over white paper
+    # Paper is whatever most pixels are: subtract it, so gray paper or a JPEG tint reads as no ink.
+    paper = float(
+        np.median(darkness[:: max(1, darkness.shape[0] // 64), :: max(1, darkness.shape[1] // 64)])
+    )
+    span = max(float(darkness.max()) - paper, 0.25)
+    ink = np.clip((darkness - paper) / span, 0.0, 1.0)
+    ink[ink < INK_FLOOR] = 0.0
+    return ink.astype(np.float32)
+
+
+def ink_box(ink: np.ndarray, floor: float = 0.0) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(x, y, width, height)`` of the pixels above ``floor``; None when there are none."""
+    rows = np.flatnonzero((ink > floor).any(axis=1))
+    if rows.size == 0:
+        return None
+    columns = np.flatnonzero((ink > floor).any(axis=0))
+    return (
+        int(columns[0]),
+        int(rows[0]),
+        int(columns[-1] - columns[0] + 1),
+        int(rows[-1] - rows[0] + 1),
+    )
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width, in pixels, of a binary drawing: twice its area over its outline length.
+
+    ``mask``: bool or uint8 (h, w). For a long stroke of width w and length L the area is w*L and
+    the outline about 2L.
+    """
+    import cv2
+
+    binary = (np.asarray(mask) > 0).astype(np.uint8)
+    area = float(binary.sum())
+    if area == 0:
+        return 0.0
+    contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    outline = sum(cv2.arcLength(contour, True) for contour in contours)
+    return 2.0 * area / max(outline, 1.0)
+
+
+def normalize_stroke_width(
+    mask: np.ndarray, target_width: float, current_width: float | None = None
+) -> np.ndarray:
+    """Erode or dilate a binary drawing so its strokes are ``target_width`` pixels wide.
+
+    ``mask``: uint8 (h, w), 0 or 255, with enough margin around the drawing for dilation.
+    Returns a new uint8 mask. Strokes are never eroded away: the change is capped so at least
+    a one-pixel-wide trace survives.
+    """
+    import cv2
+
+    width = stroke_width(mask) if current_width is None else current_width
+    if width <= 0:
+        return mask.copy()
+    change = target_width - width
+    radius = int(round(abs(change) / 2))
+    if radius == 0:
+        return mask.copy()
+    if change < 0:
+        radius = min(radius, max(int((width - 1.5) / 2), 0))
+        if radius == 0:
+            return mask.copy()
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    operation = cv2.dilate if change > 0 else cv2.erode
+    return operation(mask, kernel)
+
+
+def center_by_mass(image: np.ndarray, side: int = INPUT_SIDE) -> np.ndarray:
+    """Place a small image in a ``side`` x ``side`` frame with its center of mass at the center.
+
+    ``image``: float32 (h, w) with h, w <= side. Returns float32 (side, side).
+    """
+    import cv2
+
+    height, width = image.shape
+    total = float(image.sum())
+    if total <= 0:
+        return np.zeros((side, side), np.float32)
+    rows, columns = np.indices(image.shape, dtype=np.float32)
+    center_row = float((rows * image).sum() / total)
+    center_column = float((columns * image).sum() / total)
+    shift = np.float32(
+        [[1, 0, side / 2 - 0.5 - center_column], [0, 1, side / 2 - 0.5 - center_row]]
+    )
+    padded = np.zeros((side, side), np.float32)
+    padded[:height, :width] = image
+    return cv2.warpAffine(padded, shift, (side, side), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def to_model_input(ink: np.ndarray, stroke_ratio: float = MNIST_STROKE_RATIO) -> np.ndarray:
+    """One drawing's ink -> MNIST-style model input.
+
+    Crops to the ink, scales the longer side to ``WORK_SIDE`` pixels, re-draws the strokes at
+    ``stroke_ratio`` times that side, fits the result in a 20x20 box keeping the aspect ratio
+    (area interpolation, as MNIST's antialiasing) and centers it by center of mass in 28x28.
+
+    Parameters
+    ----------
+    ink : ndarray of shape (h, w), float32 in [0, 1]
+        One digit (or one non-digit); ink of other segments already removed.
+
+    Returns
+    -------
+    ndarray of shape (28, 28), float32 in [0, 1], white ink on black. Zeros if ``ink`` is empty.
+    """
+    import cv2
+
+    ink = np.asarray(ink, np.float32)
+    if ink.ndim != 2:
+        raise ValueError(f"ink must be a 2-D array (h, w), got shape {ink.shape}")
+    box = ink_box(ink, floor=INK_FLOOR)
+    if box is None:
+        return np.zeros((INPUT_SIDE, INPUT_SIDE), np.float32)
+    x, y, width, height = box
+    crop = ink[y : y + height, x : x + width]
+    scale = WORK_SIDE / max(width, height)
+    work_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    work = cv2.resize(crop, work_size, interpolation=interpolation)
+    margin = WORK_SIDE // 4
+    mask = np.zeros((work_size[1] + 2 * margin, work_size[0] + 2 * margin), np.uint8)
+    mask[margin:-margin, margin:-margin] = np.where(work >= 0.5, 255, 0).astype(np.uint8)
+    if not mask.any():  # faint ink: keep whatever there is
+        mask[margin:-margin, margin:-margin] = np.where(work > 0, 255, 0).astype(np.uint8)
+    mask = normalize_stroke_width(mask, stroke_ratio * WORK_SIDE)
+    box = ink_box(mask)
+    x, y, width, height = box
+    redrawn = mask[y : y + height, x : x + width].astype(np.float32) / 255.0
+    fit = FIT_SIDE / max(width, height)
+    fit_size = (max(1, round(width * fit)), max(1, round(height * fit)))
+    small = cv2.resize(redrawn, fit_size, interpolation=cv2.INTER_AREA)
+    return np.clip(center_by_mass(small), 0.0, 1.0).astype(np.float32)
