@@ -31,12 +31,13 @@ MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-#: sha256 of the canonical gzip files, checked by ``fetch_mnist``.
+#: sha256 of the canonical files' IDX content (after gunzip, so any gzip level matches),
+#: checked by ``fetch_mnist``.
 MNIST_SHA256 = {
-    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaea4a7ea95d0fd900",
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 MNIST_MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 
@@ -156,10 +157,15 @@ def fetch_mnist(
         else:
             with urllib.request.urlopen(mirror + filename, timeout=60) as response:
                 payload = response.read()
-        actual_sha = hashlib.sha256(payload).hexdigest()
+        try:
+            content = gzip.decompress(payload)
+        except (OSError, EOFError) as error:
+            raise ValueError(f"{filename}: not a gzip file ({error})") from error
+        actual_sha = hashlib.sha256(content).hexdigest()
         if actual_sha != expected_sha:
             raise ValueError(
-                f"{filename}: sha256 {actual_sha} does not match the canonical {expected_sha}"
+                f"{filename}: sha256 {actual_sha} of its content does not match the canonical "
+                f"{expected_sha}; the file is corrupt or not MNIST"
             )
         temporary = path.with_suffix(".part")
         temporary.write_bytes(payload)

@@ -1,0 +1,78 @@
+"""The project's set-up files agree with each other, and the package imports cheaply."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _requirement_names_and_bounds(requirements: list[str]) -> dict[str, str]:
+    parsed = {}
+    for requirement in requirements:
+        requirement = requirement.split(";")[0].strip()
+        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", requirement)
+        if match:
+            parsed[match.group(1).lower()] = match.group(2).replace(" ", "")
+    return parsed
+
+
+def test_environment_yml_installs_what_pyproject_declares():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names_and_bounds(
+        project["dependencies"] + project["optional-dependencies"]["test"]
+    )
+    # On Linux x86-64 the CPU build stands in for tensorflow; conda gets the same.
+    declared.pop("tensorflow")
+    text = (ROOT / "environment.yml").read_text()
+    pip_section = text.split("- pip:", 1)[1]
+    pip_lines = re.findall(r"^\s+- ([A-Za-z0-9_.\-]+[^\n]*)$", pip_section, flags=re.MULTILINE)
+    listed = _requirement_names_and_bounds(
+        [line for line in pip_lines if not line.startswith("-")]
+    )
+    assert listed == declared, "environment.yml and pyproject.toml list different requirements"
+    assert re.search(r"^\s+- -e \.\[test\]$", text, flags=re.MULTILINE), (
+        "environment.yml must install the project itself with its test extras"
+    )
+
+
+def test_import_is_fast_and_loads_no_heavy_libraries():
+    code = (
+        "import sys, time; start = time.perf_counter(); import digitlib; "
+        "elapsed = time.perf_counter() - start; "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'cv2', 'boto3', 'botocore')); print(elapsed); print(heavy)"
+    )
+    timings = []
+    for _ in range(3):
+        output = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        assert output[1] == "[]", f"import digitlib loaded heavy modules: {output[1]}"
+        timings.append(float(output[0]))
+    assert min(timings) < 0.5, f"import digitlib took {min(timings):.3f} s (limit 0.5 s)"
+
+
+def test_console_script_is_declared_and_runs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["digitlib"] == "digitlib.cli:main"
+    result = subprocess.run(
+        [sys.executable, "-m", "digitlib.cli", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "evaluate", "predict", "models", "drawings", "data"):
+        assert command in result.stdout, f"`digitlib {command}` is missing from --help"
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
+    assert "make dashboard" in (ROOT / "README.md").read_text()
+
+
+def test_shipped_model_files_are_small():
+    for path in (ROOT / "models").glob("*"):
+        if path.suffix in (".keras", ".npz"):
+            assert path.stat().st_size < 10 * 1024 * 1024, f"{path.name} is over 10 MB"
