@@ -1,0 +1,351 @@
+"""The dashboard in a real browser: time to a usable canvas, end of stroke to reading, kernel memory.
+
+Serves the dashboard as ``make dashboard`` does (``python -m digitlib.dashboard.serve``, preheated
+kernel pool), and again without preheating (``--pool-size 0``: Voila without
+``--preheat_kernel``), each on a free localhost port with a throw-away model store, and drives
+headless Chromium with Playwright:
+
+- **usable canvas**: from the page request to the drawing canvas on screen (Voila renders widgets
+  only once the kernel is connected, so the canvas then accepts strokes); and to the first
+  reading of a digit drawn as soon as the canvas shows, which proves it.
+- **stroke to reading**: Clear, then one single-stroke digit by a held-out writer drawn with the
+  mouse; the page itself records the ``mouseup`` time and the moment the reading changes
+  (a ``MutationObserver``), so no Python-to-browser round trip is counted.
+- **kernel memory**: resident and peak memory of the kernel that served the page, after
+  ``sizes["dashboard_readings"]`` readings (the kernel is the one that used the most CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.harness import PROJECT_ROOT, Context, Missing, summarize, value
+
+SERVER_START_TIMEOUT = 60
+POOL_READY_TIMEOUT = 180
+PAGE_TIMEOUT_MS = 120_000
+READING_TIMEOUT_MS = 10_000
+
+_WATCH_READING = """
+() => {
+  const reading = document.querySelector('.digitlib-reading');
+  const status = document.querySelector('.digitlib-status');
+  window.__dl = {up: null, shown: null, status: null,
+                 before: reading ? reading.innerText : ''};
+  if (!window.__dlListening) {
+    window.__dlListening = true;
+    document.addEventListener('mouseup', () => { if (window.__dl) window.__dl.up = performance.now(); }, true);
+  }
+  if (window.__dlObserver) window.__dlObserver.disconnect();
+  window.__dlObserver = new MutationObserver(() => {
+    const state = window.__dl;
+    if (state.up === null) return;
+    const now = performance.now();
+    const r = document.querySelector('.digitlib-reading');
+    const s = document.querySelector('.digitlib-status');
+    if (state.shown === null && r && r.innerText !== state.before) state.shown = now;
+    if (state.status === null && s && s.innerText.startsWith('Read')) state.status = now;
+  });
+  window.__dlObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _check_parts() -> Path:
+    """Chromium's path, or ``Missing`` naming the part of the dashboard set-up that is absent."""
+    notebook = PROJECT_ROOT / "notebooks" / "dashboard.ipynb"
+    if not notebook.exists():
+        raise Missing(f"{notebook} does not exist yet")
+    try:
+        import digitlib.dashboard.serve  # noqa: F401
+        from digitlib.dashboard import Dashboard  # noqa: F401
+    except ImportError as error:
+        raise Missing(f"the dashboard is not importable yet: {error}") from error
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        raise Missing("playwright is not installed (pip install -e '.[test]')") from error
+    from digitlib.testing.browser import find_chromium, missing_browser_message
+
+    chromium = find_chromium()
+    if chromium is None:
+        raise Missing(missing_browser_message())
+    return chromium
+
+
+@contextlib.contextmanager
+def serve(pool_size: int, store: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run the dashboard server on a free port; yield its URL and process; stop it after."""
+    port = _free_port()
+    env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
+    command = [
+        sys.executable,
+        "-m",
+        "digitlib.dashboard.serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--pool-size",
+        str(pool_size),
+    ]
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                tail = log.read().decode(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError(f"dashboard server exited ({server.returncode}): {tail}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"dashboard server not listening after {SERVER_START_TIMEOUT} s"
+                )
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/", server
+    finally:
+        # Only the server this function started, and the kernels in its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+        log.close()
+
+
+def kernels(server: subprocess.Popen) -> list:
+    """The server's kernel processes (psutil), found among its descendants."""
+    import psutil
+
+    try:
+        children = psutil.Process(server.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if any("ipykernel" in part for part in child.cmdline()):
+                found.append(child)
+    return found
+
+
+def wait_for_idle_pool(server: subprocess.Popen, pool_size: int, progress) -> float:
+    """Wait until ``pool_size`` kernels exist and all are idle (their notebook has run)."""
+    started = time.monotonic()
+    quiet_since = None
+    while time.monotonic() - started < POOL_READY_TIMEOUT:
+        found = kernels(server)
+        if len(found) >= pool_size:
+            busy = 0.0
+            for kernel in found:
+                with contextlib.suppress(Exception):
+                    busy += kernel.cpu_percent(interval=None)
+            if busy < 5.0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= 1.5:
+                    return time.monotonic() - started
+            else:
+                quiet_since = None
+        time.sleep(0.5)
+    progress.say(f"preheated pool not idle after {POOL_READY_TIMEOUT} s; measuring anyway")
+    return time.monotonic() - started
+
+
+def memory_mb(process) -> tuple[float, float]:
+    """(resident, peak resident) megabytes of a process, peak from /proc's VmHWM when there."""
+    rss = process.memory_info().rss / 1024**2
+    peak = rss
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return rss, peak
+
+
+def _digit_paths(count: int, canvas: dict) -> list[tuple[str, list[np.ndarray]]]:
+    """Single-stroke held-out digits as mouse paths in page pixels inside ``canvas`` (a box)."""
+    from digitlib.config import HELD_OUT
+    from digitlib.data import fit_strokes, load_pendigits
+
+    pool = [
+        d
+        for d in load_pendigits()
+        if d.writer in HELD_OUT.pendigits_writers and len(d.strokes) == 1
+    ]
+    rng = np.random.default_rng(31)
+    paths = []
+    for index in rng.choice(len(pool), size=count, replace=count > len(pool)):
+        digit = pool[int(index)]
+        height = 0.7 * canvas["height"]
+        center = (
+            canvas["x"] + canvas["width"] / 2 + rng.uniform(-0.1, 0.1) * canvas["width"],
+            canvas["y"] + canvas["height"] / 2,
+        )
+        strokes = fit_strokes(digit.strokes, height, center)
+        # ~24 points a stroke: as many mouse events as a quick real stroke sends.
+        strokes = [s[np.linspace(0, len(s) - 1, min(len(s), 24)).astype(int)] for s in strokes]
+        paths.append((str(digit.label), strokes))
+    return paths
+
+
+def _draw(page, strokes: list[np.ndarray]) -> None:
+    for stroke in strokes:
+        page.mouse.move(float(stroke[0, 0]), float(stroke[0, 1]))
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(float(x), float(y))
+        page.mouse.up()
+
+
+def _canvas_box(page) -> dict:
+    canvas = page.locator(".digitlib-canvas canvas").last
+    box = canvas.bounding_box()
+    if box is None:
+        raise RuntimeError("the drawing canvas has no bounding box (not displayed)")
+    return box
+
+
+def open_dashboard(browser, url: str) -> tuple[object, object, float]:
+    """Open a fresh page; return it, its context and seconds from request to canvas on screen."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    started = time.perf_counter()
+    page.goto(url, wait_until="commit", timeout=PAGE_TIMEOUT_MS)
+    page.locator(".digitlib-canvas canvas").last.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+    return page, context, time.perf_counter() - started
+
+
+def read_after_stroke(page, strokes: list[np.ndarray]) -> dict:
+    """Draw one digit and return the page's own timings: ms from mouseup to reading / status."""
+    page.evaluate(_WATCH_READING)
+    _draw(page, strokes)
+    page.wait_for_function(
+        "() => window.__dl && (window.__dl.shown !== null || window.__dl.status !== null)",
+        timeout=READING_TIMEOUT_MS,
+    )
+    page.wait_for_timeout(30)  # let a reading that follows the status land too
+    return page.evaluate(
+        "() => ({reading: window.__dl.shown === null ? null : window.__dl.shown - window.__dl.up,"
+        " status: window.__dl.status === null ? null : window.__dl.status - window.__dl.up,"
+        " text: document.querySelector('.digitlib-reading').innerText})"
+    )
+
+
+def _clear(page) -> None:
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function(
+        "() => document.querySelector('.digitlib-reading').innerText.trim() === ''",
+        timeout=READING_TIMEOUT_MS,
+    )
+
+
+def bench_dashboard(context: Context) -> dict[str, dict]:
+    """Page to usable canvas (preheated and not), stroke end to reading, kernel memory."""
+    chromium = _check_parts()
+    from playwright.sync_api import sync_playwright
+
+    from digitlib.testing.browser import LAUNCH_ARGS
+
+    sizes = context.sizes
+    progress = context.progress
+    figures: dict[str, dict] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="digitlib-bench-store-") as store,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=list(LAUNCH_ARGS))
+        try:
+            pool = 2
+            progress.say(f"serving with a preheated pool of {pool} kernels")
+            with serve(pool, Path(store)) as (url, server):
+                ready = wait_for_idle_pool(server, pool, progress)
+                progress.say(f"pool ready after {ready:.0f} s")
+                usable, page, page_context = [], None, None
+                for run in range(sizes["dashboard_warm_runs"]):
+                    if page_context is not None:
+                        page_context.close()
+                        wait_for_idle_pool(server, pool, progress)
+                    page, page_context, seconds = open_dashboard(browser, url)
+                    usable.append(seconds)
+                    progress.say(f"preheated page {run + 1}: canvas after {seconds:.2f} s")
+                figures["usable_canvas_preheated"] = summarize(usable, unit="s", scale=1)
+
+                # The last page: prove it accepts strokes, then time readings.
+                box = _canvas_box(page)
+                paths = _digit_paths(max(sizes["dashboard_readings"], sizes["stroke_trials"]), box)
+                kernel_cpu = {k.pid: sum(k.cpu_times()[:2]) for k in kernels(server)}
+                started = time.perf_counter()
+                timing = read_after_stroke(page, paths[0][1])
+                figures["first_reading_preheated"] = value(
+                    usable[-1] + time.perf_counter() - started, "s"
+                )
+                delays, fallbacks, correct, readings = [], 0, 0, 1
+                for label, strokes in progress.track(
+                    paths[1 : sizes["stroke_trials"] + 1], "strokes"
+                ):
+                    _clear(page)
+                    timing = read_after_stroke(page, strokes)
+                    readings += 1
+                    if timing["reading"] is None:
+                        fallbacks += 1
+                    delays.append((timing["reading"] or timing["status"]) / 1000)
+                    correct += timing["text"].strip() == label
+                figures["stroke_to_reading"] = summarize(delays) | {
+                    "status_line_used": fallbacks,
+                    "read_right": correct,
+                }
+                for _label, strokes in paths[readings : sizes["dashboard_readings"]]:
+                    _clear(page)
+                    read_after_stroke(page, strokes)
+                    readings += 1
+                used = max(
+                    kernels(server),
+                    key=lambda k: sum(k.cpu_times()[:2]) - kernel_cpu.get(k.pid, 0.0),
+                    default=None,
+                )
+                if used is None:
+                    raise RuntimeError("found no kernel process under the dashboard server")
+                rss, peak = memory_mb(used)
+                figures["kernel_memory"] = value(rss, "MB", peak_mb=peak, readings=readings)
+                page_context.close()
+
+            progress.say("serving without preheating")
+            with serve(0, Path(store)) as (url, server):
+                cold = []
+                for run in range(sizes["dashboard_cold_runs"]):
+                    page, page_context, seconds = open_dashboard(browser, url)
+                    cold.append(seconds)
+                    page_context.close()
+                    progress.say(f"cold page {run + 1}: canvas after {seconds:.2f} s")
+                figures["usable_canvas_cold"] = summarize(cold, unit="s", scale=1)
+                base = figures["usable_canvas_cold"]
+                warm = figures["usable_canvas_preheated"]
+                warm["ratio_to_cold"] = base["median"] / warm["median"]
+        finally:
+            browser.close()
+    return figures

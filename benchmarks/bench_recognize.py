@@ -1,0 +1,184 @@
+"""recognize() against the baseline: latency, throughput and accuracy on the same held-out canvases.
+
+Every canvas is read by every pipeline in turn (baseline, ensemble, cnn, fnn, numpy_fnn), each
+call timed on its own, so that load from other processes falls on all pipelines alike and the
+ratio to the baseline stays meaningful on a busy machine. The readings of those same calls give
+the accuracy figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from benchmarks import canvases
+from benchmarks.baseline import baseline_read, load_baseline_model
+from benchmarks.harness import Context, Missing, summarize, value, with_ratio
+
+#: digitlib's ways to read a canvas: the default ensemble and each model alone.
+DIGITLIB_MODELS = ("ensemble", "cnn", "fnn", "numpy_fnn")
+BASELINE = "baseline"
+WARM_UP = 3
+
+
+def recognizer(context: Context):
+    """The shipped recognizer, loaded once per run."""
+
+    def load():
+        try:
+            import digitlib
+
+            load_recognizer = digitlib.load_recognizer
+        except (ImportError, AttributeError) as error:
+            raise Missing(f"digitlib.load_recognizer is not available yet ({error})") from error
+        missing = [
+            name
+            for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz")
+            if not (context.models_dir / name).exists()
+        ]
+        if missing:
+            raise Missing(f"shipped models missing in {context.models_dir}: {', '.join(missing)}")
+        return load_recognizer(context.models_dir)
+
+    return context.cached("recognizer", load)
+
+
+def baseline_model(context: Context):
+    return context.cached("baseline_model", lambda: load_baseline_model(context.models_dir))
+
+
+def pipelines(context: Context) -> dict[str, Callable[[np.ndarray], str]]:
+    """Name -> function reading one canvas into text, for the baseline and each digitlib model."""
+    model = baseline_model(context)
+    reader = recognizer(context)
+    readers: dict[str, Callable[[np.ndarray], str]] = {
+        BASELINE: lambda image: baseline_read(model, image)
+    }
+    for name in DIGITLIB_MODELS:
+        readers[name] = lambda image, name=name: reader.recognize(image, model=name).text
+    return readers
+
+
+def read_set(context: Context, canvas_set: canvases.CanvasSet) -> dict[str, dict]:
+    """Read every canvas with every pipeline, interleaved: name -> {"seconds", "texts"}."""
+    readers = pipelines(context)
+    for image in canvas_set.images[:WARM_UP]:  # first calls trace graphs and fill caches
+        for read in readers.values():
+            read(image)
+    found = {name: {"seconds": [], "texts": []} for name in readers}
+    order = list(readers)
+    for index, image in enumerate(
+        context.progress.track(canvas_set.images, f"reading {canvas_set.name}")
+    ):
+        # Rotate who goes first so that no pipeline always follows the same one.
+        shift = index % len(order)
+        for name in order[shift:] + order[:shift]:
+            started = time.perf_counter()
+            text = readers[name](image)
+            found[name]["seconds"].append(time.perf_counter() - started)
+            found[name]["texts"].append(text)
+    return found
+
+
+def accuracy(texts: list[str], expected: list[str]) -> float:
+    """Percentage of readings that equal the expected text exactly."""
+    return 100.0 * float(np.mean([t == e for t, e in zip(texts, expected, strict=True)]))
+
+
+def latency_and_accuracy(context: Context, canvas_set: canvases.CanvasSet) -> dict[str, dict]:
+    found = read_set(context, canvas_set)
+    base = summarize(found[BASELINE]["seconds"])
+    figures: dict[str, dict] = {f"latency.{BASELINE}": base}
+    for name in DIGITLIB_MODELS:
+        figures[f"latency.{name}"] = with_ratio(summarize(found[name]["seconds"]), base)
+    for name in (*DIGITLIB_MODELS, BASELINE):
+        figures[f"accuracy.{name}"] = value(
+            accuracy(found[name]["texts"], canvas_set.expected), "%", n=len(canvas_set)
+        )
+    context.cache[f"readings.{canvas_set.name}"] = found
+    return figures
+
+
+# --- the benchmarks ------------------------------------------------------------------------------
+
+
+def bench_one_digit(context: Context) -> dict[str, dict]:
+    """Latency and accuracy on one-digit canvases by held-out writers; digits read as "other"."""
+    digit_set = context.cached(
+        "digits", lambda: canvases.digit_canvases(context.sizes["one_digit"])
+    )
+    figures = latency_and_accuracy(context, digit_set)
+    found = context.cache[f"readings.{digit_set.name}"]
+    for name in (*DIGITLIB_MODELS, BASELINE):
+        empty = [text == "" for text in found[name]["texts"]]
+        figures[f"read_as_other.{name}"] = value(100.0 * float(np.mean(empty)), "%")
+    return figures
+
+
+def bench_five_digits(context: Context) -> dict[str, dict]:
+    """Latency and accuracy on 5-digit numbers (the baseline reads one class per canvas)."""
+    number_set = canvases.number_canvases(context.sizes["five_digits"], seed=17, lengths=(5, 5))
+    return latency_and_accuracy(context, number_set)
+
+
+def bench_numbers(context: Context) -> dict[str, dict]:
+    """Accuracy (exact text) on numbers of 2-6 digits, each by one held-out writer."""
+    figures = latency_and_accuracy(context, canvases.number_canvases(context.sizes["numbers"]))
+    return {key: figure for key, figure in figures.items() if key.startswith("accuracy.")}
+
+
+def bench_doodles(context: Context) -> dict[str, dict]:
+    """Accuracy on doodles of held-out categories: the right reading is "" (nothing read)."""
+    figures = latency_and_accuracy(context, canvases.doodle_canvases(context.sizes["doodles"]))
+    return {key: figure for key, figure in figures.items() if key.startswith("accuracy.")}
+
+
+def bench_throughput(context: Context) -> dict[str, dict]:
+    """Drawings per second over ``sizes["throughput"]`` one-digit canvases, ensemble.
+
+    Uses ``Recognizer.recognize_many`` when the recognizer has it, else a loop of
+    ``recognize``; the figure says which. The canvases are ``sizes["throughput_unique"]``
+    distinct held-out drawings, repeated (a thousand rendered canvases would take ~1 GB). The
+    baseline's rate is measured on the first ``sizes["throughput_baseline"]`` of them.
+    """
+    reader = recognizer(context)
+    model = baseline_model(context)
+    total = context.sizes["throughput"]
+    unique = canvases.digit_canvases(min(total, context.sizes["throughput_unique"]), seed=19)
+    images = [unique.images[i % len(unique)] for i in range(total)]
+    expected = [unique.expected[i % len(unique)] for i in range(total)]
+    for image in images[:WARM_UP]:
+        reader.recognize(image)
+        baseline_read(model, image)
+
+    batched = callable(getattr(reader, "recognize_many", None))
+    context.progress.say(
+        f"{total} canvases with {'recognize_many' if batched else 'a loop of recognize'}"
+    )
+    started = time.perf_counter()
+    if batched:
+        texts = [result.text for result in reader.recognize_many(images)]
+    else:
+        texts = [reader.recognize(image).text for image in images]
+    seconds = time.perf_counter() - started
+
+    count = min(total, context.sizes["throughput_baseline"])
+    base_started = time.perf_counter()
+    for image in context.progress.track(images[:count], "baseline"):
+        baseline_read(model, image)
+    base_rate = count / (time.perf_counter() - base_started)
+    rate = total / seconds
+    return {
+        "ensemble": value(
+            rate,
+            "drawings/s",
+            n=total,
+            seconds=seconds,
+            method="recognize_many" if batched else "loop of recognize",
+            ratio_to_baseline=rate / base_rate,
+            accuracy=accuracy(texts, expected),
+        ),
+        BASELINE: value(base_rate, "drawings/s", n=count, method="loop of model.predict"),
+    }

@@ -1,0 +1,217 @@
+"""Run the digitlib benchmarks: ``python -m benchmarks.run [--quick] [--only NAME ...] [--out PATH]``.
+
+The same as ``digitlib bench`` and ``make bench``. Writes every figure, the commit and the machine
+to ``benchmarks/results/latest.json`` and prints a short table. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from benchmarks import bench_dashboard, bench_process, bench_recognize
+from benchmarks.harness import (
+    DEFAULT_OUT,
+    Benchmark,
+    Context,
+    Missing,
+    Progress,
+    Target,
+    format_table,
+    run_benchmarks,
+    summarize,
+    write_results,
+)
+
+#: Sample counts of a full run (about 6-8 minutes on 2 busy cores) and of ``--quick``.
+SIZES = {
+    "one_digit": 400,
+    "five_digits": 150,
+    "numbers": 300,
+    "doodles": 400,
+    "throughput": 1000,
+    "throughput_unique": 250,
+    "throughput_baseline": 100,
+    "import_runs": 5,
+    "load_runs": 2,
+    "memory_canvases": 100,
+    "learn_runs": 5,
+    "dashboard_warm_runs": 3,
+    "dashboard_cold_runs": 2,
+    "stroke_trials": 20,
+    "dashboard_readings": 50,
+}
+QUICK_SIZES = {
+    "one_digit": 40,
+    "five_digits": 15,
+    "numbers": 30,
+    "doodles": 40,
+    "throughput": 200,
+    "throughput_unique": 50,
+    "throughput_baseline": 20,
+    "import_runs": 2,
+    "load_runs": 1,
+    "memory_canvases": 20,
+    "learn_runs": 2,
+    "dashboard_warm_runs": 1,
+    "dashboard_cold_runs": 1,
+    "stroke_trials": 5,
+    "dashboard_readings": 10,
+}
+
+
+def bench_learn(context: Context) -> dict[str, dict]:
+    """``learn()`` latency (one correction, gate included), from ``benchmarks/bench_learn.py``."""
+    try:
+        module = importlib.import_module("benchmarks.bench_learn")
+    except ModuleNotFoundError as error:
+        if error.name == "benchmarks.bench_learn":
+            raise Missing("benchmarks/bench_learn.py does not exist yet") from error
+        raise
+    found = module.run({"runs": context.sizes["learn_runs"], "quick": context.quick})
+    return learn_figures(found)
+
+
+def learn_figures(found: dict) -> dict[str, dict]:
+    """bench_learn's result -> figures: summaries of any list of seconds, numbers as values."""
+    figures: dict[str, dict] = {}
+    for key, entry in found.items():
+        if isinstance(entry, dict) and "median" in entry:
+            figures[key] = entry
+        elif (
+            isinstance(entry, list | tuple)
+            and entry
+            and all(isinstance(x, int | float) for x in entry)
+        ):
+            figures[key] = summarize(entry, unit="s", scale=1)
+        elif isinstance(entry, int | float) and not isinstance(entry, bool):
+            figures[key] = {"value": float(entry), "unit": ""}
+        else:
+            figures[key] = {"value": None, "unit": "", "detail": entry}
+    return figures
+
+
+#: The benchmarks in run order: cheap in-process ones first, the dashboard last.
+BENCHMARKS: dict[str, Benchmark] = {
+    "one_digit": bench_recognize.bench_one_digit,
+    "five_digits": bench_recognize.bench_five_digits,
+    "numbers": bench_recognize.bench_numbers,
+    "doodles": bench_recognize.bench_doodles,
+    "throughput": bench_recognize.bench_throughput,
+    "import": bench_process.bench_import,
+    "load_and_memory": bench_process.bench_load_and_memory,
+    "learn": bench_learn,
+    "dashboard": bench_dashboard.bench_dashboard,
+}
+
+#: The issues' targets, judged on every run.
+TARGETS = (
+    Target(
+        "one_digit/latency.ensemble",
+        ">=",
+        4.0,
+        "recognize() one digit, ensemble, >= 4x faster than the baseline's model.predict()",
+        field="ratio_to_baseline",
+    ),
+    Target(
+        "one_digit/accuracy.ensemble",
+        ">=",
+        None,
+        "... with higher accuracy than the baseline (held-out one-digit canvases)",
+        better_than="one_digit/accuracy.baseline",
+    ),
+    Target("throughput/ensemble", ">=", 300, "throughput, one-digit canvases >= 300/s"),
+    Target(
+        "one_digit/latency.ensemble", "<=", 8, "recognize() one digit, ensemble, median <= 8 ms"
+    ),
+    Target(
+        "five_digits/latency.ensemble", "<=", 15, "recognize() 5 digits, ensemble, median <= 15 ms"
+    ),
+    Target("one_digit/accuracy.ensemble", ">=", 98.5, "held-out digits read exactly >= 98.5 %"),
+    Target("one_digit/read_as_other.ensemble", "<=", 1.0, "digits read as other <= 1 %"),
+    Target("numbers/accuracy.ensemble", ">=", 93.0, "held-out numbers read exactly >= 93 %"),
+    Target("doodles/accuracy.ensemble", ">=", 95.0, "held-out doodles read as nothing >= 95 %"),
+    Target("load_and_memory/load_recognizer_cold", "<=", 10.0, "load_recognizer() < 10 s"),
+    Target("learn/learn", "<=", 1.0, "learn() one digit, gate included, median <= 1 s"),
+    Target(
+        "dashboard/usable_canvas_preheated", "<=", 2.0, "dashboard canvas usable, preheated <= 2 s"
+    ),
+    Target("dashboard/stroke_to_reading", "<=", 300, "end of stroke to reading <= 300 ms median"),
+    Target("dashboard/kernel_memory", "<=", 1200, "dashboard kernel after 50 readings <= 1.2 GB"),
+)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small samples (about 2 minutes): a smoke run"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        choices=sorted(BENCHMARKS),
+        help=f"run only these benchmarks: {', '.join(BENCHMARKS)}",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where to write the results (default: benchmarks/results/latest.json)",
+    )
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="models folder to measure (default: the shipped models/)",
+    )
+    return parser
+
+
+def run(
+    *,
+    quick: bool = False,
+    only: list[str] | None = None,
+    out: Path | None = DEFAULT_OUT,
+    models_dir: Path | None = None,
+    sizes: dict[str, int] | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Run the benchmarks and write the results; returns the results document.
+
+    ``sizes`` overrides sample counts (the tests use tiny ones); ``out=None`` writes nothing.
+    """
+    unknown = sorted(set(only or ()) - set(BENCHMARKS))
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    chosen = {name: BENCHMARKS[name] for name in (only or BENCHMARKS)}
+    context = Context(
+        sizes=(QUICK_SIZES if quick else SIZES) | (sizes or {}),
+        progress=progress or Progress(),
+        quick=quick,
+    )
+    if models_dir is not None:
+        context.models_dir = Path(models_dir)
+    document = run_benchmarks(chosen, context, TARGETS)
+    document["models_dir"] = str(context.models_dir)
+    if out is not None:
+        document["written_to"] = str(write_results(document, out))
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    document = run(quick=args.quick, only=args.only, out=args.out, models_dir=args.models)
+    print(format_table(document))
+    if "written_to" in document:
+        print(f"results: {document['written_to']}")
+    failed = [n for n, r in document["benchmarks"].items() if r["status"] == "error"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
