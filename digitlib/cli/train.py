@@ -1,0 +1,145 @@
+"""``digitlib train``: assemble the training set and train the models, with progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from digitlib.config import MODEL_NAMES, SHIPPED_MODELS_DIR
+
+FILE_NAMES = {"cnn": "cnn.keras", "fnn": "fnn.keras", "numpy_fnn": "numpy_fnn.npz"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train the models (MNIST + canvas-rendered pendigits + non-digits)"
+    )
+    parser.add_argument(
+        "--model",
+        choices=[*MODEL_NAMES, "all"],
+        default="all",
+        help="which model to train (default: all)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs for every model trained (default: each model's own)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (0)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=SHIPPED_MODELS_DIR,
+        help="folder for the checkpoints (default: the shipped models/)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="use at most N items of each data source (quick trial runs)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes rendering canvas drawings (default 2)"
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="assemble the training set afresh instead of reading .cache/",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from digitlib import train
+
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    config = train.TrainConfig(seed=args.seed, workers=args.workers)
+    if args.epochs is not None:
+        config = dataclasses.replace(
+            config, cnn_epochs=args.epochs, fnn_epochs=args.epochs, numpy_fnn_epochs=args.epochs
+        )
+    names = list(MODEL_NAMES) if args.model == "all" else [args.model]
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    started = time.monotonic()
+    print("assembling the training set (cached in .cache/training after the first run)...")
+    training_set = train.assemble_training_set(
+        config, cache_dir=None if args.no_cache else train.DEFAULT_CACHE_DIR, limit=args.limit
+    )
+    assembly_seconds = time.monotonic() - started
+    print(
+        f"{len(training_set.images)} training images in {assembly_seconds:.0f} s: "
+        + ", ".join(f"{k} {v}" for k, v in training_set.summary().items())
+    )
+
+    card = {
+        "seed": args.seed,
+        "config": dataclasses.asdict(config),
+        "data": training_set.summary(),
+        "assembly_seconds": round(assembly_seconds, 1),
+        "models": {},
+    }
+    for name in names:
+        epochs = {
+            "cnn": config.cnn_epochs,
+            "fnn": config.fnn_epochs,
+            "numpy_fnn": config.numpy_fnn_epochs,
+        }[name]
+        batches = -(-len(training_set.images) // config.batch_size)
+        keras_model = name != "numpy_fnn"
+        bar = tqdm(
+            total=epochs * batches if keras_model else epochs,
+            desc=name,
+            unit="batch" if keras_model else "epoch",
+            dynamic_ncols=True,
+        )
+        history = []
+
+        def progress(epoch, logs, bar=bar, history=history, keras_model=keras_model):
+            history.append({"epoch": epoch + 1, **{k: round(v, 5) for k, v in logs.items()}})
+            if not keras_model:
+                bar.update(1)
+            bar.set_postfix(
+                epoch=epoch + 1,
+                loss=f"{logs['loss']:.4f}",
+                val_acc=f"{logs.get('val_accuracy', float('nan')):.4f}",
+            )
+            tqdm.write(
+                f"{bar.desc} epoch {epoch + 1}: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in logs.items())
+            )
+
+        model_started = time.monotonic()
+        model = train.train_model(
+            name,
+            training_set,
+            config,
+            progress=progress,
+            batch_progress=bar.update if keras_model else None,
+        )
+        bar.close()
+        seconds = time.monotonic() - model_started
+        path = args.out / FILE_NAMES[name]
+        model.save(path)
+        size = path.stat().st_size
+        print(f"{name}: {seconds:.0f} s, saved {path} ({size / 1e6:.2f} MB)")
+        card["models"][name] = {
+            "seconds": round(seconds, 1),
+            "file": path.name,
+            "bytes": size,
+            "history": history,
+        }
+        card_path = args.out / "training.json"
+        previous = json.loads(card_path.read_text()) if card_path.exists() else {}
+        merged = {**previous, **{k: v for k, v in card.items() if k != "models"}}
+        merged["models"] = {**previous.get("models", {}), **card["models"]}
+        card_path.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"total {time.monotonic() - started:.0f} s")
+    return 0

@@ -1,0 +1,592 @@
+"""Training-set assembly and training loops for the three models.
+
+Pure functions driven by a ``TrainConfig``: they return data and trained models and print
+nothing (the command line ``digitlib train`` adds progress bars through the ``progress``
+callbacks).
+
+The training set has 11 classes (0-9 and 10 = "other"):
+
+- MNIST train (60,000), augmented afresh every epoch;
+- pendigits digits of the training writers (not ``HELD_OUT``) rendered as canvas drawings with
+  ``data.random_style`` and turned into model inputs by ``preprocess.to_model_input(
+  preprocess.ink_from_image(canvas))``, exactly as at recognition time, several renderings each;
+- "other": Quick, Draw! doodles of the categories not held out, rendered the same way; the
+  Quick, Draw! 28x28 bitmaps; synthetic non-digits (scribbles, symbols, letters, stars, hearts,
+  arrows, hatching, filled blobs) rendered the same way. Digit-like shapes (a circle, a single
+  line) are never "other".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitlib.config import HELD_OUT, NUM_CLASSES, OTHER, PROJECT_ROOT
+
+Progress = Callable[[int, dict], None]
+
+#: Where assembled training sets are cached (git-ignored).
+DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache" / "training"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what ``train_*`` produce (with the seed)."""
+
+    seed: int = 0
+    #: Canvas renderings per pendigits digit (training writers only).
+    digit_renderings: int = 4
+    #: Canvas renderings per Quick, Draw! doodle (categories not held out).
+    doodle_renderings: int = 4
+    #: Quick, Draw! bitmaps used as "other" (of 18,000).
+    bitmap_count: int = 9000
+    #: Synthetic non-digits.
+    synthetic_count: int = 8000
+    #: Loss weight of the "other" class relative to a digit class.
+    other_weight: float = 1.0
+    #: Share of the assembled set kept aside to monitor training (not MNIST test, not held out).
+    validation_share: float = 0.02
+    cnn_epochs: int = 12
+    fnn_epochs: int = 15
+    numpy_fnn_epochs: int = 20
+    batch_size: int = 128
+    cnn_learning_rate: float = 2e-3
+    fnn_learning_rate: float = 1e-3
+    numpy_fnn_learning_rate: float = 0.05
+    numpy_fnn_layers: tuple[int, ...] = (784, 256, 128, NUM_CLASSES)
+    numpy_fnn_weight_decay: float = 1e-5
+    #: Processes rendering canvas drawings while assembling the set.
+    workers: int = 2
+    extra: dict = field(default_factory=dict)
+
+    def data_key(self) -> str:
+        """A short hash of the fields that decide the assembled data (for the cache)."""
+        fields = {
+            k: v
+            for k, v in asdict(self).items()
+            if k
+            in {
+                "seed",
+                "digit_renderings",
+                "doodle_renderings",
+                "bitmap_count",
+                "synthetic_count",
+                "validation_share",
+            }
+        }
+        fields["version"] = DATA_VERSION
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+#: Bumped when assembly changes, so stale caches are not reused.
+DATA_VERSION = 1
+
+
+@dataclass
+class TrainingSet:
+    """Assembled data: ``images`` float32 (N, 28, 28) in [0, 1], ``labels`` int64 (N,) 0..10,
+    ``sources`` (N,) str naming where each image came from; the same for the validation part."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+    validation_images: np.ndarray
+    validation_labels: np.ndarray
+
+    def summary(self) -> dict[str, int]:
+        names, counts = np.unique(self.sources, return_counts=True)
+        return {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+
+
+# --- canvas rendering ---------------------------------------------------------------------
+
+
+def render_to_inputs(
+    drawings: Sequence[list[np.ndarray]], renderings: int, seed: int | np.random.SeedSequence
+) -> np.ndarray:
+    """Render each drawing's strokes ``renderings`` times on random canvases
+    (``data.random_style``) and make model inputs the way recognition does.
+
+    Returns float32 (len(drawings) * renderings, 28, 28), drawing-major.
+    """
+    from digitlib import data, preprocess
+
+    rng = np.random.default_rng(seed)
+    outputs = np.zeros((len(drawings) * renderings, 28, 28), np.float32)
+    for index, strokes in enumerate(drawings):
+        for copy in range(renderings):
+            canvas = data.render_strokes(strokes, data.random_style(rng))
+            outputs[index * renderings + copy] = preprocess.to_model_input(
+                preprocess.ink_from_image(canvas)
+            )
+    return outputs
+
+
+def render_many(
+    drawings: Sequence[list[np.ndarray]],
+    renderings: int,
+    seed: int,
+    workers: int = 1,
+    chunk: int = 500,
+) -> np.ndarray:
+    """``render_to_inputs`` over chunks, in ``workers`` processes; the result does not depend
+    on ``workers`` (each chunk has its own seed)."""
+    chunks = [list(drawings[start : start + chunk]) for start in range(0, len(drawings), chunk)]
+    seeds = np.random.SeedSequence(seed).spawn(len(chunks))
+    if not chunks:
+        return np.zeros((0, 28, 28), np.float32)
+    if workers <= 1:
+        parts = [render_to_inputs(c, renderings, s) for c, s in zip(chunks, seeds, strict=True)]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(render_to_inputs, chunks, [renderings] * len(chunks), seeds))
+    return np.concatenate(parts)
+
+
+# --- synthetic non-digits -------------------------------------------------------------------
+
+
+def _line(a, b, points: int = 8) -> np.ndarray:
+    t = np.linspace(0, 1, points)[:, None]
+    return (np.asarray(a, np.float32) * (1 - t) + np.asarray(b, np.float32) * t).astype(np.float32)
+
+
+def _polyline(points) -> np.ndarray:
+    return np.asarray(points, np.float32)
+
+
+_LETTERS = {
+    "A": [[(0, 1), (0.5, 0), (1, 1)], [(0.25, 0.55), (0.75, 0.55)]],
+    "E": [[(1, 0), (0, 0), (0, 1), (1, 1)], [(0, 0.5), (0.8, 0.5)]],
+    "F": [[(1, 0), (0, 0), (0, 1)], [(0, 0.5), (0.8, 0.5)]],
+    "H": [[(0, 0), (0, 1)], [(1, 0), (1, 1)], [(0, 0.5), (1, 0.5)]],
+    "K": [[(0, 0), (0, 1)], [(1, 0), (0, 0.55), (1, 1)]],
+    "M": [[(0, 1), (0, 0), (0.5, 0.6), (1, 0), (1, 1)]],
+    "N": [[(0, 1), (0, 0), (1, 1), (1, 0)]],
+    "W": [[(0, 0), (0.25, 1), (0.5, 0.35), (0.75, 1), (1, 0)]],
+    "R": [[(0, 1), (0, 0), (0.8, 0), (0.9, 0.25), (0.8, 0.5), (0, 0.5), (1, 1)]],
+    "X": [[(0, 0), (1, 1)], [(1, 0), (0, 1)]],
+    "Y": [[(0, 0), (0.5, 0.5), (1, 0)], [(0.5, 0.5), (0.5, 1)]],
+    "P+": [[(0, 1), (0, 0), (1, 0), (1, 0.5), (0, 0.5)], [(0.5, 0.7), (0.5, 1)]],
+    "#": [
+        [(0.3, 0), (0.2, 1)],
+        [(0.75, 0), (0.65, 1)],
+        [(0, 0.3), (1, 0.3)],
+        [(0, 0.7), (1, 0.7)],
+    ],
+    "+": [[(0.5, 0), (0.5, 1)], [(0, 0.5), (1, 0.5)]],
+    "=": [[(0, 0.3), (1, 0.3)], [(0, 0.7), (1, 0.7)]],
+    "≡": [[(0, 0.1), (1, 0.1)], [(0, 0.5), (1, 0.5)], [(0, 0.9), (1, 0.9)]],
+    "*": [[(0.5, 0), (0.5, 1)], [(0.07, 0.25), (0.93, 0.75)], [(0.93, 0.25), (0.07, 0.75)]],
+    "box-x": [[(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)], [(0, 0), (1, 1)], [(1, 0), (0, 1)]],
+    "triangle": [[(0.5, 0), (1, 1), (0, 1), (0.5, 0)]],
+    "tick-box": [
+        [(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)],
+        [(0.2, 0.5), (0.45, 0.8), (0.85, 0.15)],
+    ],
+}
+
+
+def synthetic_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
+    """Strokes (y down, about a unit box) of one synthetic non-digit of ``kind``
+    (see ``SYNTHETIC_KINDS``), randomly varied."""
+    if kind == "scribble":
+        strokes = []
+        for _ in range(int(rng.integers(1, 4))):
+            steps = rng.normal(0, 1, (int(rng.integers(12, 40)), 2)).cumsum(axis=0)
+            strokes.append(steps.astype(np.float32))
+    elif kind == "blob":  # a filled area: dense back-and-forth strokes
+        rows = int(rng.integers(5, 10))
+        y = np.linspace(0, 1, rows)
+        half = np.sqrt(np.clip(1 - (2 * y - 1) ** 2, 0.05, 1)) * rng.uniform(0.3, 0.6)
+        xs = np.where(np.arange(rows) % 2 == 0, 0.5 - half, 0.5 + half)
+        xe = np.where(np.arange(rows) % 2 == 0, 0.5 + half, 0.5 - half)
+        points = np.stack([np.stack([xs, y], 1), np.stack([xe, y], 1)], 1).reshape(-1, 2)
+        strokes = [points.astype(np.float32)]
+    elif kind == "hatch":
+        count = int(rng.integers(3, 7))
+        slope = rng.uniform(-0.5, 0.5)
+        strokes = [_line((0, y), (1, y + slope)) for y in np.linspace(0, 1, count)]
+        if rng.uniform() < 0.5:
+            strokes += [_line((x, 0), (x - slope, 1)) for x in np.linspace(0, 1, count)]
+    elif kind == "star":
+        points = int(rng.choice([5, 5, 6, 7]))
+        angles = np.linspace(0, 2 * np.pi, 2 * points + 1) + rng.uniform(0, np.pi)
+        radii = np.where(np.arange(2 * points + 1) % 2 == 0, 1.0, rng.uniform(0.35, 0.55))
+        strokes = [np.stack([radii * np.cos(angles), radii * np.sin(angles)], 1)]
+    elif kind == "heart":
+        t = np.linspace(0, 2 * np.pi, 60)
+        x = 16 * np.sin(t) ** 3
+        y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        strokes = [np.stack([x, y], 1)]
+    elif kind == "arrow":
+        head = rng.uniform(0.2, 0.4)
+        strokes = [
+            _line((0, 0.5), (1, 0.5)),
+            _polyline([(1 - head, 0.5 - head), (1, 0.5), (1 - head, 0.5 + head)]),
+        ]
+        angle = rng.choice([0, np.pi / 2, np.pi, 3 * np.pi / 2, np.pi / 4, -np.pi / 4])
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        strokes = [s @ rotation.T for s in strokes]
+    elif kind == "spiral":
+        turns = rng.uniform(2.0, 3.5)
+        t = np.linspace(0, 2 * np.pi * turns, int(60 * turns))
+        radius = 0.1 + t / t[-1]
+        strokes = [np.stack([radius * np.cos(t), radius * np.sin(t)], 1)]
+    elif kind == "wave":
+        periods = rng.uniform(2, 4)
+        x = np.linspace(0, 1, 80)
+        strokes = [np.stack([x * periods, 0.5 * np.sin(2 * np.pi * periods * x)], 1)]
+    elif kind == "smiley":
+        t = np.linspace(0, 2 * np.pi, 50)
+        mouth = np.linspace(0.2 * np.pi, 0.8 * np.pi, 15)
+        strokes = [
+            np.stack([np.cos(t), np.sin(t)], 1),
+            _line((-0.35, -0.35), (-0.35, -0.2), 3),
+            _line((0.35, -0.35), (0.35, -0.2), 3),
+            np.stack([0.5 * np.cos(mouth), 0.5 * np.sin(mouth)], 1),
+        ]
+    elif kind == "letter":
+        shape = _LETTERS[str(rng.choice(sorted(_LETTERS)))]
+        strokes = [_polyline(points) for points in shape]
+    else:
+        raise ValueError(f"unknown synthetic kind {kind!r}; expected one of {SYNTHETIC_KINDS}")
+    strokes = [np.asarray(s, np.float64) for s in strokes]
+    # Random rotation, stretch, shear and per-point wobble, as different hands draw them.
+    angle = np.deg2rad(rng.uniform(-20, 20))
+    linear = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    linear = linear @ np.array([[1, rng.uniform(-0.2, 0.2)], [0, 1]])
+    linear = linear @ np.diag([rng.uniform(0.7, 1.3), rng.uniform(0.7, 1.3)])
+    points = np.concatenate(strokes)
+    size = float(np.ptp(points, axis=0).max()) or 1.0
+    wobble = rng.uniform(0, 0.02) * size
+    return [(s @ linear.T + rng.normal(0, wobble, s.shape)).astype(np.float32) for s in strokes]
+
+
+SYNTHETIC_KINDS = (
+    "scribble",
+    "blob",
+    "hatch",
+    "star",
+    "heart",
+    "arrow",
+    "spiral",
+    "wave",
+    "smiley",
+    "letter",
+)
+
+
+def synthetic_drawings(count: int, rng: np.random.Generator | int | None) -> list[list]:
+    """``count`` synthetic non-digit drawings (strokes), kinds drawn uniformly (letters twice)."""
+    rng = np.random.default_rng(rng)
+    kinds = SYNTHETIC_KINDS + ("letter",)
+    return [synthetic_strokes(str(rng.choice(kinds)), rng) for _ in range(count)]
+
+
+# --- assembly -----------------------------------------------------------------------------
+
+
+def assemble_training_set(
+    config: TrainConfig = TrainConfig(),
+    *,
+    cache_dir: Path | None = DEFAULT_CACHE_DIR,
+    limit: int | None = None,
+) -> TrainingSet:
+    """Build (or read from ``cache_dir``) the 11-class training set described in the module
+    docstring. Held-out pendigits writers and Quick, Draw! categories are never used.
+
+    ``limit``: use at most this many items per source (quick runs and tests; not cached).
+    """
+    from digitlib import data
+
+    cache_path = None
+    if cache_dir is not None and limit is None:
+        cache_path = Path(cache_dir) / f"training-{config.data_key()}.npz"
+        if cache_path.exists():
+            with np.load(cache_path, allow_pickle=False) as archive:
+                return TrainingSet(
+                    archive["images"].astype(np.float32) / 255,
+                    archive["labels"].astype(np.int64),
+                    archive["sources"],
+                    archive["validation_images"].astype(np.float32) / 255,
+                    archive["validation_labels"].astype(np.int64),
+                )
+    seeds = np.random.SeedSequence(config.seed).spawn(6)
+    cut = (lambda items: items[:limit]) if limit else (lambda items: items)
+    parts: list[tuple[np.ndarray, np.ndarray, str]] = []
+
+    mnist_images, mnist_labels = data.load_mnist("train")
+    mnist_images, mnist_labels = cut(mnist_images), cut(mnist_labels)
+    parts.append((mnist_images.astype(np.float32) / 255, mnist_labels.astype(np.int64), "mnist"))
+
+    writers = set(HELD_OUT.pendigits_writers)
+    pendigits = cut([d for d in data.load_pendigits() if d.writer not in writers])
+    digit_inputs = render_many(
+        [d.strokes for d in pendigits],
+        config.digit_renderings,
+        int(seeds[0].generate_state(1)[0]),
+        config.workers,
+    )
+    digit_labels = np.repeat([d.label for d in pendigits], config.digit_renderings)
+    parts.append((digit_inputs, digit_labels.astype(np.int64), "pendigits_canvas"))
+
+    categories = data.quickdraw_categories()
+    held_out = set(HELD_OUT.quickdraw_categories(categories))
+    doodles = cut(data.load_quickdraw_strokes([c for c in categories if c not in held_out]))
+    doodle_inputs = render_many(
+        [d.strokes for d in doodles],
+        config.doodle_renderings,
+        int(seeds[1].generate_state(1)[0]),
+        config.workers,
+    )
+    parts.append((doodle_inputs, np.full(len(doodle_inputs), OTHER), "quickdraw_canvas"))
+
+    bitmaps, _ = data.load_quickdraw_bitmaps()
+    pick = np.random.default_rng(seeds[2]).permutation(len(bitmaps))[: config.bitmap_count]
+    bitmaps = cut(bitmaps[np.sort(pick)])
+    parts.append(
+        (bitmaps.astype(np.float32) / 255, np.full(len(bitmaps), OTHER), "quickdraw_bitmaps")
+    )
+
+    synthetic = synthetic_drawings(limit or config.synthetic_count, seeds[3])
+    synthetic_inputs = render_many(
+        synthetic, 1, int(seeds[4].generate_state(1)[0]), config.workers
+    )
+    parts.append((synthetic_inputs, np.full(len(synthetic_inputs), OTHER), "synthetic"))
+
+    images = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    sources = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+    order = np.random.default_rng(seeds[5]).permutation(len(images))
+    validation_count = int(round(len(images) * config.validation_share))
+    validation, training = order[:validation_count], order[validation_count:]
+    result = TrainingSet(
+        images[training],
+        labels[training],
+        sources[training],
+        images[validation],
+        labels[validation],
+    )
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache_path.with_suffix(".tmp.npz")
+        np.savez(
+            temporary,
+            images=_to_uint8(result.images),
+            labels=result.labels.astype(np.uint8),
+            sources=result.sources.astype(str),
+            validation_images=_to_uint8(result.validation_images),
+            validation_labels=result.validation_labels.astype(np.uint8),
+        )
+        temporary.replace(cache_path)
+    return result
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+
+
+def class_weights(config: TrainConfig) -> np.ndarray:
+    """Loss weight per class (11,): 1 for digits, ``config.other_weight`` for "other"."""
+    weights = np.ones(NUM_CLASSES, np.float32)
+    weights[OTHER] = config.other_weight
+    return weights
+
+
+class _EpochData:
+    """Augments the next epoch's images in a background thread while the current one trains
+    (OpenCV releases the GIL)."""
+
+    def __init__(self, images: np.ndarray, rng: np.random.Generator) -> None:
+        self.images, self.rng = images, rng
+        self._thread: threading.Thread | None = None
+        self._result: np.ndarray | None = None
+        self._start()
+
+    def _start(self) -> None:
+        from digitlib.augment import augment_batch
+
+        seed = self.rng.integers(2**63)
+
+        def work():
+            self._result = augment_batch(self.images, seed)
+
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+
+    def next(self) -> np.ndarray:
+        self._thread.join()
+        result = self._result
+        self._start()
+        return result
+
+
+def _learning_rate(base: float, epoch: int, epochs: int) -> float:
+    """Short linear warm-up, then cosine decay to 2% of ``base``."""
+    if epoch == 0 and epochs > 3:
+        return base * 0.3
+    progress = epoch / max(1, epochs - 1)
+    return base * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
+# --- training loops -----------------------------------------------------------------------
+
+
+def train_keras(
+    model,
+    training_set: TrainingSet,
+    *,
+    epochs: int,
+    learning_rate: float,
+    config: TrainConfig = TrainConfig(),
+    rng: np.random.Generator | int | None = None,
+    progress: Progress | None = None,
+    batch_progress: Callable[[int], None] | None = None,
+):
+    """Train a Keras model from ``build_cnn``/``build_fnn`` with Adam, fresh augmentation each
+    epoch and a cosine learning-rate schedule. Returns a ``KerasClassifier``.
+
+    ``progress(epoch, logs)`` is called after each epoch with loss, accuracy, validation
+    accuracy, learning rate and seconds; ``batch_progress(batches_done)`` after each batch.
+    """
+    import keras
+
+    from digitlib.models.keras_models import KerasClassifier
+
+    rng = np.random.default_rng(rng)
+    keras.utils.set_random_seed(int(rng.integers(2**31)))  # weight init and dropout
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    weights = class_weights(config)
+    epoch_data = _EpochData(training_set.images, rng)
+    callbacks = []
+    if batch_progress is not None:
+
+        class _Batches(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                batch_progress(1)
+
+        callbacks.append(_Batches())
+    for epoch in range(epochs):
+        started = time.monotonic()
+        rate = _learning_rate(learning_rate, epoch, epochs)
+        model.optimizer.learning_rate.assign(rate)
+        images = epoch_data.next()
+        history = model.fit(
+            images,
+            training_set.labels,
+            batch_size=config.batch_size,
+            epochs=1,
+            verbose=0,
+            shuffle=True,
+            sample_weight=weights[training_set.labels],
+            callbacks=callbacks,
+        )
+        logs = {
+            "loss": float(history.history["loss"][-1]),
+            "accuracy": float(history.history["accuracy"][-1]),
+            "learning_rate": rate,
+        }
+        if len(training_set.validation_images):
+            probabilities = KerasClassifier(model).predict_proba(training_set.validation_images)
+            logs["val_accuracy"] = float(
+                (probabilities.argmax(1) == training_set.validation_labels).mean()
+            )
+        logs["seconds"] = time.monotonic() - started
+        if progress is not None:
+            progress(epoch, logs)
+    return KerasClassifier(model)
+
+
+def train_numpy_fnn(
+    training_set: TrainingSet,
+    *,
+    config: TrainConfig = TrainConfig(),
+    rng: np.random.Generator | int | None = None,
+    progress: Progress | None = None,
+):
+    """Train a ``NumpyFNN`` of ``config.numpy_fnn_layers`` with momentum SGD, fresh augmentation
+    each epoch and a cosine learning-rate schedule. Returns the model."""
+    from digitlib.models.numpy_fnn import NumpyFNN
+
+    rng = np.random.default_rng(rng)
+    model = NumpyFNN(config.numpy_fnn_layers, rng=rng)
+    weights = class_weights(config)
+    epoch_data = _EpochData(training_set.images, rng)
+    epochs = config.numpy_fnn_epochs
+    for epoch in range(epochs):
+        started = time.monotonic()
+        rate = _learning_rate(config.numpy_fnn_learning_rate, epoch, epochs)
+        loss = model.fit_epoch(
+            epoch_data.next(),
+            training_set.labels,
+            learning_rate=rate,
+            batch_size=config.batch_size,
+            weight_decay=config.numpy_fnn_weight_decay,
+            class_weight=weights,
+            rng=rng,
+        )
+        logs = {"loss": loss, "learning_rate": rate}
+        if len(training_set.validation_images):
+            predicted = model.predict_proba(training_set.validation_images).argmax(1)
+            logs["val_accuracy"] = float((predicted == training_set.validation_labels).mean())
+        logs["seconds"] = time.monotonic() - started
+        if progress is not None:
+            progress(epoch, logs)
+    return model
+
+
+def train_model(
+    name: str,
+    training_set: TrainingSet,
+    config: TrainConfig = TrainConfig(),
+    *,
+    progress: Progress | None = None,
+    batch_progress: Callable[[int], None] | None = None,
+):
+    """Train the model called ``name`` ("cnn", "fnn" or "numpy_fnn") with its own seed derived
+    from ``config.seed``. Returns a ``Classifier`` named ``name``."""
+    from digitlib.models.keras_models import build_cnn, build_fnn
+
+    names = ("numpy_fnn", "fnn", "cnn")
+    if name not in names:
+        raise ValueError(f"unknown model {name!r}; expected one of {names}")
+    rng = np.random.default_rng([config.seed, names.index(name)])
+    if name == "numpy_fnn":
+        model = train_numpy_fnn(training_set, config=config, rng=rng, progress=progress)
+    elif name == "fnn":
+        model = train_keras(
+            build_fnn(),
+            training_set,
+            epochs=config.fnn_epochs,
+            learning_rate=config.fnn_learning_rate,
+            config=config,
+            rng=rng,
+            progress=progress,
+            batch_progress=batch_progress,
+        )
+    else:
+        model = train_keras(
+            build_cnn(),
+            training_set,
+            epochs=config.cnn_epochs,
+            learning_rate=config.cnn_learning_rate,
+            config=config,
+            rng=rng,
+            progress=progress,
+            batch_progress=batch_progress,
+        )
+    model.name = name
+    return model
