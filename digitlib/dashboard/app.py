@@ -1,0 +1,362 @@
+"""The dashboard: draw, read live, look inside, correct and teach; models, data and about views.
+
+``Dashboard`` holds all of one visitor's state (their drawing, reading and session id); the
+recognizer, store and learner come from ``services`` and are shared by every visitor.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ipywidgets import (
+    HTML,
+    Button,
+    HBox,
+    IntProgress,
+    Layout,
+    Tab,
+    Text,
+    VBox,
+)
+
+from digitlib.config import OTHER
+from digitlib.dashboard import render
+from digitlib.dashboard.drawpad import DrawPad
+from digitlib.dashboard.services import Services, shared_services
+
+ABOUT = """
+<h3>How it works</h3>
+<p>You draw on the canvas; when you lift the pen, the drawing is turned into an ink mask, split
+into one box per digit (strokes of one digit are merged), and each box is scaled into a 28x28
+picture like the MNIST digits the models learned from. Three models read every picture: a small
+neural network written in NumPy, a Keras fully connected network and a Keras convolutional network.
+Their probabilities are combined into the ensemble's answer, which is the reading; a mark that
+looks like no digit is read as "other" and shown in a grey dashed box.</p>
+<p>If the reading is wrong, type the right number and press <b>Learn</b>: the models are
+fine-tuned on your drawing (with variations of it, mixed with earlier examples so they do not
+forget), and the new versions are kept only if they still pass the validation tests. Promoted
+models are stored with their history, so everyone's next reading uses them and any version can be
+rolled back. <b>Save drawing</b> only keeps the drawing with its labels, to build a data set.</p>
+"""
+
+
+class Dashboard:
+    """One visitor's dashboard. Display it with ``dashboard.widget`` (or just ``dashboard``).
+
+    Parameters
+    ----------
+    services : Services, optional
+        Recognizer, store, registry, drawings and learner; by default the process's shared ones
+        for ``store_url`` (``DIGITLIB_STORE``, else ``data/store``).
+    canvas_size : (height, width)
+        The drawing canvas in pixels; the default fits a 390 px wide phone.
+    """
+
+    def __init__(
+        self,
+        services: Services | None = None,
+        *,
+        store_url: str | None = None,
+        canvas_size: tuple[int, int] = (240, 340),
+        line_width: int = 12,
+    ) -> None:
+        self.session_id = uuid.uuid4().hex[:12]
+        self.status = HTML(layout=Layout(min_height="20px"))
+        self.status.add_class("digitlib-status")
+        self.services = services if services is not None else self._load_services(store_url)
+        self.result: Any = None
+        self.last_read_ms: float | None = None
+        self._learning = False
+
+        self.pad = DrawPad(
+            canvas_size,
+            line_width,
+            on_change=self.guard(self._on_drawing_changed),
+            guard=self.guard,
+        )
+        self.reading = HTML(render.reading_html(""))
+        self.reading.add_class("digitlib-reading")
+        self.note = HTML(render.reading_note([]), layout=Layout(max_width="340px"))
+        self.correction = Text(
+            placeholder="the right number",
+            description="Correct:",
+            layout=Layout(width="200px"),
+            style={"description_width": "58px"},
+        )
+        self.correction.add_class("digitlib-correction")
+        self.save_button = Button(
+            description="Save drawing", icon="save", layout=Layout(width="120px")
+        )
+        self.learn_button = Button(
+            description="Learn",
+            icon="graduation-cap",
+            button_style="primary",
+            layout=Layout(width="90px"),
+        )
+        self.save_button.on_click(self.guard(lambda _: self.save_drawing()))
+        self.learn_button.on_click(self.guard(lambda _: self.start_learning()))
+        self.progress = IntProgress(
+            value=0,
+            min=0,
+            max=100,
+            description="Learning",
+            layout=Layout(width="300px", display="none"),
+        )
+        self.verdict = HTML(layout=Layout(max_width="340px"))
+        self.verdict.add_class("digitlib-verdict")
+        self.inspect = HTML()
+        self.inspect.add_class("digitlib-inspect")
+
+        from digitlib.dashboard.panels import DataPanel, ModelsPanel
+
+        self.models_panel = ModelsPanel(self)
+        self.data_panel = DataPanel(self)
+        draw_view = HBox(
+            [
+                VBox(
+                    [
+                        self.pad.widget,
+                        self.reading,
+                        self.note,
+                        HBox([self.correction]),
+                        HBox([self.save_button, self.learn_button]),
+                        self.progress,
+                        self.verdict,
+                    ],
+                    layout=Layout(width="350px", max_width="100%"),
+                ),
+                VBox(
+                    [HTML("<b>What the models saw</b>"), self.inspect],
+                    layout=Layout(flex="1 1 360px"),
+                ),
+            ],
+            layout=Layout(flex_flow="row wrap", gap="12px"),
+        )
+        about = HTML(ABOUT + render.pipeline_svg(), layout=Layout(max_width="720px"))
+        self.tabs = Tab(
+            children=[draw_view, self.models_panel.widget, self.data_panel.widget, about],
+            titles=["Draw", "Models", "Data", "About"],
+        )
+        self.tabs.observe(self.guard(self._on_tab), names="selected_index")
+        self.widget = VBox(
+            [HTML(render.PAGE_CSS), self.status, self.tabs], layout=Layout(max_width="100%")
+        )
+        self.widget.add_class("digitlib-dashboard")
+        self._report_startup()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # --- errors and status ------------------------------------------------------------------------
+
+    def report(self, message: str, level: str = "info") -> None:
+        """Show ``message`` in the status line (level ``info``, ``warning`` or ``error``)."""
+        css = {"error": "dl-error", "warning": "dl-warning"}.get(level, "dl-info")
+        self.status.value = f'<span class="{css}">{html.escape(message)}</span>'
+
+    def guard(self, function: Callable) -> Callable:
+        """Wrap a widget callback so that its errors show in the status line, not vanish."""
+
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - shown to the visitor, not swallowed
+                name = getattr(function, "__name__", "action").strip("_").replace("_", " ")
+                self.report(f"{name} failed: {type(error).__name__}: {error}", "error")
+                traceback.print_exc()  # lands in the server log
+                return None
+
+        return guarded
+
+    def _load_services(self, store_url: str | None) -> Services:
+        try:
+            return shared_services(store_url)
+        except Exception as error:
+            self.report(f"could not load the models: {type(error).__name__}: {error}", "error")
+            raise
+
+    def _report_startup(self) -> None:
+        problems = list(self.services.problems)
+        problems += [
+            f"skipped: {w}" for w in getattr(self.services.recognizer, "warnings", []) or []
+        ]
+        if problems:
+            self.report("; ".join(problems), "warning")
+        else:
+            self.report("Ready: draw a number.")
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _on_drawing_changed(self, reason: str) -> None:
+        self.read()
+
+    def read(self) -> None:
+        """Read the current drawing and show the reading, the boxes and what the models saw."""
+        started = time.perf_counter()
+        if self.pad.is_empty:
+            self.result = None
+            self.reading.value = render.reading_html("")
+            self.note.value = render.reading_note([])
+            self.correction.value = ""
+            self.inspect.value = ""
+            self.pad.show_boxes([])
+            self.report("Canvas cleared.")
+            return
+        swapped = self.services.sync_models()
+        result = self.services.recognizer.recognize(self.pad.image())
+        self.result = result
+        self.pad.show_boxes(
+            [
+                (
+                    seg.box,
+                    render.class_name(seg.label) if seg.label != OTHER else "not a digit",
+                    seg.label != OTHER,
+                )
+                for seg in result.segments
+            ]
+        )
+        self.reading.value = render.reading_html(result.text)
+        self.last_read_ms = 1000 * (time.perf_counter() - started)
+        self.note.value = render.reading_note(result.segments)
+        self.correction.value = result.text
+        self.inspect.value = render.segment_cards_html(result.segments)
+        message = f"Read {len(result.segments)} mark(s) in {self.last_read_ms:.0f} ms."
+        if swapped:
+            message += " Using newer models promoted by another session."
+        self.report(message)
+
+    # --- correcting and teaching -----------------------------------------------------------------
+
+    def _labels(self) -> str:
+        labels = self.correction.value.strip().replace(" ", "")
+        if self.pad.is_empty:
+            raise ValueError("draw a number first")
+        if not labels:
+            raise ValueError("type the right number in the Correct field first")
+        if not all(c.isdigit() or c == "?" for c in labels):
+            raise ValueError(
+                f"the correction {labels!r} should be digits (use ? for a non-digit mark)"
+            )
+        return labels
+
+    def save_drawing(self) -> None:
+        """Store the drawing with the corrected labels and the current reading."""
+        labels = self._labels()
+        drawings = self.services.drawings
+        if drawings is None:
+            raise RuntimeError("no drawing store is available (see the start-up warning)")
+        prediction = self.result.text if self.result is not None else ""
+        drawing_id = drawings.save(
+            self.pad.image(),
+            labels,
+            prediction=prediction,
+            strokes=self.pad.stroke_arrays(),
+            session_id=self.session_id,
+        )
+        self.report(f"Saved drawing {drawing_id} labelled {labels}.")
+        self.data_panel.stale = True
+
+    def start_learning(self) -> None:
+        """Fine-tune on the drawing in a background thread; the verdict shows when done."""
+        if self._learning:
+            raise RuntimeError("already learning from the last correction; wait for its verdict")
+        labels = self._labels()
+        image = self.pad.image()
+        learner = self.services.get_learner()
+        self._learning = True
+        self.learn_button.disabled = True
+        self.progress.value = 0
+        self.progress.layout.display = None
+        self.verdict.value = "<i>Learning from your correction…</i>"
+        self.report(f"Learning that this reads {labels}…")
+        done = threading.Event()
+        thread = threading.Thread(
+            target=self._learn,
+            args=(learner, image, labels, done),
+            name="digitlib-learn",
+            daemon=True,
+        )
+        thread.start()
+        threading.Thread(
+            target=self._tick, args=(done,), name="digitlib-progress", daemon=True
+        ).start()
+
+    def _tick(self, done: threading.Event) -> None:
+        # The learner reports no progress; an estimate that slows down keeps the bar honest.
+        started = time.monotonic()
+        while not done.wait(0.5):
+            elapsed = time.monotonic() - started
+            self.progress.value = int(95 * elapsed / (elapsed + 15))
+
+    def _learn(self, learner: Any, image: Any, labels: str, done: threading.Event) -> None:
+        try:
+            update = learner.learn(image, labels=labels, session_id=self.session_id)
+            self.verdict.value = verdict_html(update)
+            self.report(
+                ("Promoted new model versions" if update.promoted else "Models kept as they were")
+                + f" after {update.seconds:.1f} s."
+            )
+            # The next reading picks up promoted versions (sync_models); no canvas drawing from
+            # this thread, since ipycanvas batches commands process-wide.
+            self.models_panel.stale = True
+        except Exception as error:  # noqa: BLE001 - a thread's errors go to the page too
+            self.verdict.value = (
+                f'<span class="dl-verdict-no">Learning failed: {html.escape(type(error).__name__)}: '
+                f"{html.escape(str(error))}</span>"
+            )
+            self.report(f"learning failed: {type(error).__name__}: {error}", "error")
+            traceback.print_exc()
+        finally:
+            done.set()
+            self.progress.value = 100
+            self.progress.layout.display = "none"
+            self.learn_button.disabled = False
+            self._learning = False
+
+    # --- tabs -------------------------------------------------------------------------------------
+
+    def _on_tab(self, change: dict) -> None:
+        if change["new"] == 1:
+            self.models_panel.refresh()
+        elif change["new"] == 2:
+            self.data_panel.refresh()
+
+
+def verdict_html(update: Any) -> str:
+    """The learner's verdict: promoted with the new figures, or why not."""
+    head = (
+        '<div class="dl-verdict-ok">Promoted: the models learned your correction.</div>'
+        if update.promoted
+        else '<div class="dl-verdict-no">Not promoted.</div>'
+    )
+    reason = (
+        f"<div>{html.escape(str(update.reason))}</div>" if getattr(update, "reason", "") else ""
+    )
+    rows = []
+    for key, value in _flatten(getattr(update, "metrics", {}) or {}):
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        rows.append((key, shown))
+    versions = getattr(update, "versions", None) or {}
+    rows += [(f"version {name}", version) for name, version in dict(versions).items()]
+    table = render.table_html(rows, ("figure", "value")) if rows else ""
+    seconds = f"<div><small>{float(update.seconds):.1f} s</small></div>"
+    return head + reason + table + seconds
+
+
+def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(values, dict):
+        items: list[tuple[str, Any]] = []
+        for key, value in values.items():
+            items += _flatten(value, f"{prefix}{key} ")
+        return items
+    return [(prefix.strip(), values)]

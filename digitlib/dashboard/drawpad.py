@@ -1,0 +1,202 @@
+"""The drawing pad: a fixed-size two-layer ipycanvas, its strokes, and the Clear/Undo/brush controls.
+
+The pad keeps every point it receives, so the dashboard renders the drawing in Python
+(``render.render_drawing``) instead of asking the browser for its pixels: a stroke's end reaches
+the recognizer without an image round trip. Ink goes on the lower layer, the reading's boxes on
+the upper one, so boxes are never read as ink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from ipycanvas import MultiCanvas, hold_canvas
+from ipywidgets import Button, HBox, IntSlider, Layout, VBox
+
+INK = "#000000"
+DIGIT_BOX = "#1f77b4"
+OTHER_BOX = "#8c8c8c"
+
+
+class DrawPad:
+    """Strokes drawn with a mouse, a finger or a pen on a canvas of ``size`` = (height, width) px.
+
+    ``on_change(reason)`` is called after a stroke ends, after Undo and after Clear, with reason
+    ``"stroke"``, ``"undo"`` or ``"clear"``. ``guard(function)`` wraps every event handler so that
+    its errors reach the page (ipycanvas swallows them otherwise).
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int] = (240, 360),
+        line_width: int = 12,
+        *,
+        on_change: Callable[[str], None] = lambda reason: None,
+        guard: Callable[[Callable], Callable] = lambda function: function,
+    ) -> None:
+        height, width = size
+        if not (16 <= height <= 2048 and 16 <= width <= 2048):
+            raise ValueError(f"canvas size must be 16..2048 px a side, got {size}")
+        self.size = (int(height), int(width))
+        self.on_change = on_change
+        self.strokes: list[list[tuple[float, float]]] = []
+        self.widths: list[float] = []
+        self._drawing = False
+        # Fixed pixel size: the canvas must not stretch with the page (and stays 1:1 with events).
+        self.canvas = MultiCanvas(
+            2,
+            width=width,
+            height=height,
+            layout=Layout(width=f"{width}px", height=f"{height}px", min_width=f"{width}px"),
+        )
+        self.canvas.add_class("digitlib-canvas")
+        self.ink, self.overlay = self.canvas[0], self.canvas[1]
+        self.brush = IntSlider(
+            value=line_width,
+            min=4,
+            max=32,
+            description="Brush",
+            readout=True,
+            layout=Layout(width="180px"),
+            style={"description_width": "42px"},
+        )
+        self.clear_button = Button(description="Clear", icon="eraser", layout=Layout(width="80px"))
+        self.undo_button = Button(description="Undo", icon="undo", layout=Layout(width="80px"))
+        self.clear_button.add_class("digitlib-clear")
+        self.undo_button.add_class("digitlib-undo")
+        self.clear_button.on_click(guard(lambda _: self.clear()))
+        self.undo_button.on_click(guard(lambda _: self.undo()))
+
+        self.canvas.on_mouse_down(guard(self._start))
+        self.canvas.on_mouse_move(guard(self._extend))
+        self.canvas.on_mouse_up(guard(self._finish))
+        self.canvas.on_mouse_out(guard(self._finish))
+        self.canvas.on_touch_start(guard(lambda touches: self._start(*touches[0])))
+        self.canvas.on_touch_move(guard(lambda touches: self._extend(*touches[0])))
+        self.canvas.on_touch_end(guard(lambda touches: touches or self._finish()))
+        self.canvas.on_touch_cancel(guard(lambda touches: touches or self._finish()))
+        # Commands sent before the browser shows the canvas are lost: draw again when it is ready.
+        self.canvas.on_client_ready(guard(self.redraw))
+        self._boxes: list[tuple[tuple[float, float, float, float], str, bool]] = []
+
+        self.widget = VBox(
+            [self.canvas, HBox([self.clear_button, self.undo_button, self.brush])],
+            layout=Layout(width=f"{width + 2}px", max_width="100%"),
+        )
+
+    # --- the drawing as data --------------------------------------------------------------------
+
+    def stroke_arrays(self) -> list[np.ndarray]:
+        """The strokes as (P, 2) float32 arrays of (x, y) canvas pixels."""
+        return [np.asarray(points, np.float32).reshape(-1, 2) for points in self.strokes]
+
+    def image(self) -> np.ndarray:
+        """The drawing as RGBA uint8 (height, width, 4), exactly as the canvas shows it."""
+        from digitlib.dashboard.render import render_drawing
+
+        return render_drawing(self.stroke_arrays(), self.widths, self.size)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.strokes
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _start(self, x: float, y: float) -> None:
+        if self._drawing:  # a second button or finger: finish the open stroke first
+            self._finish()
+        self._drawing = True
+        self.strokes.append([(float(x), float(y))])
+        self.widths.append(float(self.brush.value))
+        with hold_canvas():
+            self._set_pen()
+            self.ink.fill_circle(x, y, self.brush.value / 2)
+
+    def _extend(self, x: float, y: float) -> None:
+        if not self._drawing:
+            return
+        points = self.strokes[-1]
+        last_x, last_y = points[-1]
+        if (x - last_x) ** 2 + (y - last_y) ** 2 < 1.0:
+            return  # sub-pixel jitter adds points but no ink
+        points.append((float(x), float(y)))
+        self.ink.stroke_line(last_x, last_y, x, y)
+
+    def _finish(self, *_: float) -> None:
+        if not self._drawing:
+            return
+        self._drawing = False
+        self.on_change("stroke")
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Remove every stroke and box."""
+        self._drawing = False
+        self.strokes.clear()
+        self.widths.clear()
+        self._boxes = []
+        with hold_canvas():
+            self.ink.clear()
+            self.overlay.clear()
+        self.on_change("clear")
+
+    def undo(self) -> None:
+        """Remove the last stroke."""
+        self._drawing = False
+        if not self.strokes:
+            return
+        self.strokes.pop()
+        self.widths.pop()
+        self.redraw()
+        self.on_change("undo")
+
+    def load(self, strokes: list[np.ndarray], widths: list[float]) -> None:
+        """Replace the drawing (points in canvas pixels) and show it; no ``on_change``."""
+        if len(strokes) != len(widths):
+            raise ValueError(f"got {len(strokes)} strokes but {len(widths)} widths; give one each")
+        self.strokes = [[(float(x), float(y)) for x, y in np.asarray(s)] for s in strokes]
+        self.widths = [float(w) for w in widths]
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw every stroke and box again (after Undo, or when a browser view appears)."""
+        with hold_canvas():
+            self.ink.clear()
+            for points, line_width in zip(self.strokes, self.widths, strict=True):
+                self._set_pen(line_width)
+                if len(points) == 1:
+                    self.ink.fill_circle(points[0][0], points[0][1], line_width / 2)
+                else:
+                    self.ink.stroke_lines(points)
+            self._draw_boxes()
+
+    def show_boxes(self, boxes: list[tuple[tuple[float, float, float, float], str, bool]]) -> None:
+        """Draw ``(box, label, is_digit)`` on the overlay layer, replacing the previous ones."""
+        self._boxes = list(boxes)
+        with hold_canvas():
+            self._draw_boxes()
+
+    def _draw_boxes(self) -> None:
+        overlay = self.overlay
+        overlay.clear()
+        overlay.line_width = 2
+        overlay.font = "bold 14px sans-serif"
+        overlay.text_baseline = "bottom"
+        for (x, y, width, height), label, is_digit in self._boxes:
+            color = DIGIT_BOX if is_digit else OTHER_BOX
+            overlay.stroke_style = color
+            overlay.fill_style = color
+            overlay.set_line_dash([] if is_digit else [5, 4])
+            overlay.stroke_rect(x - 2, y - 2, width + 4, height + 4)
+            text_y = y - 3 if y > 18 else y + height + 18
+            overlay.fill_text(label, x - 2, text_y)
+
+    def _set_pen(self, line_width: float | None = None) -> None:
+        # Setting the style with every stroke keeps it right even if the browser view was rebuilt.
+        self.ink.line_cap = "round"
+        self.ink.line_join = "round"
+        self.ink.stroke_style = INK
+        self.ink.fill_style = INK
+        self.ink.line_width = float(self.brush.value if line_width is None else line_width)

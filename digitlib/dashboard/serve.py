@@ -1,0 +1,85 @@
+"""Serve the dashboard notebook with Voila: ``python -m digitlib.dashboard.serve --port 8866``.
+
+Kernels are preheated (a small pool runs the notebook before anyone asks, so a visitor does not
+wait for TensorFlow and the models to load), sources are stripped, and every asset comes from the
+installed packages (no CDN). It listens on localhost unless ``--host`` says otherwise: exposing it
+(``--host 0.0.0.0``) is a choice to make knowingly, as anyone who reaches the port can teach the
+shared models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from digitlib.config import PROJECT_ROOT
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "dashboard.ipynb"
+
+#: Holds ``voila/templates/digitlib``: the lab template minus its CDN stylesheets.
+TEMPLATES_ROOT = Path(__file__).resolve().parent / "share"
+
+
+def voila_command(
+    host: str = "localhost",
+    port: int = 8866,
+    *,
+    pool_size: int = 2,
+    notebook: Path = NOTEBOOK,
+    python: str = sys.executable,
+) -> list[str]:
+    """The Voila command line that serves ``notebook``."""
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be 1..65535, got {port}")
+    if pool_size < 0:
+        raise ValueError(f"pool_size must be 0 (no preheating) or more, got {pool_size}")
+    return [
+        python,
+        "-m",
+        "voila",
+        str(notebook),
+        "--no-browser",
+        f"--Voila.ip={host}",
+        f"--port={port}",
+        f"--preheat_kernel={pool_size > 0}",
+        f"--pool_size={pool_size}",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        # Refill the pool right after a visitor takes a kernel.
+        "--VoilaKernelManager.fill_delay=0",
+        "--theme=light",
+        "--template=digitlib",
+    ]
+
+
+def voila_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for Voila: our template on ``JUPYTER_PATH``, TensorFlow's logs quiet."""
+    env = dict(os.environ if environ is None else environ)
+    env["JUPYTER_PATH"] = os.pathsep.join(
+        part for part in (str(TEMPLATES_ROOT), env.get("JUPYTER_PATH", "")) if part
+    )
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the digitlib dashboard with Voila.")
+    parser.add_argument(
+        "--host", default="localhost", help="interface to listen on (default: localhost)"
+    )
+    parser.add_argument("--port", type=int, default=8866)
+    parser.add_argument(
+        "--pool-size", type=int, default=2, help="preheated kernels kept ready (0: none)"
+    )
+    args = parser.parse_args(argv)
+    command = voila_command(args.host, args.port, pool_size=args.pool_size)
+    env = voila_environment()
+    print(f"digitlib dashboard on http://{args.host}:{args.port}/", flush=True)
+    os.execve(command[0], command, env)
+    return 0  # pragma: no cover - execve does not return
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
