@@ -1,0 +1,526 @@
+"""``DrawingStore``: collected drawings, the review queue of held labels, the update log.
+
+Layout inside a store (``<id>`` sorts by time: ``20250101T120000123456Z-1a2b3c4d``)::
+
+    drawings/<id>.png        the canvas as drawn (PNG bytes)
+    drawings/<id>.npy        optional: the per-segment model inputs, float32 (K, 28, 28)
+    drawings/<id>.json       labels, predictions, session id, time; written last, deleted first,
+                             so a drawing is listed only when complete
+    review/held/<id>.*       the same three files for labels held for review
+    updates/<id>.json        one online-learning update each
+
+Labels are one int per segment, left to right: 0-9, or 10 (``digitlib.config.OTHER``) for "not a
+digit". Functions accept them as a string (``"42"``, ``"?"`` for other) or a list of ints/strings.
+This module uses NumPy only, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import struct
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitlib.store.base import KeyNotFound, Store
+
+log = logging.getLogger(__name__)
+
+OTHER = 10  # digitlib.config.OTHER, repeated so this module stays import-light
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_PNG_BYTES = 2 * 1024 * 1024
+MAX_LABELS = 64
+MAX_METADATA_BYTES = 256 * 1024
+_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+_SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def normalize_labels(labels: str | Sequence[int | str]) -> list[int]:
+    """Per-segment labels as ints 0-10, from ``"42"``/``"4?"`` or ``[4, 2]``/``["4", "other"]``.
+
+    Raises ``ValueError`` saying which label is bad.
+    """
+    if isinstance(labels, str):
+        items: list[Any] = list(labels)
+    elif isinstance(labels, Sequence) or isinstance(labels, np.ndarray):
+        items = list(labels)
+    else:
+        raise TypeError(
+            f"labels must be a string like '42' or a list, got {type(labels).__name__}"
+        )
+    if not items:
+        raise ValueError("labels are empty; give one label per digit, e.g. '42'")
+    if len(items) > MAX_LABELS:
+        raise ValueError(f"{len(items)} labels is more than the limit of {MAX_LABELS}")
+    result = []
+    for position, item in enumerate(items):
+        if isinstance(item, str):
+            value = {"?": OTHER, "other": OTHER}.get(item, int(item) if item.isdigit() else -1)
+        elif isinstance(item, int | np.integer) and not isinstance(item, bool):
+            value = int(item)
+        else:
+            value = -1
+        if not 0 <= value <= OTHER:
+            raise ValueError(
+                f"label {item!r} at position {position} is not a digit 0-9 or '?'/'other'/10 "
+                "for 'not a digit'"
+            )
+        result.append(value)
+    return result
+
+
+def labels_text(labels: Sequence[int]) -> str:
+    """``[4, 2, 10]`` -> ``"42?"``."""
+    return "".join("?" if label == OTHER else str(label) for label in labels)
+
+
+@dataclass(frozen=True)
+class DrawingRecord:
+    """A drawing's metadata (what ``list`` returns, without the image).
+
+    ``labels``: one int 0-10 per segment; ``predictions``: whatever the caller stored (JSON);
+    ``created_at``: ISO 8601 UTC; ``has_segments``: the 28x28 inputs were stored with it;
+    ``label_history``: earlier labels, ``[{"labels": [...], "changed_at": "..."}]``;
+    ``reason``: why it was held (review queue only).
+    """
+
+    id: str
+    labels: tuple[int, ...]
+    created_at: str
+    session_id: str | None = None
+    predictions: Any = None
+    png_size: int = 0
+    has_segments: bool = False
+    label_history: tuple[dict, ...] = ()
+    reason: str = ""
+
+    @property
+    def text(self) -> str:
+        return labels_text(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"], data["label_history"] = list(self.labels), list(self.label_history)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DrawingRecord:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        known["labels"] = tuple(known.get("labels", ()))
+        known["label_history"] = tuple(known.get("label_history", ()))
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A drawing with its image: ``png`` bytes and ``segments`` float32 (K, 28, 28) or None."""
+
+    record: DrawingRecord
+    png: bytes
+    segments: np.ndarray | None = None
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        return self.record.labels
+
+
+#: A held drawing is a ``Drawing`` whose ``record.reason`` says why it was held.
+HeldDrawing = Drawing
+
+
+@dataclass
+class ExportResult:
+    """What ``export`` wrote: ``paths``, ``count`` of 28x28 examples, ``skipped`` (id, reason)."""
+
+    paths: list[Path]
+    count: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class DrawingStore:
+    """Drawings, held labels and the update log, in a store.
+
+    Parameters
+    ----------
+    store : Store
+    max_png_bytes : int
+        Drawings larger than this are refused with ``ValueError`` (2 MiB by default; a full
+        canvas PNG is a few tens of kB).
+    """
+
+    def __init__(self, store: Store, *, max_png_bytes: int = MAX_PNG_BYTES):
+        if max_png_bytes < len(PNG_MAGIC):
+            raise ValueError(f"max_png_bytes must be at least {len(PNG_MAGIC)}")
+        self.store = store
+        self.max_png_bytes = max_png_bytes
+
+    def __repr__(self) -> str:
+        return f"DrawingStore({self.store!r})"
+
+    # -- drawings -------------------------------------------------------------------------------
+
+    def save(
+        self,
+        png: bytes,
+        labels: str | Sequence[int | str],
+        *,
+        predictions: Any = None,
+        session_id: str | None = None,
+        segments: np.ndarray | Sequence[np.ndarray] | None = None,
+    ) -> DrawingRecord:
+        """Save a labelled drawing and return its record (``record.id`` names it).
+
+        Parameters
+        ----------
+        png : bytes
+            The canvas as PNG, at most ``max_png_bytes``.
+        labels : str or list
+            One label per segment, left to right (``"42"``, ``[4, 2]``; ``"?"`` = other).
+        predictions : JSON-serializable, optional
+            What the models said, e.g. ``{"ensemble": "47", "cnn": "47"}``.
+        session_id : str, optional
+            An anonymous id of the drawing session (letters, digits, ``_-``; at most 64).
+        segments : float32 array (K, 28, 28) in [0, 1], optional
+            The model inputs of the K segments (K = number of labels), so ``export`` needs no
+            recognizer.
+        """
+        record, segment_array = self._prepare(png, labels, predictions, session_id, segments)
+        self._write("drawings", record, png, segment_array)
+        return record
+
+    def _prepare(self, png, labels, predictions, session_id, segments, reason=""):
+        if not isinstance(png, bytes | bytearray):
+            raise TypeError(f"png must be PNG bytes, got {type(png).__name__}")
+        png = bytes(png)
+        if len(png) > self.max_png_bytes:
+            raise ValueError(
+                f"drawing is {len(png)} bytes, over the limit of {self.max_png_bytes}; send a "
+                "smaller canvas or raise DrawingStore(max_png_bytes=...)"
+            )
+        if not png.startswith(PNG_MAGIC):
+            raise ValueError("png does not start with the PNG signature; encode the canvas as PNG")
+        labels = normalize_labels(labels)
+        if session_id is not None and not (
+            isinstance(session_id, str) and _SESSION.match(session_id)
+        ):
+            raise ValueError(
+                f"session_id must be 1-64 letters, digits, '_' or '-', got {session_id!r}"
+            )
+        segment_array = None
+        if segments is not None:
+            segment_array = np.asarray(segments)
+            if segment_array.ndim != 3 or segment_array.shape[1:] != (28, 28):
+                raise ValueError(
+                    f"segments must have shape (K, 28, 28), got {segment_array.shape}"
+                )
+            if len(segment_array) != len(labels):
+                raise ValueError(
+                    f"{len(segment_array)} segments but {len(labels)} labels; give one label "
+                    "per segment"
+                )
+            segment_array = segment_array.astype(np.float32)
+        record = DrawingRecord(
+            id=_new_id(),
+            labels=tuple(labels),
+            created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            session_id=session_id,
+            predictions=predictions,
+            png_size=len(png),
+            has_segments=segment_array is not None,
+            reason=reason,
+        )
+        _encode_metadata(record)  # fail on unserializable predictions before writing anything
+        return record, segment_array
+
+    def _write(self, folder: str, record: DrawingRecord, png: bytes, segments) -> None:
+        self.store.put(f"{folder}/{record.id}.png", png)
+        if segments is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, segments, allow_pickle=False)
+            self.store.put(f"{folder}/{record.id}.npy", buffer.getvalue())
+        self.store.put(f"{folder}/{record.id}.json", _encode_metadata(record))
+
+    def _records(self, folder: str) -> list[DrawingRecord]:
+        records = []
+        for key in self.store.list(f"{folder}/"):
+            if not key.endswith(".json") or key.count("/") != folder.count("/") + 1:
+                continue
+            try:
+                records.append(DrawingRecord.from_dict(json.loads(self.store.get(key))))
+            except KeyNotFound:
+                continue  # deleted while listing
+            except (ValueError, TypeError) as error:
+                log.warning("unreadable drawing metadata %s: %s", key, error)
+        return sorted(records, key=lambda record: record.id)
+
+    def _read(self, folder: str, drawing_id: str) -> Drawing:
+        _check_id(drawing_id)
+        try:
+            record = DrawingRecord.from_dict(
+                json.loads(self.store.get(f"{folder}/{drawing_id}.json"))
+            )
+            png = self.store.get(f"{folder}/{drawing_id}.png")
+        except KeyNotFound:
+            where = "held for review" if folder.startswith("review") else "saved"
+            raise KeyNotFound(drawing_id, f"drawings {where}") from None
+        segments = None
+        if record.has_segments:
+            segments = np.load(
+                io.BytesIO(self.store.get(f"{folder}/{drawing_id}.npy")), allow_pickle=False
+            )
+        return Drawing(record, png, segments)
+
+    def _remove(self, folder: str, drawing_id: str) -> None:
+        _check_id(drawing_id)
+        for suffix in (".json", ".png", ".npy"):  # metadata first: it is what lists show
+            self.store.delete(f"{folder}/{drawing_id}{suffix}")
+
+    def list(self) -> list[DrawingRecord]:
+        """Records of all saved drawings, oldest first."""
+        return self._records("drawings")
+
+    def get(self, drawing_id: str) -> Drawing:
+        """A saved drawing with its PNG (and segments). Raises ``KeyNotFound``."""
+        return self._read("drawings", drawing_id)
+
+    def relabel(self, drawing_id: str, labels: str | Sequence[int | str]) -> DrawingRecord:
+        """Replace a drawing's labels (the old ones go to ``label_history``); return the record.
+
+        With stored segments, the number of labels must stay the same.
+        """
+        labels = normalize_labels(labels)
+        record = self.get(drawing_id).record
+        if record.has_segments and len(labels) != len(record.labels):
+            raise ValueError(
+                f"drawing {drawing_id} has {len(record.labels)} segments; give "
+                f"{len(record.labels)} labels, got {len(labels)}"
+            )
+        changed_at = datetime.now(UTC).isoformat(timespec="microseconds")
+        history = record.label_history + (
+            {"labels": list(record.labels), "changed_at": changed_at},
+        )
+        record = replace(record, labels=tuple(labels), label_history=history)
+        self.store.put(f"drawings/{drawing_id}.json", _encode_metadata(record))
+        return record
+
+    def delete(self, drawing_id: str) -> None:
+        """Delete a saved drawing. Raises ``KeyNotFound`` if there is none with this id."""
+        self.get(drawing_id)
+        self._remove("drawings", drawing_id)
+
+    # -- export ---------------------------------------------------------------------------------
+
+    def examples(
+        self, extract: Callable[[bytes], Sequence[Any]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[str], list[tuple[str, str]]]:
+        """All labelled segments as a data set.
+
+        Returns ``(images float32 (N, 28, 28), labels uint8 (N,), drawing ids (N), skipped)``.
+        Drawings saved without segments are cut with ``extract(png_bytes)``, which returns one
+        28x28 float array (or ``(box, array)`` pair, as ``digitlib.segment.extract`` gives) per
+        segment; without ``extract`` they are skipped. ``skipped`` lists ``(id, reason)``.
+        """
+        images, labels, ids, skipped = [], [], [], []
+        for record in self.list():
+            try:
+                drawing = self.get(record.id)
+            except KeyNotFound:
+                continue
+            segments = drawing.segments
+            if segments is None:
+                if extract is None:
+                    skipped.append((record.id, "no stored segments and no extract function"))
+                    continue
+                try:
+                    items = [
+                        np.asarray(item[-1] if isinstance(item, tuple) else item)
+                        for item in extract(drawing.png)
+                    ]
+                    segments = np.stack(items) if items else np.zeros((0, 28, 28), np.float32)
+                except Exception as error:
+                    skipped.append((record.id, f"extract failed: {error}"))
+                    continue
+            if len(segments) != len(record.labels) or segments.shape[1:] != (28, 28):
+                skipped.append(
+                    (record.id, f"{len(segments)} segments for {len(record.labels)} labels")
+                )
+                continue
+            images.extend(segments.astype(np.float32))
+            labels.extend(record.labels)
+            ids.extend([record.id] * len(record.labels))
+        image_array = np.stack(images) if images else np.zeros((0, 28, 28), np.float32)
+        return image_array, np.asarray(labels, dtype=np.uint8), ids, skipped
+
+    def export(
+        self,
+        out: str | Path,
+        format: str = "npz",
+        *,
+        extract: Callable[[bytes], Sequence[Any]] | None = None,
+    ) -> ExportResult:
+        """Write the labelled segments as a data set (see ``examples`` for ``extract``).
+
+        ``format="npz"``: one file ``out`` with ``images`` float32 (N, 28, 28) in [0, 1],
+        ``labels`` uint8 (N,) and ``drawing_ids`` (N,) str. ``format="idx"``: the folder
+        ``out`` gets MNIST-style ``images-idx3-ubyte`` (uint8 0-255) and ``labels-idx1-ubyte``,
+        readable with ``digitlib.data.read_idx``. Label 10 means "not a digit".
+        """
+        if format not in ("npz", "idx"):
+            raise ValueError(f"export format must be 'npz' or 'idx', got {format!r}")
+        out = Path(out)
+        images, labels, ids, skipped = self.examples(extract)
+        if format == "npz":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with open(out, "wb") as file:
+                np.savez_compressed(
+                    file, images=images, labels=labels, drawing_ids=np.asarray(ids, dtype=str)
+                )
+            paths = [out]
+        else:
+            if out.exists() and not out.is_dir():
+                raise ValueError(f"idx export writes two files into a folder; {out} is a file")
+            out.mkdir(parents=True, exist_ok=True)
+            pixels = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+            header = struct.pack(">IIII", 2051, len(pixels), 28, 28)
+            (out / "images-idx3-ubyte").write_bytes(header + pixels.tobytes())
+            (out / "labels-idx1-ubyte").write_bytes(
+                struct.pack(">II", 2049, len(labels)) + labels.tobytes()
+            )
+            paths = [out / "images-idx3-ubyte", out / "labels-idx1-ubyte"]
+        return ExportResult(paths, len(labels), skipped)
+
+    # -- review queue ---------------------------------------------------------------------------
+
+    def hold(
+        self,
+        png: bytes,
+        labels: str | Sequence[int | str],
+        *,
+        reason: str = "",
+        predictions: Any = None,
+        session_id: str | None = None,
+        segments: np.ndarray | Sequence[np.ndarray] | None = None,
+    ) -> DrawingRecord:
+        """Hold a labelled drawing for review instead of learning from it; return its record.
+
+        Same arguments as ``save``, plus ``reason`` (e.g. ``"label disagrees with all models"``).
+        """
+        record, segment_array = self._prepare(
+            png, labels, predictions, session_id, segments, reason=str(reason)
+        )
+        self._write("review/held", record, png, segment_array)
+        return record
+
+    def list_held(self) -> list[DrawingRecord]:
+        """Records of the drawings held for review, oldest first."""
+        return self._records("review/held")
+
+    def get_held(self, drawing_id: str) -> Drawing:
+        """A held drawing with its PNG (and segments). Raises ``KeyNotFound``."""
+        return self._read("review/held", drawing_id)
+
+    def accept(self, drawing_id: str, labels: str | Sequence[int | str] | None = None) -> Drawing:
+        """Accept a held drawing (optionally with corrected ``labels``): it becomes a saved
+        drawing with the same id, leaves the queue, and is returned so the caller can learn
+        from it."""
+        held = self.get_held(drawing_id)
+        record = held.record
+        if labels is not None:
+            new_labels = tuple(normalize_labels(labels))
+            if held.segments is not None and len(new_labels) != len(held.segments):
+                raise ValueError(
+                    f"held drawing {drawing_id} has {len(held.segments)} segments; give that "
+                    f"many labels, got {len(new_labels)}"
+                )
+            if new_labels != record.labels:
+                history = record.label_history + (
+                    {
+                        "labels": list(record.labels),
+                        "changed_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                    },
+                )
+                record = replace(record, labels=new_labels, label_history=history)
+        self._write("drawings", record, held.png, held.segments)
+        self._remove("review/held", drawing_id)
+        return Drawing(record, held.png, held.segments)
+
+    def reject(self, drawing_id: str) -> None:
+        """Drop a held drawing. Raises ``KeyNotFound`` if none is held with this id."""
+        self.get_held(drawing_id)
+        self._remove("review/held", drawing_id)
+
+    # -- update log -----------------------------------------------------------------------------
+
+    def record_update(self, update: dict[str, Any]) -> str:
+        """Append one online-learning update to the log and return its id.
+
+        ``update`` is any JSON-serializable dict, e.g. ``{"promoted": True, "reason": "...",
+        "metrics": {...}, "versions": {"cnn": 43}}``; ``id`` and ``recorded_at`` are added.
+        """
+        if not isinstance(update, dict):
+            raise TypeError(f"an update is a dict, got {type(update).__name__}")
+        update_id = _new_id()
+        entry = {
+            **update,
+            "id": update_id,
+            "recorded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        }
+        self.store.put(f"updates/{update_id}.json", _encode_json(entry, "update"))
+        return update_id
+
+    def updates(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The logged updates, oldest first; only the newest ``limit`` when given."""
+        keys = [key for key in self.store.list("updates/") if key.endswith(".json")]
+        if limit is not None:
+            if limit < 0:
+                raise ValueError(f"limit must be >= 0, got {limit}")
+            keys = keys[len(keys) - limit :] if limit else []
+        entries = []
+        for key in keys:
+            try:
+                entries.append(json.loads(self.store.get(key)))
+            except KeyNotFound:
+                continue
+        return entries
+
+
+def _new_id() -> str:
+    """A unique id that sorts by creation time: ``20250101T120000123456Z-1a2b3c4d``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _check_id(drawing_id: str) -> str:
+    if not isinstance(drawing_id, str) or not _ID.match(drawing_id):
+        raise ValueError(
+            f"{drawing_id!r} is not a drawing id (like 20250101T120000123456Z-1a2b3c4d); see "
+            "'digitlib drawings list'"
+        )
+    return drawing_id
+
+
+def _encode_json(data: Any, what: str) -> bytes:
+    try:
+        encoded = json.dumps(data, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{what} must be JSON-serializable (lists, dicts, numbers): {error}"
+        ) from None
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise ValueError(f"{what} is {len(encoded)} bytes of JSON, over {MAX_METADATA_BYTES}")
+    return encoded
+
+
+def _encode_metadata(record: DrawingRecord) -> bytes:
+    return _encode_json(record.to_dict(), "drawing metadata (predictions)")

@@ -1,0 +1,697 @@
+"""``ModelRegistry``: immutable model versions, manifests and a ``current`` pointer per model.
+
+Layout inside a store (``name`` is ``numpy_fnn``, ``fnn``, ``cnn`` or any lowercase name)::
+
+    models/<name>/000042.keras            the checkpoint, one file, never rewritten
+    models/<name>/000042.json             its manifest (sha256, size, parent, metrics, ...)
+    models/<name>/current.json            the live version (a copy of the newest promotion)
+    models/<name>/promotions/000007.json  the 7th promotion: version, previous, when, by whom
+
+Writes that could race are conditional (see ``Store.put_if``):
+
+- A new version claims its number by creating the checkpoint file create-only; a writer that
+  loses the number takes the next one. The manifest, written create-only after it, completes the
+  version; a version without a manifest is incomplete and never loaded.
+- A promotion from generation ``g`` to ``g + 1`` first creates ``promotions/<g+1>.json``
+  create-only: exactly one promoter can create it, so exactly one wins, and the log is the
+  complete history. The winner then moves ``current.json`` with a compare-and-swap on its tag.
+  A reader that finds a log entry newer than the pointer (a promoter stopped between the two
+  writes) moves the pointer forward itself, so no promotion is ever lost.
+
+Loading checks the manifest's size and sha256 and refuses ``Lambda`` layers and pickled arrays
+before it calls the loader, then falls back to the newest good earlier version (and finally to the
+shipped ``models/`` file) on any problem, with a warning for the dashboard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from digitlib.store.base import KeyNotFound, PreconditionFailed, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+#: File suffix of each known model's checkpoints.
+MODEL_SUFFIXES = {"numpy_fnn": ".npz", "fnn": ".keras", "cnn": ".keras"}
+SUFFIXES = (".keras", ".npz")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_VERSION_FILE = re.compile(r"^(\d{6,})\.(keras|npz|json)$")
+_ZIP_MAGIC = b"PK\x03\x04"
+#: Keras class names that carry arbitrary Python code.
+_CODE_CLASSES = {"Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda"}
+
+
+class PromotionConflict(StoreError):
+    """Someone else promoted first: ``.current`` is the version now live (None if none).
+
+    Retry on top of it: ``registry.promote(name, mine, expected_current=error.current)`` once
+    your version is still better than theirs.
+    """
+
+    def __init__(self, name: str, expected: int | None, current: int | None):
+        self.name, self.expected, self.current = name, expected, current
+        super().__init__(
+            f"cannot promote {name}: expected current version {expected}, but it is now "
+            f"{current}; re-evaluate against version {current} and retry with "
+            f"expected_current={current}"
+        )
+
+
+class UnsafeModelError(ValueError):
+    """A checkpoint carries code (a Keras ``Lambda`` layer, pickled arrays); it is never run."""
+
+
+class ModelUnavailable(StoreError):
+    """No version of a model, nor the shipped file, could be loaded. ``.warnings`` says why."""
+
+    def __init__(self, name: str, warnings: list[str]):
+        self.warnings = warnings
+        super().__init__(f"no loadable version of {name!r}: " + "; ".join(warnings))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What is known about one saved version (stored as JSON beside the checkpoint).
+
+    ``key``: the checkpoint's store key; ``sha256``/``size``: of its bytes; ``parent``: the
+    version it was derived from (None for a first or shipped version); ``metrics``: numbers such
+    as ``{"accuracy": 0.98}``; ``created_at``: ISO 8601 UTC; ``produced_by``: e.g.
+    ``"train --seed 0"``, ``"online update"``, ``"shipped"``; ``token``: unique per save.
+    """
+
+    name: str
+    version: int
+    key: str
+    sha256: str
+    size: int
+    parent: int | None
+    metrics: dict[str, Any]
+    created_at: str
+    produced_by: str
+    note: str = ""
+    token: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """One move of a model's ``current`` pointer (``generation`` counts them from 1)."""
+
+    name: str
+    version: int
+    generation: int
+    previous: int | None
+    promoted_at: str
+    promoted_by: str = ""
+    note: str = ""
+    token: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Promotion:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
+@dataclass
+class LoadedModel:
+    """What ``ModelRegistry.load`` returns.
+
+    ``model``: the loader's result; ``version``: the store version loaded, None for the shipped
+    file; ``source``: ``"store"`` or ``"shipped"``; ``manifest``: None for shipped; ``path``: the
+    local file the loader read; ``warnings``: skipped versions and why (show these).
+    """
+
+    model: Any
+    name: str
+    version: int | None
+    source: str
+    manifest: Manifest | None
+    path: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """The verification of one version: ``problem`` is '' when it is good."""
+
+    name: str
+    version: int
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+@dataclass
+class VerifyReport:
+    """``ModelRegistry.verify`` result: one check per version and each model's current version."""
+
+    checks: list[VersionCheck]
+    current: dict[str, int | None]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def problems(self) -> list[VersionCheck]:
+        return [check for check in self.checks if not check.ok]
+
+    def __str__(self) -> str:
+        lines = []
+        for check in self.checks:
+            live = " (current)" if self.current.get(check.name) == check.version else ""
+            status = "ok" if check.ok else f"BAD: {check.problem}"
+            lines.append(f"{check.name} {check.version:06d}{live}: {status}")
+        return "\n".join(lines) or "no model versions in the store"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"model name must be lowercase letters, digits and '_' (e.g. 'cnn'), got {name!r}"
+        )
+    return name
+
+
+def _check_version(version: int) -> int:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"a model version is a positive int (e.g. 42), got {version!r}")
+    return version
+
+
+def check_safe(data: bytes, suffix: str) -> None:
+    """Refuse checkpoint bytes that would run code when loaded, without loading them.
+
+    ``.keras``: a zip whose ``config.json`` must not contain ``Lambda`` layers or serialized
+    Python functions (``__lambda__``). ``.npz``: every array must have a plain dtype (no
+    ``object`` arrays, which need pickle). Raises ``UnsafeModelError`` or ``ValueError``.
+    """
+    if not data.startswith(_ZIP_MAGIC):
+        raise ValueError(f"not a {suffix} file: it is not a zip archive")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"not a {suffix} file: {error}") from None
+    with archive:
+        if suffix == ".keras":
+            try:
+                config = json.loads(archive.read("config.json"))
+            except KeyError:
+                raise ValueError("not a .keras file: it has no config.json") from None
+            found = sorted(_code_classes(config))
+            if found:
+                raise UnsafeModelError(
+                    f"refusing a .keras file with {', '.join(found)} layers: they hold Python "
+                    "code that would run on load; rebuild the model without Lambda layers"
+                )
+        elif suffix == ".npz":
+            for member in archive.namelist():
+                with archive.open(member) as file:
+                    dtype = _npy_dtype(file)
+                if dtype.hasobject:
+                    raise UnsafeModelError(
+                        f"refusing a .npz whose array {member!r} holds Python objects (needs "
+                        "pickle); save plain numeric arrays"
+                    )
+        else:
+            raise ValueError(f"unknown checkpoint suffix {suffix!r}; expected one of {SUFFIXES}")
+
+
+def _npy_dtype(file) -> Any:
+    """The dtype in a ``.npy`` header, read without reading the array."""
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(file)
+        if version == (1, 0):
+            return npy_format.read_array_header_1_0(file)[2]
+        if version == (2, 0):
+            return npy_format.read_array_header_2_0(file)[2]
+        return npy_format._read_array_header(file, version)[2]  # no public reader for 3.0
+    except ValueError as error:
+        raise ValueError(f"not a .npz file: a member is not a .npy array ({error})") from None
+
+
+def _code_classes(node: Any) -> set[str]:
+    found = set()
+    if isinstance(node, dict):
+        if node.get("class_name") in _CODE_CLASSES:
+            found.add(node["class_name"])
+        for value in node.values():
+            found |= _code_classes(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _code_classes(value)
+    return found
+
+
+class ModelRegistry:
+    """Model versions in a store, with verified loading and conditional promotion.
+
+    Parameters
+    ----------
+    store : Store
+        Where versions live (``LocalStore`` or ``S3Store``).
+    shipped_dir : path, optional
+        Read-only checkpoints used when the store has no good version (``cnn.keras``,
+        ``fnn.keras``, ``numpy_fnn.npz``); ``digitlib.config.SHIPPED_MODELS_DIR`` when None.
+    cache_dir : path, optional
+        Local folder where verified checkpoints are written for the loader; a per-store folder
+        in the system temp folder when None.
+    who : str
+        Recorded in promotions (e.g. a host name), to tell dashboard servers apart.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        shipped_dir: str | os.PathLike | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        who: str = "",
+    ):
+        if shipped_dir is None:
+            from digitlib.config import SHIPPED_MODELS_DIR
+
+            shipped_dir = SHIPPED_MODELS_DIR
+        self.store = store
+        self.shipped_dir = Path(shipped_dir)
+        if cache_dir is None:
+            digest = hashlib.sha256(store.url.encode()).hexdigest()[:16]
+            cache_dir = Path(tempfile.gettempdir()) / "digitlib-models" / digest
+        self.cache_dir = Path(cache_dir)
+        self.who = who
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self.store!r})"
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def suffix(name: str) -> str:
+        """The checkpoint suffix of model ``name`` (``.npz`` for ``numpy_fnn``, else ``.keras``)."""
+        return MODEL_SUFFIXES.get(_check_name(name), ".keras")
+
+    def _file_key(self, name: str, version: int) -> str:
+        return f"models/{name}/{version:06d}{self.suffix(name)}"
+
+    @staticmethod
+    def _manifest_key(name: str, version: int) -> str:
+        return f"models/{name}/{version:06d}.json"
+
+    @staticmethod
+    def _pointer_key(name: str) -> str:
+        return f"models/{name}/current.json"
+
+    @staticmethod
+    def _promotion_key(name: str, generation: int) -> str:
+        return f"models/{name}/promotions/{generation:06d}.json"
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Models that have anything in the store, sorted."""
+        return sorted({key.split("/")[1] for key in self.store.list("models/") if "/" in key[7:]})
+
+    def versions(self, name: str) -> list[int]:
+        """Version numbers that have a checkpoint or a manifest, ascending."""
+        numbers = set()
+        for key in self.store.list(f"models/{_check_name(name)}/"):
+            match = _VERSION_FILE.match(key.rsplit("/", 1)[1])
+            if match and key.count("/") == 2:
+                numbers.add(int(match.group(1)))
+        return sorted(numbers)
+
+    def manifest(self, name: str, version: int) -> Manifest:
+        """The manifest of one version. Raises ``KeyNotFound`` or ``ValueError`` (unreadable)."""
+        data = self.store.get(self._manifest_key(_check_name(name), _check_version(version)))
+        try:
+            return Manifest.from_dict(json.loads(data))
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"manifest of {name} {version} is unreadable: {error}") from None
+
+    def history(self, name: str) -> list[Manifest]:
+        """Manifests of all complete versions of ``name``, oldest first."""
+        manifests = []
+        for version in self.versions(name):
+            try:
+                manifests.append(self.manifest(name, version))
+            except (KeyNotFound, ValueError):
+                continue
+        return manifests
+
+    def promotions(self, name: str) -> list[Promotion]:
+        """Every promotion of ``name`` (the moves of ``current``), oldest first."""
+        result = []
+        for key in self.store.list(f"models/{_check_name(name)}/promotions/"):
+            try:
+                result.append(Promotion.from_dict(json.loads(self.store.get(key))))
+            except (KeyNotFound, ValueError, TypeError):
+                log.warning("unreadable promotion record %s", key)
+        return sorted(result, key=lambda promotion: promotion.generation)
+
+    def _pointer(self, name: str, tagged: bool) -> tuple[Promotion | None, str | None]:
+        key = self._pointer_key(name)
+        try:
+            if tagged:
+                data, tag = self.store.get_tagged(key)
+            else:
+                data, tag = self.store.get(key), None
+        except KeyNotFound:
+            return None, None
+        return Promotion.from_dict(json.loads(data)), tag
+
+    def _next_promotion(self, name: str, pointer: Promotion | None) -> Promotion | None:
+        generation = (pointer.generation if pointer else 0) + 1
+        try:
+            data = self.store.get(self._promotion_key(name, generation))
+        except KeyNotFound:
+            return None
+        return Promotion.from_dict(json.loads(data))
+
+    def current_promotion(self, name: str) -> Promotion | None:
+        """The newest promotion of ``name`` (None if never promoted)."""
+        pointer, _ = self._pointer(_check_name(name), tagged=False)
+        while (newer := self._next_promotion(name, pointer)) is not None:
+            pointer = newer  # a promoter is between its two writes, or stopped there
+        return pointer
+
+    def current(self, name: str) -> int | None:
+        """The live version of ``name``, or None when none was promoted yet."""
+        promotion = self.current_promotion(name)
+        return promotion.version if promotion else None
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def save_version(
+        self,
+        name: str,
+        checkpoint: str | os.PathLike | bytes,
+        *,
+        parent: int | None,
+        metrics: dict[str, Any] | None = None,
+        produced_by: str,
+        note: str = "",
+    ) -> Manifest:
+        """Store a new immutable version of ``name`` and return its manifest. Not promoted.
+
+        Parameters
+        ----------
+        name : str
+            ``"numpy_fnn"`` (``.npz``), ``"fnn"`` or ``"cnn"`` (``.keras``).
+        checkpoint : path or bytes
+            The single checkpoint file (its suffix must match the model's) or its bytes.
+        parent : int or None
+            The version this one was fine-tuned from (must exist), None for a fresh model.
+        metrics : dict, optional
+            JSON-serializable numbers, e.g. ``{"accuracy": 0.981, "other_recall": 0.9}``.
+        produced_by : str
+            What made it: ``"train --seed 0"``, ``"online update"``, ``"shipped"``.
+        """
+        _check_name(name)
+        suffix = self.suffix(name)
+        if isinstance(checkpoint, bytes | bytearray | memoryview):
+            data = bytes(checkpoint)
+        elif isinstance(checkpoint, str | os.PathLike):
+            path = Path(checkpoint)
+            if path.suffix != suffix:
+                raise ValueError(f"{name} checkpoints are {suffix} files, got {path.name!r}")
+            data = path.read_bytes()
+        else:
+            raise TypeError(
+                f"checkpoint must be a file path or bytes, got {type(checkpoint).__name__}"
+            )
+        if not data:
+            raise ValueError(f"refusing to save an empty {suffix} checkpoint for {name}")
+        check_safe(data, suffix)
+        if not isinstance(produced_by, str) or not produced_by:
+            raise ValueError("produced_by must say what made this version, e.g. 'online update'")
+        metrics = dict(metrics or {})
+        try:
+            json.dumps(metrics)
+        except TypeError as error:
+            raise TypeError(f"metrics must be JSON-serializable numbers: {error}") from None
+        if parent is not None:
+            _check_version(parent)
+            try:
+                self.manifest(name, parent)
+            except KeyNotFound:
+                raise ValueError(f"parent version {parent} of {name} does not exist") from None
+
+        sha256 = hashlib.sha256(data).hexdigest()
+        version = max(self.versions(name), default=0) + 1
+        for _ in range(100):
+            try:
+                self.store.put_if(self._file_key(name, version), data, expected_tag=None)
+                break
+            except PreconditionFailed:  # another writer took this number: take the next
+                version = max(max(self.versions(name), default=0), version) + 1
+        else:
+            raise StoreError(f"could not claim a version number for {name} after 100 tries")
+        manifest = Manifest(
+            name=name,
+            version=version,
+            key=self._file_key(name, version),
+            sha256=sha256,
+            size=len(data),
+            parent=parent,
+            metrics=metrics,
+            created_at=_now(),
+            produced_by=produced_by,
+            note=note,
+            token=uuid.uuid4().hex,
+        )
+        body = json.dumps(manifest.to_dict(), indent=1).encode()
+        self.store.put_if(self._manifest_key(name, version), body, expected_tag=None)
+        log.info("saved %s version %d (%d bytes, by %s)", name, version, len(data), produced_by)
+        return manifest
+
+    def promote(
+        self, name: str, version: int, *, expected_current: int | None, note: str = ""
+    ) -> Promotion:
+        """Make ``version`` the live one, only if ``expected_current`` is still live.
+
+        Raises ``PromotionConflict`` (with ``.current``) when another writer promoted since the
+        caller read ``expected_current``: exactly one of several concurrent promoters wins.
+        """
+        _check_name(name)
+        _check_version(version)
+        if expected_current is not None:
+            _check_version(expected_current)
+        try:
+            self.manifest(name, version)
+        except KeyNotFound:
+            raise ValueError(
+                f"cannot promote {name} version {version}: it does not exist (save it first)"
+            ) from None
+        while True:
+            pointer, tag = self._pointer(name, tagged=True)
+            newer = self._next_promotion(name, pointer)
+            if newer is None:
+                break
+            self._move_pointer(name, newer, tag)  # finish someone's interrupted promotion
+        live = pointer.version if pointer else None
+        if live != expected_current:
+            raise PromotionConflict(name, expected_current, live)
+        promotion = Promotion(
+            name=name,
+            version=version,
+            generation=(pointer.generation if pointer else 0) + 1,
+            previous=live,
+            promoted_at=_now(),
+            promoted_by=self.who,
+            note=note,
+            token=uuid.uuid4().hex,
+        )
+        body = json.dumps(promotion.to_dict()).encode()
+        try:
+            self.store.put_if(
+                self._promotion_key(name, promotion.generation), body, expected_tag=None
+            )
+        except PreconditionFailed:
+            winner = self._next_promotion(name, pointer)
+            raise PromotionConflict(
+                name, expected_current, winner.version if winner else None
+            ) from None
+        self._move_pointer(name, promotion, tag)
+        log.info("promoted %s version %d (was %s)", name, version, live)
+        return promotion
+
+    def _move_pointer(self, name: str, promotion: Promotion, tag: str | None) -> None:
+        """Write ``promotion`` to ``current.json`` unless the pointer already reached it."""
+        body = json.dumps(promotion.to_dict()).encode()
+        try:
+            self.store.put_if(self._pointer_key(name), body, expected_tag=tag)
+        except PreconditionFailed:
+            # Only the owner of this generation's log entry or a reader finishing its move can
+            # have written the pointer meanwhile; both write this same promotion.
+            pointer, _ = self._pointer(name, tagged=False)
+            if pointer is None or pointer.generation < promotion.generation:
+                raise StoreError(
+                    f"{name}: current.json went backwards while promoting generation "
+                    f"{promotion.generation}; run 'digitlib models verify'"
+                ) from None
+
+    def rollback(self, name: str, version: int, *, note: str = "") -> Promotion:
+        """Make an earlier (verified good) version live again; recorded as a promotion."""
+        problem = self._check_version_bytes(name, version)
+        if problem:
+            raise ValueError(f"cannot roll {name} back to version {version}: {problem}")
+        current = self.current(name)
+        return self.promote(
+            name, version, expected_current=current, note=note or f"rollback from {current}"
+        )
+
+    def seed(self, name: str) -> Manifest | None:
+        """Copy the shipped checkpoint into the store as version 1 and promote it.
+
+        Does nothing (returns None) if the store already has versions of ``name``.
+        """
+        if self.versions(name):
+            return None
+        path = self.shipped_path(name)
+        manifest = self.save_version(
+            name, path, parent=None, produced_by="shipped", note=f"seeded from {path.name}"
+        )
+        try:
+            self.promote(name, manifest.version, expected_current=None, note="seed")
+        except PromotionConflict:
+            pass  # another server seeded at the same moment; its promotion stands
+        return manifest
+
+    def shipped_path(self, name: str) -> Path:
+        """The shipped checkpoint of ``name``. Raises ``FileNotFoundError`` saying where."""
+        path = self.shipped_dir / f"{_check_name(name)}{self.suffix(name)}"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no shipped checkpoint {path}; train it (make train) or point shipped_dir at "
+                "a folder holding it"
+            )
+        return path
+
+    # -- verifying and loading ------------------------------------------------------------------
+
+    def _read_verified(self, name: str, version: int) -> tuple[Manifest, bytes]:
+        """The manifest and bytes of a version, checked; raises ``ValueError`` saying what's wrong."""
+        try:
+            manifest = self.manifest(name, version)
+        except KeyNotFound:
+            raise ValueError("manifest missing (incomplete save)") from None
+        try:
+            data = self.store.get(manifest.key)
+        except KeyNotFound:
+            raise ValueError(f"checkpoint {manifest.key} missing") from None
+        if len(data) != manifest.size:
+            kind = (
+                "empty" if not data else "truncated" if len(data) < manifest.size else "too long"
+            )
+            raise ValueError(
+                f"checkpoint {kind}: {len(data)} bytes, manifest says {manifest.size}"
+            )
+        if hashlib.sha256(data).hexdigest() != manifest.sha256:
+            raise ValueError("checkpoint corrupt: sha256 differs from the manifest")
+        check_safe(data, Path(manifest.key).suffix)
+        return manifest, data
+
+    def _check_version_bytes(self, name: str, version: int) -> str:
+        try:
+            self._read_verified(_check_name(name), _check_version(version))
+        except (ValueError, StoreError) as error:
+            return str(error)
+        return ""
+
+    def verify(self, name: str | None = None) -> VerifyReport:
+        """Check size, sha256 and safety of every version (of ``name``, or of all models)."""
+        names = [_check_name(name)] if name is not None else self.names()
+        checks, current = [], {}
+        for model in names:
+            current[model] = self.current(model)
+            for version in self.versions(model):
+                checks.append(
+                    VersionCheck(model, version, self._check_version_bytes(model, version))
+                )
+        return VerifyReport(checks, current)
+
+    def load(
+        self, name: str, loader: Callable[[Path], Any], *, version: int | None = None
+    ) -> LoadedModel:
+        """Load the live (or given) version of ``name``, falling back to earlier good ones.
+
+        Each candidate's size and sha256 are checked and ``check_safe`` run before
+        ``loader(local_path)`` is called (use a safe loader: ``digitlib.models.load_model``, or
+        ``keras.saving.load_model(path, safe_mode=True)`` / ``np.load(path,
+        allow_pickle=False)``). A corrupt, truncated, missing, unsafe or unloadable version is
+        logged, added to ``warnings``, and the next older version is tried; after them all, the
+        shipped checkpoint. Raises ``ModelUnavailable`` when nothing loads.
+        """
+        _check_name(name)
+        if not callable(loader):
+            raise TypeError(
+                "loader must be a function taking a checkpoint path, e.g. "
+                "digitlib.models.load_model"
+            )
+        warnings: list[str] = []
+        start = version if version is not None else self.current(name)
+        if start is not None:
+            _check_version(start)
+            candidates = [start] + [v for v in reversed(self.versions(name)) if v < start]
+            for candidate in candidates:
+                try:
+                    manifest, data = self._read_verified(name, candidate)
+                    path = self._write_cache(name, candidate, data)
+                    model = loader(path)
+                except Exception as error:  # any failure means: try an older version
+                    message = f"{name} version {candidate} skipped: {error}"
+                    log.warning(message)
+                    warnings.append(message)
+                    continue
+                if candidate != start:
+                    log.warning("%s: loaded version %d instead of %d", name, candidate, start)
+                return LoadedModel(model, name, candidate, "store", manifest, path, warnings)
+        try:
+            path = self.shipped_path(name)
+            check_safe(path.read_bytes(), path.suffix)
+            model = loader(path)
+        except Exception as error:
+            warnings.append(f"{name} shipped checkpoint skipped: {error}")
+            raise ModelUnavailable(name, warnings) from error
+        return LoadedModel(model, name, None, "shipped", None, path, warnings)
+
+    def _write_cache(self, name: str, version: int, data: bytes) -> Path:
+        path = self.cache_dir / name / f"{version:06d}{self.suffix(name)}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+        temporary = path.with_name(f".tmp-{uuid.uuid4().hex}{path.suffix}")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+        return path
