@@ -228,11 +228,13 @@ class Dashboard:
         self.reading.value = render.reading_html(result.text)
         self.last_read_ms = 1000 * (time.perf_counter() - started)
         self.note.value = render.reading_note(result.segments)
-        self.correction.value = result.text
+        self.correction.value = "".join(
+            "?" if seg.label == OTHER else str(seg.label) for seg in result.segments
+        )
         self.inspect.value = render.segment_cards_html(result.segments)
         message = f"Read {len(result.segments)} mark(s) in {self.last_read_ms:.0f} ms."
         if swapped:
-            message += " Using newer models promoted by another session."
+            message += f" Now using the registry's current {', '.join(swapped)}."
         self.report(message)
 
     # --- correcting and teaching -----------------------------------------------------------------
@@ -255,60 +257,81 @@ class Dashboard:
         drawings = self.services.drawings
         if drawings is None:
             raise RuntimeError("no drawing store is available (see the start-up warning)")
-        prediction = self.result.text if self.result is not None else ""
-        drawing_id = drawings.save(
-            self.pad.image(),
+        from digitlib.dashboard.render import png_bytes
+
+        image = self.pad.image()
+        result = self.result
+        predictions = segments = None
+        if result is not None:
+            predictions = {
+                "text": result.text,
+                "labels": [int(seg.label) for seg in result.segments],
+            }
+            if len(result.segments) == len(labels):
+                segments = [seg.image for seg in result.segments]
+        record = drawings.save(
+            png_bytes(image),
             labels,
-            prediction=prediction,
-            strokes=self.pad.stroke_arrays(),
+            predictions=predictions,
             session_id=self.session_id,
+            segments=segments,
         )
+        drawing_id = record.id
         self.report(f"Saved drawing {drawing_id} labelled {labels}.")
         self.data_panel.stale = True
 
     def start_learning(self) -> None:
-        """Fine-tune on the drawing in a background thread; the verdict shows when done."""
-        if self._learning:
-            raise RuntimeError("already learning from the last correction; wait for its verdict")
+        """Fine-tune on the drawing with the corrected labels; the verdict shows when done."""
         labels = self._labels()
         image = self.pad.image()
+        self.learn_in_background(
+            lambda learner: learner.learn(image, labels=labels, session_id=self.session_id),
+            f"that this reads {labels}",
+        )
+
+    def learn_in_background(self, call: Callable[[Any], Any], what: str) -> None:
+        """Run ``call(learner)`` in a thread, with the progress bar, then show its ``Update``.
+
+        A thread keeps the page drawing and reading while the models train; widgets are only
+        updated from it (no canvas drawing: ipycanvas batches commands process-wide).
+        """
+        if self._learning:
+            raise RuntimeError("still learning from the last correction; wait for its verdict")
         learner = self.services.get_learner()
         self._learning = True
         self.learn_button.disabled = True
         self.progress.value = 0
         self.progress.layout.display = None
-        self.verdict.value = "<i>Learning from your correction…</i>"
-        self.report(f"Learning that this reads {labels}…")
+        self.verdict.value = f"<i>Learning {html.escape(what)}…</i>"
+        self.report(f"Learning {what}…")
         done = threading.Event()
-        thread = threading.Thread(
-            target=self._learn,
-            args=(learner, image, labels, done),
-            name="digitlib-learn",
-            daemon=True,
-        )
-        thread.start()
+        threading.Thread(
+            target=self._learn, args=(learner, call, done), name="digitlib-learn", daemon=True
+        ).start()
         threading.Thread(
             target=self._tick, args=(done,), name="digitlib-progress", daemon=True
         ).start()
 
     def _tick(self, done: threading.Event) -> None:
-        # The learner reports no progress; an estimate that slows down keeps the bar honest.
+        # The learner reports no progress; an estimate that slows down keeps the bar moving.
         started = time.monotonic()
         while not done.wait(0.5):
             elapsed = time.monotonic() - started
             self.progress.value = int(95 * elapsed / (elapsed + 15))
 
-    def _learn(self, learner: Any, image: Any, labels: str, done: threading.Event) -> None:
+    def _learn(self, learner: Any, call: Callable[[Any], Any], done: threading.Event) -> None:
         try:
-            update = learner.learn(image, labels=labels, session_id=self.session_id)
+            update = call(learner)
             self.verdict.value = verdict_html(update)
-            self.report(
-                ("Promoted new model versions" if update.promoted else "Models kept as they were")
-                + f" after {update.seconds:.1f} s."
-            )
-            # The next reading picks up promoted versions (sync_models); no canvas drawing from
-            # this thread, since ipycanvas batches commands process-wide.
+            if update.promoted:
+                outcome = "Promoted new model versions"
+            elif update.held:
+                outcome = "Held for review"
+            else:
+                outcome = "Models kept as they were"
+            self.report(f"{outcome} after {update.seconds:.1f} s.")
             self.models_panel.stale = True
+            self.data_panel.stale = True
         except Exception as error:  # noqa: BLE001 - a thread's errors go to the page too
             self.verdict.value = (
                 f'<span class="dl-verdict-no">Learning failed: {html.escape(type(error).__name__)}: '
@@ -334,29 +357,45 @@ class Dashboard:
 
 def verdict_html(update: Any) -> str:
     """The learner's verdict: promoted with the new figures, or why not."""
-    head = (
-        '<div class="dl-verdict-ok">Promoted: the models learned your correction.</div>'
-        if update.promoted
-        else '<div class="dl-verdict-no">Not promoted.</div>'
-    )
-    reason = (
-        f"<div>{html.escape(str(update.reason))}</div>" if getattr(update, "reason", "") else ""
-    )
+    if update.promoted:
+        head = '<div class="dl-verdict-ok">Promoted: the models learned your correction.</div>'
+    elif getattr(update, "held", None):
+        head = '<div class="dl-verdict-no">Held for review (see the Data view), not learned.</div>'
+    else:
+        head = '<div class="dl-verdict-no">Not promoted: the models stay as they were.</div>'
+    reason = f"<div>{html.escape(str(update.reason))}</div>" if update.reason else ""
+    metrics = update.metrics or {}
+    validation = metrics.get("validation", {}) or {}
+    segments = metrics.get("segments", {}) or {}
     rows = []
-    for key, value in _flatten(getattr(update, "metrics", {}) or {}):
-        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        rows.append((key, shown))
-    versions = getattr(update, "versions", None) or {}
-    rows += [(f"version {name}", version) for name, version in dict(versions).items()]
-    table = render.table_html(rows, ("figure", "value")) if rows else ""
-    seconds = f"<div><small>{float(update.seconds):.1f} s</small></div>"
-    return head + reason + table + seconds
+    for name in [*validation, *[n for n in segments if n not in validation]]:
+        before_after = validation.get(name, {})
+        segment = segments.get(name, {})
+        rows.append(
+            (
+                name,
+                _change(before_after.get("before"), before_after.get("after")),
+                _change(segment.get("before"), segment.get("after")),
+                f"{segment.get('reading_before', '')} → {segment.get('reading_after', '')}"
+                if segment
+                else "",
+            )
+        )
+    table = (
+        render.table_html(
+            rows, ("model", "validation accuracy", "your labels' probability", "read")
+        )
+        if rows
+        else ""
+    )
+    versions = ", ".join(f"{name} {version}" for name, version in (update.versions or {}).items())
+    footer = (
+        f"<div><small>{float(update.seconds):.1f} s; live: {html.escape(versions)}</small></div>"
+    )
+    return head + reason + table + footer
 
 
-def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(values, dict):
-        items: list[tuple[str, Any]] = []
-        for key, value in values.items():
-            items += _flatten(value, f"{prefix}{key} ")
-        return items
-    return [(prefix.strip(), values)]
+def _change(before: Any, after: Any) -> str:
+    if not isinstance(before, int | float) or not isinstance(after, int | float):
+        return ""
+    return f"{100 * before:.1f}% → {100 * after:.1f}%"

@@ -20,16 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from digitlib.dashboard.app import Dashboard
 
 
-def _field(record: Any, *names: str, default: Any = None) -> Any:
-    """The first of ``names`` found on a record that may be a dict or an object."""
-    for name in names:
-        if isinstance(record, dict) and name in record:
-            return record[name]
-        if hasattr(record, name):
-            return getattr(record, name)
-    return default
-
-
 class ModelsPanel:
     """Live versions, history charts, confusion matrix, rollback, corrupt-checkpoint warnings."""
 
@@ -106,36 +96,31 @@ class ModelsPanel:
 
     def _history_charts(self) -> str:
         if not any(self._histories.values()):
-            return '<div class="dl-empty">No updates yet: the shipped models are live.</div>'
+            return '<div class="dl-empty">No versions in the store yet: the shipped models are live.</div>'
         charts = []
         for name, history in self._histories.items():
             if not history:
                 continue
-            labels = [str(_field(entry, "version", default=i)) for i, entry in enumerate(history)]
-            series: dict[str, list[float]] = {}
-            for key, title in (("mnist_accuracy", "MNIST"), ("canvas_accuracy", "canvas-style")):
-                values = []
-                for entry in history:
-                    metrics = _field(entry, "metrics", default={}) or {}
-                    value = (
-                        metrics.get(key, metrics.get(title.lower()))
-                        if isinstance(metrics, dict)
-                        else None
-                    )
-                    values.append(
-                        float(value) if isinstance(value, (int, float)) else float("nan")
-                    )
-                if any(v == v for v in values):
-                    series[title] = values
-            charts.append(
-                f"<div><b>{html.escape(name)}</b>{render.line_chart_svg(series, labels)}</div>"
+            labels = [f"v{entry.version}" for entry in history]
+            points = [accuracy_points(entry.metrics or {}, name) for entry in history]
+            titles = sorted({title for point in points for title in point})
+            series = {t: [point.get(t, float("nan")) for point in points] for t in titles}
+            chart = (
+                render.line_chart_svg(series, labels)
+                if series
+                else f'<div class="dl-empty">{len(history)} version(s), no accuracy recorded.</div>'
             )
+            charts.append(f"<div><b>{html.escape(name)}</b>{chart}</div>")
         return '<div style="display:flex;flex-wrap:wrap;gap:12px">' + "".join(charts) + "</div>"
 
     def _fill_versions(self, change: Any = None) -> None:
         history = self._histories.get(self.rollback_model.value, [])
         self.rollback_version.options = [
-            str(_field(entry, "version", default=entry)) for entry in history
+            (
+                f"v{entry.version} ({entry.produced_by or 'saved'}, {entry.created_at[:16]})",
+                entry.version,
+            )
+            for entry in reversed(history)
         ]
 
     def _confusion(self) -> str:
@@ -153,12 +138,46 @@ class ModelsPanel:
         if registry is None:
             raise RuntimeError("no model registry is available (see the start-up warning)")
         name, version = self.rollback_model.value, self.rollback_version.value
-        if not version:
+        if version is None:
             raise ValueError(f"{name} has no stored versions to roll back to")
         registry.rollback(name, version)
         self.dashboard.services.sync_models(force=True)
         self.dashboard.report(f"{name} rolled back to version {version}.")
         self.refresh()
+
+
+def accuracy_points(metrics: dict, name: str) -> dict[str, float]:
+    """Accuracies in a version's manifest metrics, by series title (values in [0, 1]).
+
+    The gate's validation accuracy after the update (``validation.<name>.after``), plus any
+    figure whose key path names MNIST or canvas-style data and ends in an accuracy.
+    """
+    points: dict[str, float] = {}
+    after = ((metrics.get("validation") or {}).get(name) or {}).get("after")
+    if isinstance(after, int | float):
+        points["validation (gate)"] = float(after)
+    for path, value in _leaves(metrics):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+            continue
+        lowered = [part.lower() for part in path]
+        if lowered and lowered[0] in ("validation", "segments", "reference", "gate"):
+            continue
+        if not any("acc" in part for part in lowered) and len(lowered) > 1:
+            continue
+        if any("mnist" in part for part in lowered):
+            points.setdefault("MNIST", float(value))
+        elif any("canvas" in part for part in lowered):
+            points.setdefault("canvas-style", float(value))
+    return points
+
+
+def _leaves(values: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(values, dict):
+        found = []
+        for key, value in values.items():
+            found += _leaves(value, (*path, str(key)))
+        return found
+    return [(path, values)]
 
 
 def _find_confusion(metrics: Any) -> Any:
@@ -232,78 +251,90 @@ class DataPanel:
 
     def _card(self, record: Any) -> VBox:
         guard = self.dashboard.guard
-        drawing_id = str(_field(record, "id", "drawing_id", "key"))
-        labels = str(_field(record, "labels", "label", default=""))
-        prediction = str(_field(record, "prediction", default="") or "")
-        image = _field(record, "image", default=None)
-        if image is None:
-            image = self._drawings().get(drawing_id)
-            image = _field(image, "image", default=image)
+        drawing_id = record.id
+        predictions = record.predictions if isinstance(record.predictions, dict) else {}
+        read = str(predictions.get("text", "") or "")
+        png = self._drawings().get(drawing_id).png
         picture = HTML(
-            f'<img alt="drawing {html.escape(drawing_id)}" src="{render.png_data_url(render.thumbnail(image))}"/>'
-            f"<div>label <b>{html.escape(labels)}</b>, read {html.escape(prediction or '?')}</div>"
+            f'<img alt="drawing {html.escape(drawing_id)}" src="{render.png_data_url(png)}"/>'
+            f'<div>label <b class="dl-label">{html.escape(record.text)}</b>, '
+            f"read {html.escape(read or '?')}</div>"
         )
-        relabel = Text(value=labels, layout=Layout(width="70px"))
+        relabel = Text(value=record.text, layout=Layout(width="70px"))
         relabel_button = Button(description="Relabel", layout=Layout(width="70px"))
         delete_button = Button(
             description="Delete", button_style="danger", layout=Layout(width="60px")
         )
 
-        def do_relabel(_: Any) -> None:
+        def relabel_drawing(_: Any) -> None:
             self._drawings().relabel(drawing_id, relabel.value.strip())
             self.dashboard.report(f"Drawing {drawing_id} relabelled {relabel.value.strip()}.")
             self.refresh()
 
-        def do_delete(_: Any) -> None:
+        def delete_drawing(_: Any) -> None:
             self._drawings().delete(drawing_id)
             self.dashboard.report(f"Drawing {drawing_id} deleted.")
             self.refresh()
 
-        relabel_button.on_click(guard(do_relabel))
-        delete_button.on_click(guard(do_delete))
+        relabel_button.on_click(guard(relabel_drawing))
+        delete_button.on_click(guard(delete_drawing))
         card = VBox([picture, HBox([relabel, relabel_button]), delete_button])
         card.add_class("dl-thumb")
         card.add_class("digitlib-drawing")
         return card
 
-    def _held_row(self, item: Any) -> HBox:
+    def _held_row(self, record: Any) -> HBox:
         guard = self.dashboard.guard
-        held_id = str(_field(item, "id", "held_id", "key"))
-        labels = str(_field(item, "labels", "label", default=""))
-        why = str(_field(item, "reason", default="") or "")
+        held_id = record.id
+        png = self._drawings().get_held(held_id).png
         accept = Button(description="Accept", button_style="success", layout=Layout(width="70px"))
         reject = Button(description="Reject", button_style="danger", layout=Layout(width="70px"))
 
-        def do(action: str) -> Any:
-            def run(_: Any) -> None:
-                getattr(self._drawings(), action)(held_id)
-                self.dashboard.report(f"Held label {labels!r} {action}ed.")
-                self.refresh()
+        def accept_label(_: Any) -> None:
+            self.dashboard.learn_in_background(
+                lambda learner: learner.accept(held_id, session_id=self.dashboard.session_id),
+                f"the held label {record.text}",
+            )
+            self.refresh()
 
-            return guard(run)
+        def reject_label(_: Any) -> None:
+            self._drawings().reject(held_id)
+            self.dashboard.report(f"Held label {record.text} rejected.")
+            self.refresh()
 
-        accept.on_click(do("accept"))
-        reject.on_click(do("reject"))
-        image = _field(item, "image", default=None)
-        picture = (
-            f'<img style="height:40px" src="{render.png_data_url(render.thumbnail(image))}"/>'
-            if image is not None
-            else ""
-        )
+        accept.on_click(guard(accept_label))
+        reject.on_click(guard(reject_label))
         return HBox(
             [
-                HTML(f"{picture} <b>{html.escape(labels)}</b> <small>{html.escape(why)}</small>"),
+                HTML(
+                    f'<img style="height:48px;background:#fff;border:1px solid #ccc" '
+                    f'src="{render.png_data_url(png)}"/> <b>{html.escape(record.text)}</b> '
+                    f"<small>{html.escape(record.reason)}</small>",
+                    layout=Layout(max_width="260px"),
+                ),
                 accept,
                 reject,
-            ]
+            ],
+            layout=Layout(flex_flow="row wrap", align_items="center"),
         )
 
     def export(self) -> None:
-        drawings = self._drawings()
+        import time as _time
+
         from digitlib.config import PROJECT_ROOT
 
-        target = PROJECT_ROOT / "data" / "exports"
-        target.mkdir(parents=True, exist_ok=True)
-        path = drawings.export(target)
-        self.export_link.value = f"Exported to <code>{html.escape(str(path))}</code>"
-        self.dashboard.report(f"Exported the drawings to {path}.")
+        drawings = self._drawings()
+        path = PROJECT_ROOT / "data" / "exports" / _time.strftime("drawings-%Y%m%d-%H%M%S.npz")
+        exported = drawings.export(path)
+        link = ""
+        if path.exists() and path.stat().st_size < 20_000_000:
+            import base64
+
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            link = (
+                f' <a download="{path.name}" href="data:application/octet-stream;base64,{data}">'
+                "download</a>"
+            )
+        skipped = f", {len(exported.skipped)} skipped" if exported.skipped else ""
+        self.export_link.value = f"Exported {exported.count} labelled digits{skipped} to <code>{html.escape(str(path))}</code>{link}"
+        self.dashboard.report(f"Exported {exported.count} labelled digits to {path}.")

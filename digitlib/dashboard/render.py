@@ -49,8 +49,15 @@ def render_drawing(
     return image
 
 
-def png_data_url(image: np.ndarray) -> str:
-    """A ``data:image/png`` URL of a uint8 or [0, 1] float image of shape (H, W[, 3|4])."""
+def png_data_url(image: np.ndarray | bytes) -> str:
+    """A ``data:image/png`` URL of PNG bytes, or of a uint8 or [0, 1] float image of shape
+    (H, W[, 3|4])."""
+    data = image if isinstance(image, bytes) else png_bytes(image)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 or [0, 1] float image of shape (H, W[, 3|4]) (RGB(A) order)."""
     import cv2
 
     array = np.asarray(image)
@@ -63,7 +70,7 @@ def png_data_url(image: np.ndarray) -> str:
     ok, encoded = cv2.imencode(".png", array)
     if not ok:
         raise ValueError(f"could not encode an image of shape {array.shape} as PNG")
-    return "data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
+    return encoded.tobytes()
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:

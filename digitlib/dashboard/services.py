@@ -27,8 +27,9 @@ class Services:
     learner: Any = None
     problems: list[str] = field(default_factory=list)
     #: Seconds between checks of the registry's current versions.
-    sync_interval: float = 1.0
+    sync_interval: float = 0.5
     _last_sync: float = 0.0
+    _tried: dict[str, int] = field(default_factory=dict)
     _learner_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get_learner(self) -> Any:
@@ -42,43 +43,43 @@ class Services:
                 self.learner = digitlib.OnlineLearner(self.recognizer, self.store)
             return self.learner
 
-    def sync_models(self, *, force: bool = False) -> bool:
-        """Load the registry's current versions if another visitor promoted new ones.
+    def sync_models(self, *, force: bool = False) -> list[str]:
+        """Load the models whose current version in the registry is not the live one (another
+        visitor promoted an update, or someone rolled back). Returns the names swapped.
 
-        Cheap when nothing changed (one small read of the current pointer, at most once per
-        ``sync_interval``). Returns True when models were swapped.
+        Cheap when nothing changed (a few small reads of the registry's pointers, at most once
+        per ``sync_interval``).
         """
         if self.registry is None:
-            return False
+            return []
         now = time.monotonic()
         if not force and now - self._last_sync < self.sync_interval:
-            return False
+            return []
         self._last_sync = now
-        current = current_versions(self.registry)
-        if not current:
-            return False
-        live = dict(getattr(self.recognizer, "versions", {}) or {})
-        if all(str(live.get(name)) == str(version) for name, version in current.items()):
-            return False
-        import digitlib
+        live = dict(self.recognizer.versions)
+        stale = {}
+        for name in self.recognizer.models:
+            current = self.registry.current(name)
+            if current is None or str(live.get(name)) == str(current):
+                continue
+            if self._tried.get(name) == current:
+                continue  # it failed to load before and fell back; do not retry every reading
+            stale[name] = current
+            self._tried[name] = current
+        if not stale:
+            return []
+        from digitlib.models import load_model
 
-        fresh = digitlib.load_recognizer(store=self.store)
-        self.recognizer.set_models(fresh.models)
-        if hasattr(self.recognizer, "versions") and hasattr(fresh, "versions"):
-            try:
-                self.recognizer.versions = dict(fresh.versions)
-            except AttributeError:
-                pass  # the recognizer keeps its versions itself
-        return True
-
-
-def current_versions(registry: Any) -> dict[str, str]:
-    """model name -> live version, from the registry's current pointer (``{}`` when unknown)."""
-    current = registry.current()
-    if isinstance(current, dict):
-        return {str(k): str(v) for k, v in current.items()}
-    versions = getattr(current, "versions", None) or getattr(current, "models", None)
-    return {str(k): str(v) for k, v in dict(versions or {}).items()}
+        models, versions = {}, {}
+        for name, version in stale.items():
+            loaded = self.registry.load(
+                name, lambda path, name=name: load_model(path, name), version=version
+            )
+            models[name] = loaded.model
+            versions[name] = loaded.version if loaded.version is not None else "shipped"
+            self.recognizer.warnings.extend(loaded.warnings)
+        self.recognizer.set_models(models, versions=versions)
+        return sorted(models)
 
 
 def build_services(store_url: str | None = None) -> Services:

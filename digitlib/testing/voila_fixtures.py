@@ -1,0 +1,154 @@
+"""pytest fixtures for the dashboard in a real browser: a Voila server and headless Chromium.
+
+Registered in ``tests/conftest.py`` (``pytest_plugins``). ``dashboard_server`` runs
+``python -m digitlib.dashboard.serve`` (as ``make dashboard`` does) on a free port with its own empty
+store, and waits, by polling its log, until the preheated kernels are ready. ``browser`` is a
+Playwright Chromium; a missing Chromium fails the test with the fix, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from digitlib.config import PROJECT_ROOT
+from digitlib.testing.browser import LAUNCH_ARGS, find_chromium, missing_browser_message
+
+#: Seconds the server may take to fill its kernel pool (TensorFlow and three models per kernel).
+SERVER_READY_TIMEOUT = float(os.environ.get("DIGITLIB_VOILA_TIMEOUT", "180"))
+#: Preheated kernels of the test server.
+TEST_POOL_SIZE = int(os.environ.get("DIGITLIB_VOILA_POOL", "2"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class DashboardServer:
+    """A running dashboard: ``url``, its ``store`` folder, ``log`` file and ``process``."""
+
+    url: str
+    store: Path
+    log: Path
+    process: subprocess.Popen
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) -> DashboardServer:
+    """Start the dashboard server and wait until it listens and its kernel pool is filled."""
+    port = free_port()
+    env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
+    command = [
+        sys.executable,
+        "-m",
+        "digitlib.dashboard.serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--pool-size",
+        str(pool_size),
+    ]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopping it stops its kernels too
+        )
+    server = DashboardServer(f"http://127.0.0.1:{port}/", store, log, process)
+    deadline = time.monotonic() + SERVER_READY_TIMEOUT
+    ready_line = f"is filled with {pool_size} kernel" if pool_size > 0 else "is running at"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the dashboard server exited with {process.returncode}:\n{server.log_text()[-3000:]}"
+            )
+        if ready_line in server.log_text() and _answers(
+            f"http://127.0.0.1:{port}/api/kernelspecs"
+        ):
+            return server
+        if time.monotonic() > deadline:
+            stop_dashboard(server)
+            raise RuntimeError(
+                f"the dashboard server was not ready after {SERVER_READY_TIMEOUT:.0f} s "
+                f"(set DIGITLIB_VOILA_TIMEOUT to wait longer):\n{server.log_text()[-3000:]}"
+            )
+        time.sleep(0.25)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except OSError:
+        return False
+
+
+def stop_dashboard(server: DashboardServer) -> None:
+    """Stop the server this module started, and the kernels in its process group."""
+    if server.process.poll() is not None:
+        return
+    try:
+        os.killpg(server.process.pid, signal.SIGTERM)
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    path = find_chromium()
+    if path is None:
+        pytest.fail(missing_browser_message(), pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: Path) -> Iterator[object]:
+    """A headless Chromium driven by Playwright, shared by the session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(chromium_path), headless=True, args=list(LAUNCH_ARGS)
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    """The dashboard served by Voila with preheated kernels and an empty store of its own."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    server = start_dashboard(folder / "store", folder / "voila.log")
+    yield server
+    stop_dashboard(server)
+
+
+@pytest.fixture(scope="session")
+def results_dir() -> Path:
+    """``test-results/``: screenshots and figures the browser tests leave for people to look at."""
+    folder = PROJECT_ROOT / "test-results"
+    folder.mkdir(exist_ok=True)
+    return folder
