@@ -1,0 +1,443 @@
+"""Read the digits of a canvas drawing: the ``Recognizer`` and ``load_recognizer``.
+
+    >>> recognizer = load_recognizer()              # shipped checkpoints from models/
+    >>> result = recognizer.recognize(image)        # (H, W[, 3|4]) uint8, or PNG/JPEG bytes
+    >>> result.text, [segment.label for segment in result.segments]
+
+A drawing is cut into segments (``digitlib.segment``), every segment becomes an MNIST-style 28x28
+input, and all inputs of a drawing go through each model in one batch. When a drawing has several
+segments, the whole drawing is classified too, in the same batch: a doodle often falls apart into
+pieces that each look a bit like a digit, but the whole of it reads as "other", and its pieces do
+not sit like the digits of a number (similar heights, on one line). Such a drawing is reported
+as one "other" segment, so its text is "".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitlib.config import MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR
+from digitlib.preprocess import ink_levels, to_model_input
+from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
+
+#: Checkpoint file of each model in a models folder.
+CHECKPOINT_FILES = {"numpy_fnn": "numpy_fnn.npz", "fnn": "fnn.keras", "cnn": "cnn.keras"}
+
+
+@dataclass(frozen=True)
+class DecisionParams:
+    """How model probabilities become labels; defaults tuned on training writers and categories.
+
+    ``min_confidence``: a segment whose best digit has a lower probability is "other".
+    ``whole_other``: when a drawing has several segments and the whole drawing, classified as one
+    input, is "other" with at least this probability, the drawing is one "other" segment if its
+    segments do not look like a number (see below) or any of them reads as "other".
+    ``height_ratio``: the digits of a number have similar heights: every segment is at least this
+    fraction of the tallest one's height.
+    ``line_offset``: ... and sit on one line: each segment's vertical center is within this many
+    median segment heights of the median center.
+    ``max_aspect``: ... and are not much wider than tall (width / height at most this).
+    """
+
+    min_confidence: float = 0.5
+    whole_other: float = 0.5
+    height_ratio: float = 0.55
+    line_offset: float = 0.5
+    max_aspect: float = 1.6
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment of a drawing, as the models read it.
+
+    ``label``: 0-9, or 10 (``digitlib.config.OTHER``) for "not a digit".
+    ``confidence``: the chosen model's probability of ``label`` (0-1); for a segment made "other"
+    because no digit was likely enough, the probability that it is none of the digits read.
+    ``box``: (x, y, width, height) in image pixels.
+    ``image``: the model input, float32 (28, 28) in [0, 1], white ink on black.
+    ``probabilities``: model name -> 11 class probabilities, for every model and ``"ensemble"``.
+    """
+
+    label: int
+    confidence: float
+    box: Box
+    image: np.ndarray
+    probabilities: dict[str, list[float]]
+
+    @property
+    def is_digit(self) -> bool:
+        return self.label != OTHER
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a drawing reads as.
+
+    ``text``: the digits read, left to right; "other" segments are left out; "" when nothing was
+    drawn or nothing reads as a digit. ``segments``: every segment, left to right, "other" ones
+    included. ``model``: the model whose probabilities decided the labels.
+    """
+
+    text: str
+    segments: list[Segment] = field(default_factory=list)
+    model: str = "ensemble"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A drawing cut into model inputs: one per segment, then the whole drawing when several."""
+
+    boxes: list[Box]
+    inputs: list[np.ndarray]
+    whole_box: Box | None
+
+
+def _union_box(boxes: Sequence[Box]) -> Box:
+    left = min(box[0] for box in boxes)
+    top = min(box[1] for box in boxes)
+    right = max(box[0] + box[2] for box in boxes)
+    bottom = max(box[1] + box[3] for box in boxes)
+    return (left, top, right - left, bottom - top)
+
+
+def _region_input(levels: np.ndarray, region: Region) -> np.ndarray:
+    import cv2
+
+    x, y, width, height = region.box
+    crop = levels[y : y + height, x : x + width]
+    return to_model_input(cv2.bitwise_and(crop, crop, mask=region.mask.view(np.uint8)))
+
+
+def _whole_input(levels: np.ndarray, box: Box) -> np.ndarray:
+    # All ink in the union of the segments' boxes; a speck inside it is too small to matter.
+    x, y, width, height = box
+    return to_model_input(levels[y : y + height, x : x + width])
+
+
+def prepare(
+    image: np.ndarray | bytes, segment_params: SegmentParams = DEFAULT_PARAMS
+) -> _Prepared:
+    """Check and cut a canvas image into model inputs (see ``_Prepared``)."""
+    levels = ink_levels(image)
+    regions = find_segments(levels, segment_params)
+    boxes = [region.box for region in regions]
+    inputs = [_region_input(levels, region) for region in regions]
+    whole_box = None
+    if len(regions) > 1:
+        whole_box = _union_box(boxes)
+        inputs.append(_whole_input(levels, whole_box))
+    return _Prepared(boxes, inputs, whole_box)
+
+
+def looks_like_number(boxes: Sequence[Box], params: DecisionParams) -> bool:
+    """Whether segment boxes sit as the digits of one number do.
+
+    Similar heights (each at least ``params.height_ratio`` of the tallest), on one line (vertical
+    centers within ``params.line_offset`` median heights of the median center), none much wider
+    than tall (``params.max_aspect``).
+    """
+    heights = np.array([box[3] for box in boxes], np.float64)
+    widths = np.array([box[2] for box in boxes], np.float64)
+    centers = np.array([box[1] + box[3] / 2 for box in boxes], np.float64)
+    median_height = float(np.median(heights))
+    if heights.min() < params.height_ratio * heights.max():
+        return False
+    if np.abs(centers - np.median(centers)).max() > params.line_offset * median_height:
+        return False
+    return bool((widths <= params.max_aspect * heights).all())
+
+
+def decide(
+    segment_probabilities: np.ndarray,
+    whole_probabilities: np.ndarray | None,
+    boxes: Sequence[Box],
+    params: DecisionParams,
+) -> tuple[list[tuple[int, float]], bool]:
+    """Labels and confidences of a drawing's segments, and whether the whole is one "other".
+
+    ``segment_probabilities``: float (S, 11), one row per segment; ``whole_probabilities``:
+    float (11,) for the whole drawing, or None for a single segment. Returns ``(labels, whole)``:
+    ``labels`` a list of ``(label, confidence)`` per segment; ``whole`` True when the drawing
+    should be reported as a single "other" segment instead.
+    """
+    labels = []
+    for row in np.asarray(segment_probabilities, np.float64):
+        label = int(np.argmax(row))
+        confidence = float(row[label])
+        if label != OTHER and confidence < params.min_confidence:
+            label, confidence = OTHER, 1.0 - confidence
+        labels.append((label, confidence))
+    if whole_probabilities is None or len(labels) < 2:
+        return labels, False
+    whole_other = float(whole_probabilities[OTHER]) >= params.whole_other
+    any_other = any(label == OTHER for label, _ in labels)
+    whole = whole_other and (any_other or not looks_like_number(boxes, params))
+    return labels, whole
+
+
+class Recognizer:
+    """Reads digits from canvas drawings with a set of models and their ensemble.
+
+    Parameters
+    ----------
+    models : dict of name -> Classifier
+        Usually ``{"numpy_fnn": ..., "fnn": ..., "cnn": ...}``; at least one.
+    weights : dict of name -> float, optional
+        Ensemble weights (``digitlib.models.Ensemble`` defaults when None).
+    versions : dict of name -> version, optional
+        Shown by ``versions``; ``"unversioned"`` for models not loaded from a store or folder.
+    warnings : list of str, optional
+        Problems met while loading (skipped checkpoints), shown by ``warnings``.
+    decision, segmentation : DecisionParams, SegmentParams
+        Thresholds.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, object],
+        weights: Mapping[str, float] | None = None,
+        *,
+        versions: Mapping[str, int | str] | None = None,
+        warnings: Sequence[str] = (),
+        decision: DecisionParams = DecisionParams(),
+        segmentation: SegmentParams = DEFAULT_PARAMS,
+    ) -> None:
+        self.decision = decision
+        self.segmentation = segmentation
+        self.warnings: list[str] = list(warnings)
+        self._lock = threading.Lock()
+        self._state = self._build_state(models, weights, versions)
+
+    @staticmethod
+    def _build_state(models, weights, versions):
+        from digitlib.models.ensemble import Ensemble
+
+        if not isinstance(models, Mapping) or not models:
+            raise ValueError(
+                "models must be a non-empty dict of name -> Classifier, e.g. "
+                "{'cnn': digitlib.models.load_model('models/cnn.keras')}"
+            )
+        for name, model in models.items():
+            if not callable(getattr(model, "predict_proba", None)):
+                raise ValueError(
+                    f"model {name!r} has no predict_proba(images) method; expected a "
+                    "digitlib.models.Classifier"
+                )
+        ensemble = Ensemble(dict(models), weights)
+        known = dict(versions or {})
+        versions = {name: known.get(name, "unversioned") for name in models}
+        return ensemble, versions
+
+    # --- models -------------------------------------------------------------------------------
+
+    @property
+    def models(self) -> dict[str, object]:
+        """The current models, name -> Classifier (a copy of the mapping)."""
+        return dict(self._state[0].models)
+
+    @property
+    def model_names(self) -> list[str]:
+        """Names accepted by ``recognize(model=...)``: each model and ``"ensemble"``."""
+        return [*self._state[0].models, "ensemble"]
+
+    @property
+    def versions(self) -> dict[str, int | str]:
+        """Model name -> store version, or ``"shipped"`` for the checkpoints in ``models/``."""
+        return dict(self._state[1])
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The ensemble's normalized weights."""
+        return dict(self._state[0].weights)
+
+    def set_models(
+        self,
+        models: Mapping[str, object],
+        weights: Mapping[str, float] | None = None,
+        versions: Mapping[str, int | str] | None = None,
+    ) -> None:
+        """Swap in new models at once (online learning): a ``recognize`` call running meanwhile
+        uses either the old set or the new one, never a mix.
+
+        ``models`` replaces the named models; models not named are kept. ``weights`` default to
+        the current ones for the models kept; ``versions`` name the new models' versions.
+        """
+        with self._lock:
+            ensemble, old_versions = self._state
+            merged = {**ensemble.models, **dict(models)}
+            if weights is None:
+                weights = {n: w for n, w in ensemble.weights.items() if n not in models}
+                weights = weights if len(weights) == len(merged) else None
+            new_versions = {**old_versions, **{name: "unversioned" for name in models}}
+            new_versions.update(versions or {})
+            state = self._build_state(merged, weights, new_versions)
+            _warm_up(state[0])  # trace new Keras models now, not in the next recognize()
+            self._state = state
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _check_model(self, model: str, ensemble) -> None:
+        if model != "ensemble" and model not in ensemble.models:
+            names = ", ".join(repr(name) for name in [*ensemble.models, "ensemble"])
+            raise ValueError(f"unknown model {model!r}; choose one of {names}")
+
+    def recognize(self, image: np.ndarray | bytes, model: str = "ensemble") -> Result:
+        """Read the digits of one drawing.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W), (H, W, 3) or (H, W, 4), uint8; or PNG/JPEG bytes
+            Dark ink on light or transparent paper, as a canvas returns it.
+        model : str
+            ``"ensemble"`` (default) or one model's name: whose probabilities decide the labels.
+
+        Returns
+        -------
+        Result. Raises ``ValueError`` for an image that is not a canvas image (see
+        ``digitlib.preprocess.check_image``) or an unknown model name.
+        """
+        return self.recognize_many([image], model=model)[0]
+
+    def recognize_many(
+        self, images: Sequence[np.ndarray | bytes], model: str = "ensemble"
+    ) -> list[Result]:
+        """Read many drawings; all their segments go through each model in one batch."""
+        ensemble, _ = self._state  # one snapshot: set_models() may swap meanwhile
+        self._check_model(model, ensemble)
+        prepared = [prepare(image, self.segmentation) for image in images]
+        inputs = [array for item in prepared for array in item.inputs]
+        if not inputs:
+            return [Result("", [], model) for _ in prepared]
+        outputs = ensemble.predict_all(np.stack(inputs))
+        results, start = [], 0
+        for item in prepared:
+            count = len(item.inputs)
+            rows = {name: values[start : start + count] for name, values in outputs.items()}
+            results.append(self._read(item, rows, model))
+            start += count
+        return results
+
+    def _read(self, item: _Prepared, rows: dict[str, np.ndarray], model: str) -> Result:
+        if not item.inputs:
+            return Result("", [], model)
+        count = len(item.boxes)
+        chosen = rows[model]
+        whole_row = chosen[count] if item.whole_box is not None else None
+        labels, whole = decide(chosen[:count], whole_row, item.boxes, self.decision)
+        if whole:
+            index = count
+            probabilities = {name: values[index].tolist() for name, values in rows.items()}
+            segment = Segment(
+                OTHER, float(whole_row[OTHER]), item.whole_box, item.inputs[index], probabilities
+            )
+            return Result("", [segment], model)
+        segments = []
+        for index, (label, confidence) in enumerate(labels):
+            probabilities = {name: values[index].tolist() for name, values in rows.items()}
+            segments.append(
+                Segment(label, confidence, item.boxes[index], item.inputs[index], probabilities)
+            )
+        text = "".join(str(segment.label) for segment in segments if segment.label != OTHER)
+        return Result(text, segments, model)
+
+
+def _warm_up(ensemble) -> None:
+    """One prediction, so Keras traces its graph now rather than in the first ``recognize``."""
+    ensemble.predict_all(np.zeros((1, 28, 28), np.float32))
+
+
+def _load_from_folder(models_dir: Path) -> tuple[dict, dict, list[str]]:
+    from digitlib.models import load_model
+
+    models, versions, warnings = {}, {}, []
+    for name in MODEL_NAMES:
+        path = models_dir / CHECKPOINT_FILES[name]
+        if not path.is_file():
+            warnings.append(f"{name}: no checkpoint at {path}; the model is left out")
+            continue
+        try:
+            models[name] = load_model(path, name)
+        except Exception as error:  # a corrupt or unsafe checkpoint: skip it, say so
+            warnings.append(f"{name}: checkpoint {path} skipped: {error}")
+            continue
+        versions[name] = "shipped"
+    return models, versions, warnings
+
+
+def _load_from_store(store, models_dir: Path | None) -> tuple[dict, dict, list[str]]:
+    from digitlib.models import load_model
+    from digitlib.store import ModelRegistry, open_store
+
+    if isinstance(store, str | Path):
+        store = open_store(str(store))
+    registry = ModelRegistry(store, shipped_dir=models_dir)
+    models, versions, warnings = {}, {}, []
+    for name in MODEL_NAMES:
+        try:
+            loaded = registry.load(name, loader=lambda path, name=name: load_model(path, name))
+        except Exception as error:  # ModelUnavailable: nothing loads, not even the shipped one
+            warnings.extend(getattr(error, "warnings", None) or [f"{name}: {error}"])
+            continue
+        warnings.extend(loaded.warnings)
+        models[name] = loaded.model
+        versions[name] = loaded.version if loaded.version is not None else "shipped"
+    return models, versions, warnings
+
+
+def load_recognizer(
+    models_dir: str | Path | None = None,
+    store: object | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> Recognizer:
+    """A ``Recognizer`` with every model that loads.
+
+    Parameters
+    ----------
+    models_dir : path, optional
+        Folder of checkpoints (``numpy_fnn.npz``, ``fnn.keras``, ``cnn.keras``); the shipped
+        ``models/`` when None.
+    store : Store or store URL, optional
+        When given, each model's current version is loaded from the store's model registry
+        (``digitlib.store.ModelRegistry``), falling back to older versions and then to the
+        checkpoint in ``models_dir``.
+    weights : dict, optional
+        Ensemble weights.
+
+    A checkpoint that is missing, corrupt or unsafe is skipped and named in
+    ``Recognizer.warnings``; ``ValueError`` when no model at all loads.
+    """
+    folder = Path(models_dir) if models_dir is not None else SHIPPED_MODELS_DIR
+    if store is not None:
+        models, versions, warnings = _load_from_store(store, folder)
+    else:
+        models, versions, warnings = _load_from_folder(folder)
+    if not models:
+        problems = "\n  ".join(warnings)
+        raise ValueError(
+            f"no model could be loaded from {folder}"
+            + (f" or the store {getattr(store, 'url', store)}" if store is not None else "")
+            + f":\n  {problems}\nFix: run `digitlib train` to write the checkpoints, or pass "
+            "models_dir= the folder that holds them."
+        )
+    weights = {n: w for n, w in weights.items() if n in models} if weights else None
+    recognizer = Recognizer(models, weights, versions=versions, warnings=warnings)
+    _warm_up(recognizer._state[0])
+    return recognizer
+
+
+__all__ = [
+    "CHECKPOINT_FILES",
+    "DecisionParams",
+    "Recognizer",
+    "Result",
+    "Segment",
+    "decide",
+    "load_recognizer",
+    "looks_like_number",
+    "prepare",
+]

@@ -1,0 +1,244 @@
+"""Ink map -> one region per digit, left to right.
+
+A number written on one line is a row of digits side by side; the strokes of one digit sit above
+and below each other (a 5's detached top bar, the two strokes of a 4 or a 7, the pieces of a fast
+8). So pieces of ink are grouped by how much their horizontal extents overlap, not by distance:
+two digits written close together stay apart however small the gap, as long as they do not touch.
+
+Pure functions over arrays: they never change their input and keep no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitlib.preprocess import ink_levels, to_model_input
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """Thresholds of ``find_segments``; defaults tuned on drawings of training writers.
+
+    ``ink_threshold``: ink level (0-1) above which a pixel is part of a stroke.
+    ``merge_overlap``: two pieces belong to one digit when the overlap of their horizontal
+    extents is at least this fraction of the narrower one's width.
+    ``stack_overlap``: pieces whose horizontal extents overlap at all also merge when their
+    vertical extents overlap by less than this fraction of the shorter one's height (one sits
+    above the other: a 5's top bar, a 7's crossbar).
+    ``piece_fraction`` and ``piece_gap``: a group shorter than ``piece_fraction`` times the
+    tallest group is a piece of a digit, not a digit of the number (digits of one number have
+    similar heights): it joins the nearest group beside it when the horizontal gap between them
+    is below ``piece_gap`` times the tallest group's height (a 4's second stroke, a 5's bar drawn
+    off to the right, a 7's crossbar).
+    ``speck_fraction`` and ``speck_strokes``: a group of ink is a speck, dropped, when its longer
+    side is below ``speck_fraction`` times the tallest group's height and below ``speck_strokes``
+    stroke widths.
+    ``max_pieces``: at most this many pieces of ink are considered (the largest ones); a canvas
+    full of noise stays fast.
+    """
+
+    ink_threshold: float = 0.5
+    merge_overlap: float = 0.5
+    stack_overlap: float = 0.25
+    piece_fraction: float = 0.7
+    piece_gap: float = 0.15
+    speck_fraction: float = 0.2
+    speck_strokes: float = 2.5
+    max_pieces: int = 200
+
+
+DEFAULT_PARAMS = SegmentParams()
+
+
+@dataclass(frozen=True)
+class Region:
+    """One segment of a drawing.
+
+    ``box``: (x, y, width, height) in image pixels (column, row of the top-left corner).
+    ``mask``: bool array of shape (height, width), True on the ink of this segment inside ``box``
+    (ink of other segments that reaches into the box is False).
+    """
+
+    box: Box
+    mask: np.ndarray
+
+
+def _binary(ink: np.ndarray, threshold: float) -> np.ndarray:
+    import cv2
+
+    ink = np.asarray(ink)
+    if ink.ndim != 2:
+        raise ValueError(f"ink must be a 2-D array (H, W), got shape {ink.shape}")
+    if ink.dtype == np.uint8:  # 0-255 ink levels
+        level = int(np.ceil(threshold * 255.0)) - 1  # THRESH_BINARY keeps values > level
+        _, binary = cv2.threshold(np.ascontiguousarray(ink), level, 1, cv2.THRESH_BINARY)
+        return binary
+    source = np.ascontiguousarray(ink, dtype=np.float32)
+    _, binary = cv2.threshold(source, threshold - 1e-6, 1.0, cv2.THRESH_BINARY)
+    return binary.astype(np.uint8)
+
+
+def _group_pieces(boxes: np.ndarray, params: SegmentParams) -> list[list[int]]:
+    """Indices of the pieces of each digit, by horizontal overlap (union until nothing changes).
+
+    ``boxes``: int (P, 4) of (x, y, width, height). Groups keep growing: a group's extent is the
+    union of its pieces', so a piece that overlaps the merged extent joins it too.
+    """
+    groups = [[index] for index in range(len(boxes))]
+    extents = [
+        (int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in boxes
+    ]  # left, top, right, bottom
+    changed = True
+    while changed:
+        changed = False
+        order = sorted(range(len(groups)), key=lambda g: extents[g][0])
+        groups = [groups[g] for g in order]
+        extents = [extents[g] for g in order]
+        index = 0
+        while index < len(groups):
+            other = index + 1
+            while other < len(groups):
+                a, b = extents[index], extents[other]
+                if b[0] >= a[2]:  # sorted by left edge: nothing further right overlaps
+                    break
+                overlap = min(a[2], b[2]) - max(a[0], b[0])
+                narrower = min(a[2] - a[0], b[2] - b[0])
+                vertical = min(a[3], b[3]) - max(a[1], b[1])
+                shorter = min(a[3] - a[1], b[3] - b[1])
+                if overlap >= params.merge_overlap * narrower or (
+                    overlap > 0 and vertical < params.stack_overlap * shorter
+                ):
+                    groups[index] += groups.pop(other)
+                    extents.pop(other)
+                    extents[index] = (
+                        min(a[0], b[0]),
+                        min(a[1], b[1]),
+                        max(a[2], b[2]),
+                        max(a[3], b[3]),
+                    )
+                    changed = True
+                    other = index + 1
+                else:
+                    other += 1
+            index += 1
+    return groups
+
+
+def _union_box(boxes: np.ndarray) -> Box:
+    left, top = int(boxes[:, 0].min()), int(boxes[:, 1].min())
+    right = int((boxes[:, 0] + boxes[:, 2]).max())
+    bottom = int((boxes[:, 1] + boxes[:, 3]).max())
+    return (left, top, right - left, bottom - top)
+
+
+def _attach_small_pieces(
+    groups: list[list[int]], group_boxes: list[Box], stroke: float, params: SegmentParams
+) -> tuple[list[list[int]], list[Box]]:
+    """Join groups much shorter than the tallest one to the nearest group beside them."""
+    groups, group_boxes = list(groups), list(group_boxes)
+    while len(groups) > 1:
+        tallest = max(box[3] for box in group_boxes)
+        speck_size = min(params.speck_fraction * tallest, params.speck_strokes * stroke)
+        best = None  # (gap, piece index, neighbour index)
+        for index, (x, _, width, height) in enumerate(group_boxes):
+            if height >= params.piece_fraction * tallest or max(width, height) < speck_size:
+                continue
+            for other, (other_x, _, other_width, _) in enumerate(group_boxes):
+                if other == index:
+                    continue
+                gap = max(other_x - (x + width), x - (other_x + other_width))
+                if gap < params.piece_gap * tallest and (best is None or gap < best[0]):
+                    best = (gap, index, other)
+        if best is None:
+            break
+        _, index, other = best
+        x0, y0, w0, h0 = group_boxes[index]
+        x1, y1, w1, h1 = group_boxes[other]
+        left, top = min(x0, x1), min(y0, y1)
+        merged_box = (left, top, max(x0 + w0, x1 + w1) - left, max(y0 + h0, y1 + h1) - top)
+        merged = groups[index] + groups[other]
+        for position in sorted((index, other), reverse=True):
+            groups.pop(position)
+            group_boxes.pop(position)
+        groups.append(merged)
+        group_boxes.append(merged_box)
+    return groups, group_boxes
+
+
+def find_segments(ink: np.ndarray, params: SegmentParams = DEFAULT_PARAMS) -> list[Region]:
+    """The digits (or other drawings) on a canvas, left to right.
+
+    Pieces of ink (outer contours of the binarized ink) are grouped into one segment when their
+    horizontal extents overlap a lot or one sits above the other; groups much smaller than the
+    drawing and than a few stroke widths (specks) are dropped.
+
+    Parameters
+    ----------
+    ink : ndarray of shape (H, W), float32 in [0, 1] (1 = ink), or uint8 0-255
+        As ``digitlib.preprocess.ink_from_image`` returns it.
+    params : SegmentParams
+        Thresholds.
+
+    Returns
+    -------
+    list of Region, left to right (by the center of the box). Empty when there is no ink.
+    """
+    import cv2
+
+    binary = _binary(ink, params.ink_threshold)
+    contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return []
+    # RETR_CCOMP: top-level contours (no parent) are the pieces' outlines, the others holes.
+    outer = [i for i in range(len(contours)) if hierarchy[0][i][3] < 0]
+    outline = sum(cv2.arcLength(contour, True) for contour in contours)
+    stroke = 2.0 * cv2.countNonZero(binary) / max(outline, 1.0)
+    boxes = np.array([cv2.boundingRect(contours[i]) for i in outer], np.int64).reshape(-1, 4)
+    if len(outer) > params.max_pieces:
+        keep = np.argsort(-(boxes[:, 2] * boxes[:, 3]))[: params.max_pieces]
+        outer = [outer[i] for i in sorted(keep)]
+        boxes = boxes[sorted(keep)]
+    groups = _group_pieces(boxes, params)
+    group_boxes = [_union_box(boxes[members]) for members in groups]
+    groups, group_boxes = _attach_small_pieces(groups, group_boxes, stroke, params)
+    tallest = max(box[3] for box in group_boxes)
+    speck_size = min(params.speck_fraction * tallest, params.speck_strokes * stroke)
+    regions = []
+    for members, box in zip(groups, group_boxes, strict=True):
+        x, y, width, height = box
+        if max(width, height) < speck_size:
+            continue
+        mask = np.zeros((height, width), np.uint8)
+        cv2.drawContours(mask, [contours[outer[i]] for i in members], -1, 1, -1, offset=(-x, -y))
+        mask &= binary[y : y + height, x : x + width]  # holes are not ink
+        regions.append(Region(box, mask.astype(bool)))
+    regions.sort(key=lambda region: (region.box[0] + region.box[2] / 2, region.box[1]))
+    return regions
+
+
+def region_ink(ink: np.ndarray, region: Region) -> np.ndarray:
+    """The ink of one region alone: float32 (height, width), other segments' ink removed."""
+    x, y, width, height = region.box
+    crop = np.asarray(ink[y : y + height, x : x + width], np.float32)
+    if np.asarray(ink).dtype == np.uint8:
+        crop = crop / 255.0
+    return np.where(region.mask, crop, np.float32(0.0)).astype(np.float32)
+
+
+def extract(
+    image: np.ndarray | bytes, params: SegmentParams = DEFAULT_PARAMS
+) -> list[tuple[Box, np.ndarray]]:
+    """Canvas image -> ``[(box, model_input), ...]`` left to right.
+
+    ``image`` as ``digitlib.preprocess.ink_from_image`` accepts it; each ``model_input`` is float32 (28, 28) in [0, 1]
+    (``to_model_input`` of the region's ink). Empty list for an empty canvas.
+    """
+    ink = ink_levels(image)
+    return [
+        (region.box, to_model_input(region_ink(ink, region)))
+        for region in find_segments(ink, params)
+    ]
