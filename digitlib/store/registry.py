@@ -230,8 +230,8 @@ def check_safe(data: bytes, suffix: str) -> None:
             found = sorted(_code_classes(config))
             if found:
                 raise UnsafeModelError(
-                    f"refusing a .keras file with {', '.join(found)} layers: they hold Python "
-                    "code that would run on load; rebuild the model without Lambda layers"
+                    f"refusing a .keras file with Lambda layers ({', '.join(found)}): they "
+                    "hold Python code that would run on load; rebuild the model without them"
                 )
         elif suffix == ".npz":
             for member in archive.namelist():
