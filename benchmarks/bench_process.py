@@ -88,7 +88,18 @@ def bench_load_and_memory(context: Context) -> dict[str, dict]:
 
 
 def _peak_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
+    """This process's peak resident memory in MB.
+
+    Linux's ``VmHWM`` first: ``getrusage``'s ``ru_maxrss`` survives ``fork`` and ``exec``, so a
+    worker started by a benchmark process that already holds TensorFlow would report the
+    parent's size. ``ru_maxrss`` (kilobytes on Linux, bytes on macOS) where there is no /proc.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
 

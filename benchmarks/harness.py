@@ -360,3 +360,42 @@ def _number(amount: float | None, unit: str) -> str:
     if abs(amount) >= 10:
         return f"{amount:.1f} {unit}"
     return f"{amount:.2f} {unit}"
+
+
+def format_markdown(document: dict) -> str:
+    """The figures and targets as Markdown tables, for ``benchmarks/README.md``."""
+    lines = [
+        "| figure | median / value | p95 | vs baseline | n |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, result in document["benchmarks"].items():
+        if result["status"] != "ok":
+            lines.append(f"| {name} | {result['status']}: {result.get('reason', '')} | | | |")
+            continue
+        for key, figure in result["figures"].items():
+            unit = figure.get("unit", "")
+            ratio = figure.get("ratio_to_baseline")
+            count = figure.get("n", "")
+            lines.append(
+                f"| `{name}/{key}` | {_number(headline(figure), unit)} "
+                f"| {_number(figure.get('p95'), unit)} "
+                f"| {f'{ratio:.1f}x' if ratio is not None else ''} | {count} |"
+            )
+    lines += ["", "| target | measured | met |", "| --- | --- | --- |"]
+    for judged in document["targets"]:
+        measured = f"{judged['measured']:.4g}" if "measured" in judged else judged.get("why", "")
+        if "compared_with" in judged:
+            measured += f" (baseline {judged['compared_with']:.4g})"
+        met = {True: "yes", False: "**no**", None: "n/a"}[judged["met"]]
+        lines.append(f"| {judged['target']} | {measured} | {met} |")
+    commit, box = document["commit"], document["machine"]
+    lines += [
+        "",
+        f"Commit `{commit.get('short')}`{' (with uncommitted changes)' if commit.get('dirty') else ''}"
+        f" ({commit.get('subject')}); {box.get('usable_cores')} cores of {box.get('cpu_model')}, "
+        f"{box.get('memory_gb')} GB RAM, load average {box.get('load_average')} at the end; "
+        f"Python {box.get('python')}, TensorFlow {box.get('tensorflow_version', '?')}, "
+        f"Keras {box.get('keras_version', '?')}; {document['created']}, "
+        f"{document['seconds']:.0f} s{' (--quick)' if document['quick'] else ''}.",
+    ]
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -185,6 +186,7 @@ def run(
 
     ``sizes`` overrides sample counts (the tests use tiny ones); ``out=None`` writes nothing.
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     unknown = sorted(set(only or ()) - set(BENCHMARKS))
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
