@@ -217,17 +217,18 @@ def center_by_mass(image: np.ndarray, side: int = INPUT_SIDE) -> np.ndarray:
     import cv2
 
     height, width = image.shape
-    moments = cv2.moments(np.ascontiguousarray(image, np.float32))
+    padded = np.zeros((side, side), np.float32)
+    padded[:height, :width] = image
+    # Moments of the padded frame: cv2.moments would read an (N, 2) image as N points.
+    moments = cv2.moments(padded)
     total = moments["m00"]
     if total <= 0:
-        return np.zeros((side, side), np.float32)
+        return padded * 0.0
     center_row = moments["m01"] / total
     center_column = moments["m10"] / total
     shift = np.float32(
         [[1, 0, side / 2 - 0.5 - center_column], [0, 1, side / 2 - 0.5 - center_row]]
     )
-    padded = np.zeros((side, side), np.float32)
-    padded[:height, :width] = image
     return cv2.warpAffine(padded, shift, (side, side), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
