@@ -53,8 +53,13 @@ def test_missing_key_raises_key_not_found(store):
 
 
 def test_list_by_prefix_sorted(store):
-    keys = ["models/cnn/000002.keras", "models/cnn/000001.keras", "models/fnn/000001.keras",
-            "drawings/x.png", "modelsX"]
+    keys = [
+        "models/cnn/000002.keras",
+        "models/cnn/000001.keras",
+        "models/fnn/000001.keras",
+        "drawings/x.png",
+        "modelsX",
+    ]
     for key in keys:
         store.put(key, key.encode())
     assert store.list() == sorted(keys)
@@ -154,10 +159,16 @@ def test_non_bytes_are_refused(store):
 def test_local_store_leaves_no_temporary_files_and_survives_reopen(tmp_path):
     store = LocalStore(tmp_path / "s")
     store.put("models/cnn/current.json", b"1")
-    store.put_if("models/cnn/current.json", b"2", expected_tag=store.get_tagged(
-        "models/cnn/current.json")[1])
-    visible = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*")
-                     if p.is_file() and ".locks" not in p.parts)
+    store.put_if(
+        "models/cnn/current.json",
+        b"2",
+        expected_tag=store.get_tagged("models/cnn/current.json")[1],
+    )
+    visible = sorted(
+        p.relative_to(tmp_path / "s").as_posix()
+        for p in (tmp_path / "s").rglob("*")
+        if p.is_file() and ".locks" not in p.parts
+    )
     assert visible == ["models/cnn/current.json"]
     assert LocalStore(tmp_path / "s").get("models/cnn/current.json") == b"2"
 
@@ -181,8 +192,11 @@ def test_open_store_urls(tmp_path, monkeypatch):
 def test_open_store_s3_url(tmp_path):
     s3 = open_store("s3://some-bucket/team/digitlib", client=object(), local_dir=tmp_path)
     assert isinstance(s3, S3Store)
-    assert (s3.bucket, s3.prefix, s3.url) == ("some-bucket", "team/digitlib",
-                                              "s3://some-bucket/team/digitlib")
+    assert (s3.bucket, s3.prefix, s3.url) == (
+        "some-bucket",
+        "team/digitlib",
+        "s3://some-bucket/team/digitlib",
+    )
 
 
 @pytest.mark.parametrize(
@@ -213,6 +227,11 @@ def test_import_store_does_not_import_boto3_or_tensorflow():
         "import sys, digitlib.store, digitlib.testing.s3_fixtures; "
         "print(sorted(m for m in ('boto3', 'botocore', 'tensorflow', 'keras') if m in sys.modules))"
     )
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, cwd=Path(__file__).parent.parent).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    ).stdout
     assert output.strip() == "[]"

@@ -58,7 +58,11 @@ def save_and_promote(registry, value: float, **kwargs):
 def test_save_version_writes_file_and_manifest(registry, store, tmp_path):
     data = npz_bytes(1.5)
     manifest = registry.save_version(
-        NAME, data, parent=None, metrics={"accuracy": 0.97}, produced_by="train --seed 0",
+        NAME,
+        data,
+        parent=None,
+        metrics={"accuracy": 0.97},
+        produced_by="train --seed 0",
         note="first",
     )
     assert manifest.version == 1
@@ -97,7 +101,9 @@ def test_promote_with_stale_expectation_conflicts(registry):
     save_and_promote(registry, 1.0)
     save_and_promote(registry, 2.0)
     third = registry.save_version(NAME, npz_bytes(3.0), parent=1, produced_by="slow learner")
-    with pytest.raises(PromotionConflict, match="expected current version 1, but it is now 2") as info:
+    with pytest.raises(
+        PromotionConflict, match="expected current version 1, but it is now 2"
+    ) as info:
         registry.promote(NAME, third.version, expected_current=1)
     assert info.value.current == 2
     assert registry.current(NAME) == 2
@@ -109,10 +115,17 @@ def test_interrupted_promotion_is_finished_by_the_next_reader(registry, store):
     save_and_promote(registry, 1.0)
     second = registry.save_version(NAME, npz_bytes(2.0), parent=1, produced_by="test")
     # A promoter that stopped after writing its log entry, before moving current.json:
-    record = {"name": NAME, "version": second.version, "generation": 2, "previous": 1,
-              "promoted_at": "2025-01-01T00:00:00+00:00", "token": "crashed"}
-    store.put_if("models/numpy_fnn/promotions/000002.json", json.dumps(record).encode(),
-                 expected_tag=None)
+    record = {
+        "name": NAME,
+        "version": second.version,
+        "generation": 2,
+        "previous": 1,
+        "promoted_at": "2025-01-01T00:00:00+00:00",
+        "token": "crashed",
+    }
+    store.put_if(
+        "models/numpy_fnn/promotions/000002.json", json.dumps(record).encode(), expected_tag=None
+    )
     assert registry.current(NAME) == 2
     with pytest.raises(PromotionConflict) as info:
         registry.promote(NAME, 1, expected_current=1)
@@ -134,8 +147,12 @@ def test_rollback(registry):
 
 def test_seed_from_shipped(registry, shipped):
     loaded = registry.load(NAME, npz_loader)  # empty store: the shipped file
-    assert (loaded.model, loaded.version, loaded.source, loaded.manifest) == (0.0, None,
-                                                                             "shipped", None)
+    assert (loaded.model, loaded.version, loaded.source, loaded.manifest) == (
+        0.0,
+        None,
+        "shipped",
+        None,
+    )
     manifest = registry.seed(NAME)
     assert (manifest.version, manifest.produced_by, manifest.parent) == (1, "shipped", None)
     assert manifest.sha256 == hashlib.sha256((shipped / "numpy_fnn.npz").read_bytes()).hexdigest()
@@ -145,17 +162,24 @@ def test_seed_from_shipped(registry, shipped):
 
 
 def test_two_registries_saving_at_once_get_distinct_versions(store_factory, shipped, tmp_path):
-    registries = [ModelRegistry(store_factory(own_client=True), shipped,
-                                cache_dir=tmp_path / f"c{i}") for i in range(2)]
+    registries = [
+        ModelRegistry(store_factory(own_client=True), shipped, cache_dir=tmp_path / f"c{i}")
+        for i in range(2)
+    ]
     barrier = threading.Barrier(2)
     saved: list[int] = []
 
     def save(registry, index):
         for round_number in range(4):
             barrier.wait()
-            saved.append(registry.save_version(
-                NAME, npz_bytes(index * 10 + round_number), parent=None, produced_by=f"r{index}"
-            ).version)
+            saved.append(
+                registry.save_version(
+                    NAME,
+                    npz_bytes(index * 10 + round_number),
+                    parent=None,
+                    produced_by=f"r{index}",
+                ).version
+            )
 
     threads = [threading.Thread(target=save, args=(r, i)) for i, r in enumerate(registries)]
     for thread in threads:
@@ -167,12 +191,18 @@ def test_two_registries_saving_at_once_get_distinct_versions(store_factory, ship
     assert values == {float(i * 10 + r) for i in range(2) for r in range(4)}
 
 
-def test_concurrent_promotion_one_winner_per_round_no_lost_update(store_factory, shipped, tmp_path):
+def test_concurrent_promotion_one_winner_per_round_no_lost_update(
+    store_factory, shipped, tmp_path
+):
     """Two servers fine-tune from the same current version and promote at the same moment:
     exactly one wins, the other gets a conflict naming the winner and retries on top of it."""
     rounds = 4
-    registries = [ModelRegistry(store_factory(own_client=True), shipped,
-                                cache_dir=tmp_path / f"c{i}", who=f"server{i}") for i in range(2)]
+    registries = [
+        ModelRegistry(
+            store_factory(own_client=True), shipped, cache_dir=tmp_path / f"c{i}", who=f"server{i}"
+        )
+        for i in range(2)
+    ]
     seed = registries[0].save_version(NAME, npz_bytes(0.5), parent=None, produced_by="seed")
     registries[0].promote(NAME, seed.version, expected_current=None)
     barrier = threading.Barrier(2)
@@ -186,8 +216,12 @@ def test_concurrent_promotion_one_winner_per_round_no_lost_update(store_factory,
                 barrier.wait()
                 base = registry.current(NAME)
                 barrier.wait()  # both have read the same current version
-                mine = registry.save_version(NAME, npz_bytes(100 * round_number + index),
-                                             parent=base, produced_by=f"server{index}")
+                mine = registry.save_version(
+                    NAME,
+                    npz_bytes(100 * round_number + index),
+                    parent=base,
+                    produced_by=f"server{index}",
+                )
                 barrier.wait()
                 try:
                     registry.promote(NAME, mine.version, expected_current=base)
@@ -196,11 +230,15 @@ def test_concurrent_promotion_one_winner_per_round_no_lost_update(store_factory,
                     outcomes[round_number].append(("lost", index, mine.version, conflict.current))
                     barrier.wait()  # the winner has finished its promotion
                     retry = registry.save_version(
-                        NAME, npz_bytes(100 * round_number + index + 0.5),
-                        parent=conflict.current, produced_by=f"server{index} retry")
+                        NAME,
+                        npz_bytes(100 * round_number + index + 0.5),
+                        parent=conflict.current,
+                        produced_by=f"server{index} retry",
+                    )
                     registry.promote(NAME, retry.version, expected_current=conflict.current)
-                    outcomes[round_number].append(("retried", index, retry.version,
-                                                   conflict.current))
+                    outcomes[round_number].append(
+                        ("retried", index, retry.version, conflict.current)
+                    )
                 else:
                     barrier.wait()
                 barrier.wait()  # round complete
@@ -228,7 +266,9 @@ def test_concurrent_promotion_one_winner_per_round_no_lost_update(store_factory,
     promotions = registries[1].promotions(NAME)
     assert [p.version for p in promotions] == expected_chain
     assert [p.generation for p in promotions] == list(range(1, len(expected_chain) + 1))
-    assert all(p.previous == q.version for q, p in zip(promotions, promotions[1:]))
+    assert all(
+        p.previous == q.version for q, p in zip(promotions[:-1], promotions[1:], strict=True)
+    )
     assert registries[0].current(NAME) == expected_chain[-1]
     assert len(registries[0].history(NAME)) == 1 + 3 * rounds  # every save kept
     for registry in registries:
@@ -240,7 +280,7 @@ def test_concurrent_promotion_one_winner_per_round_no_lost_update(store_factory,
 
 def _flip(data: bytes) -> bytes:
     middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
 
 
 CORRUPTIONS = {
@@ -248,7 +288,9 @@ CORRUPTIONS = {
     "truncated": (lambda s, f, m: s.put(f, s.get(f)[:-40]), "checkpoint truncated"),
     "zero-bytes": (lambda s, f, m: s.put(f, b""), "checkpoint empty"),
     "wrong-sha": (
-        lambda s, f, m: s.put(m, json.dumps({**json.loads(s.get(m)), "sha256": "0" * 64}).encode()),
+        lambda s, f, m: s.put(
+            m, json.dumps({**json.loads(s.get(m)), "sha256": "0" * 64}).encode()
+        ),
         "sha256 differs",
     ),
     "missing-file": (lambda s, f, m: s.delete(f), "missing"),
@@ -281,8 +323,9 @@ def test_corrupt_current_version_falls_back_to_previous_good(registry, store, ki
 
 def test_unloadable_version_falls_back(registry, store):
     save_and_promote(registry, 1.0)
-    broken = registry.save_version(NAME, npz_bytes(9.0, extra=np.zeros(2)), parent=1,
-                                   produced_by="test")
+    broken = registry.save_version(
+        NAME, npz_bytes(9.0, extra=np.zeros(2)), parent=1, produced_by="test"
+    )
     registry.promote(NAME, broken.version, expected_current=1)
 
     def picky_loader(path):
@@ -326,10 +369,17 @@ def _write_version_behind_the_registry(store, name, version, suffix, data):
     """Put a checkpoint and a correct manifest directly, as an old or hostile writer could."""
     key = f"models/{name}/{version:06d}{suffix}"
     store.put(key, data)
-    manifest = {"name": name, "version": version, "key": key, "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(), "parent": version - 1,
-                "metrics": {}, "created_at": "2025-01-01T00:00:00+00:00",
-                "produced_by": "not digitlib"}
+    manifest = {
+        "name": name,
+        "version": version,
+        "key": key,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "parent": version - 1,
+        "metrics": {},
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "produced_by": "not digitlib",
+    }
     store.put(f"models/{name}/{version:06d}.json", json.dumps(manifest).encode())
 
 
@@ -368,7 +418,9 @@ def test_lambda_keras_file_is_refused_and_never_run(registry, store, keras_files
     good, evil, marker = keras_files
     first = registry.save_version("cnn", good, parent=None, produced_by="test")
     registry.promote("cnn", first.version, expected_current=None)
-    with pytest.raises(UnsafeModelError, match=r"with Lambda layers \(Lambda, __lambda__\): they hold Python code"):
+    with pytest.raises(
+        UnsafeModelError, match=r"with Lambda layers \(Lambda, __lambda__\): they hold Python code"
+    ):
         registry.save_version("cnn", evil, parent=1, produced_by="test")
 
     _write_version_behind_the_registry(store, "cnn", 2, ".keras", evil.read_bytes())
@@ -411,25 +463,53 @@ def test_lambda_marker_proves_the_code_would_run_if_loaded_unsafely(keras_files)
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda r: r.save_version("CNN!", b"PK\x03\x04", parent=None, produced_by="t"),
-         ValueError, "model name must be lowercase"),
-        (lambda r: r.save_version(NAME, b"", parent=None, produced_by="t"),
-         ValueError, "refusing to save an empty .npz"),
-        (lambda r: r.save_version(NAME, b"not a zip", parent=None, produced_by="t"),
-         ValueError, "not a .npz file: it is not a zip archive"),
-        (lambda r: r.save_version(NAME, npz_bytes(1), parent=7, produced_by="t"),
-         ValueError, "parent version 7 of numpy_fnn does not exist"),
-        (lambda r: r.save_version(NAME, npz_bytes(1), parent=None, produced_by=""),
-         ValueError, "produced_by must say what made this version"),
-        (lambda r: r.save_version(NAME, npz_bytes(1), parent=None, produced_by="t",
-                                  metrics={"a": object()}),
-         TypeError, "metrics must be JSON-serializable"),
-        (lambda r: r.save_version(NAME, 42, parent=None, produced_by="t"),
-         TypeError, "checkpoint must be a file path or bytes"),
-        (lambda r: r.promote(NAME, 5, expected_current=None),
-         ValueError, "numpy_fnn version 5: it does not exist"),
-        (lambda r: r.promote(NAME, 0, expected_current=None),
-         ValueError, "a model version is a positive int"),
+        (
+            lambda r: r.save_version("CNN!", b"PK\x03\x04", parent=None, produced_by="t"),
+            ValueError,
+            "model name must be lowercase",
+        ),
+        (
+            lambda r: r.save_version(NAME, b"", parent=None, produced_by="t"),
+            ValueError,
+            "refusing to save an empty .npz",
+        ),
+        (
+            lambda r: r.save_version(NAME, b"not a zip", parent=None, produced_by="t"),
+            ValueError,
+            "not a .npz file: it is not a zip archive",
+        ),
+        (
+            lambda r: r.save_version(NAME, npz_bytes(1), parent=7, produced_by="t"),
+            ValueError,
+            "parent version 7 of numpy_fnn does not exist",
+        ),
+        (
+            lambda r: r.save_version(NAME, npz_bytes(1), parent=None, produced_by=""),
+            ValueError,
+            "produced_by must say what made this version",
+        ),
+        (
+            lambda r: r.save_version(
+                NAME, npz_bytes(1), parent=None, produced_by="t", metrics={"a": object()}
+            ),
+            TypeError,
+            "metrics must be JSON-serializable",
+        ),
+        (
+            lambda r: r.save_version(NAME, 42, parent=None, produced_by="t"),
+            TypeError,
+            "checkpoint must be a file path or bytes",
+        ),
+        (
+            lambda r: r.promote(NAME, 5, expected_current=None),
+            ValueError,
+            "numpy_fnn version 5: it does not exist",
+        ),
+        (
+            lambda r: r.promote(NAME, 0, expected_current=None),
+            ValueError,
+            "a model version is a positive int",
+        ),
         (lambda r: r.load(NAME, "not callable"), TypeError, "loader must be a function"),
         (lambda r: r.load("cnn", npz_loader), ModelUnavailable, "no shipped checkpoint"),
     ],

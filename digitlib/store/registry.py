@@ -40,7 +40,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from digitlib.store.base import KeyNotFound, PreconditionFailed, Store, StoreError
+from digitlib.store.base import (
+    KeyNotFound,
+    PreconditionFailed,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +401,9 @@ class ModelRegistry:
         try:
             data = self.store.get(self._promotion_key(name, generation))
         except KeyNotFound:
+            return None
+        except StoreUnavailable:
+            # Offline, readers go by the (cached) pointer; promoting needs the server anyway.
             return None
         return Promotion.from_dict(json.loads(data))
 

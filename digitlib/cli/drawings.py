@@ -1,0 +1,120 @@
+"""``digitlib drawings list | export | relabel ID LABELS | delete ID``: collected drawings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from digitlib.cli.models import add_store_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("drawings", help="list, export, relabel and delete drawings")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="saved drawings, oldest first")
+    add_store_argument(listing)
+    listing.set_defaults(handler=run_list)
+
+    export = actions.add_parser("export", help="write the labelled segments as a data set")
+    export.add_argument(
+        "--format",
+        choices=("npz", "idx"),
+        default="npz",
+        help="npz: one file; idx: a folder with MNIST-style files",
+    )
+    export.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="the .npz file, or the folder for idx",
+    )
+    add_store_argument(export)
+    export.set_defaults(handler=run_export)
+
+    relabel = actions.add_parser("relabel", help="replace a drawing's labels")
+    relabel.add_argument("id", metavar="ID")
+    relabel.add_argument("labels", metavar="LABELS", help="one per segment, e.g. 42 ('?' = other)")
+    add_store_argument(relabel)
+    relabel.set_defaults(handler=run_relabel)
+
+    delete = actions.add_parser("delete", help="delete a drawing")
+    delete.add_argument("id", metavar="ID")
+    add_store_argument(delete)
+    delete.set_defaults(handler=run_delete)
+
+
+def _drawings(args: argparse.Namespace):
+    from digitlib.store import DrawingStore, open_store
+
+    return DrawingStore(open_store(args.store))
+
+
+def _fail(error: Exception) -> int:
+    print(f"digitlib drawings: error: {error}", file=sys.stderr)
+    return 1
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        records = _drawings(args).list()
+    except StoreError as error:
+        return _fail(error)
+    for record in records:
+        predicted = ""
+        if isinstance(record.predictions, dict) and "ensemble" in record.predictions:
+            predicted = f"  predicted {record.predictions['ensemble']}"
+        print(
+            f"{record.id}  {record.text:<12} {record.created_at[:19]}  "
+            f"session {record.session_id or '-'}{predicted}"
+        )
+    print(f"{len(records)} drawing(s)")
+    return 0
+
+
+def _extract_function():
+    """``digitlib.segment.extract`` for drawings saved without their segments, if available."""
+    try:
+        from digitlib.segment import extract
+    except ImportError:
+        return None
+    return extract
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        result = _drawings(args).export(args.out, args.format, extract=_extract_function())
+    except StoreError as error:
+        return _fail(error)
+    for drawing_id, reason in result.skipped:
+        print(f"skipped {drawing_id}: {reason}", file=sys.stderr)
+    print(f"wrote {result.count} examples to {', '.join(str(p) for p in result.paths)}")
+    return 0
+
+
+def run_relabel(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        record = _drawings(args).relabel(args.id, args.labels)
+    except StoreError as error:
+        return _fail(error)
+    print(f"{record.id}: labels now {record.text}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        _drawings(args).delete(args.id)
+    except StoreError as error:
+        return _fail(error)
+    print(f"deleted {args.id}")
+    return 0

@@ -1,0 +1,128 @@
+"""``digitlib models list | verify | rollback MODEL VERSION | seed``: the checkpoint store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="store URL: s3://bucket/prefix, file:///path or a folder "
+        "(default: $DIGITLIB_STORE, else data/store)",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models", help="list, verify and roll back stored model versions"
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="versions of each model, the current one marked *")
+    listing.add_argument("--model", help="only this model (numpy_fnn, fnn, cnn)")
+    add_store_argument(listing)
+    listing.set_defaults(handler=run_list)
+
+    verify = actions.add_parser(
+        "verify", help="check size and sha256 of every version; exit 1 if any is bad"
+    )
+    verify.add_argument("--model", help="only this model")
+    add_store_argument(verify)
+    verify.set_defaults(handler=run_verify)
+
+    rollback = actions.add_parser("rollback", help="make an earlier good version current again")
+    rollback.add_argument("model", metavar="MODEL", help="numpy_fnn, fnn or cnn")
+    rollback.add_argument("version", metavar="VERSION", type=int, help="version number, e.g. 3")
+    add_store_argument(rollback)
+    rollback.set_defaults(handler=run_rollback)
+
+    seed = actions.add_parser(
+        "seed", help="copy the shipped models/ checkpoints in as version 1 where none exists"
+    )
+    seed.add_argument("--model", help="only this model")
+    add_store_argument(seed)
+    seed.set_defaults(handler=run_seed)
+
+
+def _registry(args: argparse.Namespace):
+    from digitlib.store import ModelRegistry, open_store
+
+    return ModelRegistry(open_store(args.store))
+
+
+def _fail(error: Exception) -> int:
+    print(f"digitlib models: error: {error}", file=sys.stderr)
+    return 1
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        registry = _registry(args)
+        names = [args.model] if args.model else registry.names()
+        print(f"store: {registry.store.url}")
+        if not names:
+            print("no model versions yet (digitlib models seed copies the shipped ones in)")
+        for name in names:
+            current = registry.current(name)
+            print(f"{name}: current {'none' if current is None else f'{current:06d}'}")
+            for manifest in registry.history(name):
+                mark = "*" if manifest.version == current else " "
+                metrics = " ".join(f"{key}={value}" for key, value in manifest.metrics.items())
+                parent = "-" if manifest.parent is None else f"{manifest.parent:06d}"
+                print(
+                    f"  {mark} {manifest.version:06d}  {manifest.created_at[:19]}  "
+                    f"{manifest.size:>9} B  sha256 {manifest.sha256[:12]}  parent {parent}  "
+                    f"{manifest.produced_by}  {metrics}".rstrip()
+                )
+    except StoreError as error:
+        return _fail(error)
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        report = _registry(args).verify(args.model)
+    except StoreError as error:
+        return _fail(error)
+    print(report)
+    if not report.ok:
+        print(f"{len(report.problems)} bad version(s); loading skips them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        promotion = _registry(args).rollback(args.model, args.version)
+    except StoreError as error:
+        return _fail(error)
+    previous = "none" if promotion.previous is None else f"{promotion.previous:06d}"
+    print(f"{args.model}: current is now {promotion.version:06d} (was {previous})")
+    return 0
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    from digitlib.config import MODEL_NAMES
+    from digitlib.store import StoreError
+
+    try:
+        registry = _registry(args)
+        for name in [args.model] if args.model else MODEL_NAMES:
+            manifest = registry.seed(name)
+            if manifest is None:
+                print(f"{name}: already has versions; left as is")
+            else:
+                print(f"{name}: seeded version {manifest.version:06d} from the shipped file")
+    except StoreError as error:
+        return _fail(error)
+    return 0

@@ -1,0 +1,156 @@
+"""``digitlib models ...`` and ``digitlib drawings ...`` on a local store, and once on S3 configured
+the standard AWS way (environment variables)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from digitlib.cli import main
+from digitlib.store import DrawingStore, LocalStore, ModelRegistry
+from digitlib.store.drawings import PNG_MAGIC
+from digitlib.testing.s3_fixtures import S3_TEST_BUCKET
+
+PNG = PNG_MAGIC + b"rest of a png"
+
+
+def npz_bytes(value: float) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, w=np.full(3, value, np.float32))
+    return buffer.getvalue()
+
+
+def fill(store) -> ModelRegistry:
+    registry = ModelRegistry(store, shipped_dir="/nonexistent-shipped-models")
+    current = None
+    for value in (1.0, 2.0, 3.0):
+        manifest = registry.save_version(
+            "numpy_fnn",
+            npz_bytes(value),
+            parent=current,
+            metrics={"accuracy": value / 4},
+            produced_by="test",
+        )
+        registry.promote("numpy_fnn", manifest.version, expected_current=current)
+        current = manifest.version
+    return registry
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def local(tmp_path):
+    return LocalStore(tmp_path / "store")
+
+
+def test_models_list_verify_rollback(local, capsys):
+    fill(local)
+    url = local.url
+    code, out, _ = run(capsys, "models", "list", "--store", url)
+    assert code == 0
+    assert "numpy_fnn: current 000003" in out
+    assert "* 000003" in out and "  000001" in out and "accuracy=0.75" in out
+
+    code, out, _ = run(capsys, "models", "verify", "--store", url)
+    assert code == 0 and out.count(": ok") == 3
+
+    local.put("models/numpy_fnn/000003.npz", b"")
+    code, out, err = run(capsys, "models", "verify", "--store", url)
+    assert code == 1 and "000003 (current): BAD: checkpoint empty" in out
+    assert "1 bad version(s)" in err
+
+    code, out, _ = run(capsys, "models", "rollback", "numpy_fnn", "2", "--store", url)
+    assert code == 0 and "current is now 000002 (was 000003)" in out
+    code, out, err = run(capsys, "models", "rollback", "numpy_fnn", "3", "--store", url)
+    assert code == 1 and "cannot roll numpy_fnn back to version 3" in err
+
+
+def test_models_list_uses_digitlib_store_by_default(local, capsys, monkeypatch):
+    fill(local)
+    monkeypatch.setenv("DIGITLIB_STORE", str(local.root))
+    code, out, _ = run(capsys, "models", "list")
+    assert code == 0 and f"store: {local.url}" in out and "current 000003" in out
+
+
+def test_models_bad_input(local, capsys):
+    code, _, err = run(capsys, "models", "rollback", "numpy_fnn", "9", "--store", local.url)
+    assert code == 1 and "manifest missing" in err
+    code, _, err = run(capsys, "models", "list", "--store", "http://nope")
+    assert code == 1 and "unsupported store URL scheme" in err
+    with pytest.raises(SystemExit):
+        main(["models", "rollback", "numpy_fnn", "three"])
+    assert "invalid int value" in capsys.readouterr().err
+
+
+def test_drawings_commands(local, capsys, tmp_path):
+    drawings = DrawingStore(local)
+    first = drawings.save(
+        PNG,
+        "12",
+        segments=np.full((2, 28, 28), 0.5, np.float32),
+        predictions={"ensemble": "17"},
+        session_id="abc",
+    )
+    second = drawings.save(PNG, "3", segments=np.zeros((1, 28, 28), np.float32))
+    url = local.url
+
+    code, out, _ = run(capsys, "drawings", "list", "--store", url)
+    assert code == 0 and "2 drawing(s)" in out
+    assert f"{first.id}  12" in out and "predicted 17" in out and "session abc" in out
+
+    code, out, _ = run(capsys, "drawings", "relabel", first.id, "17", "--store", url)
+    assert code == 0 and "labels now 17" in out
+    code, _, err = run(capsys, "drawings", "relabel", first.id, "1x", "--store", url)
+    assert code == 1 and "label 'x' at position 1" in err
+
+    code, out, _ = run(capsys, "drawings", "delete", second.id, "--store", url)
+    assert code == 0
+    code, _, err = run(capsys, "drawings", "delete", second.id, "--store", url)
+    assert code == 1 and second.id in err
+
+    out_file = tmp_path / "export.npz"
+    code, out, _ = run(
+        capsys, "drawings", "export", "--format", "npz", "--out", str(out_file), "--store", url
+    )
+    assert code == 0 and "wrote 2 examples" in out
+    with np.load(out_file, allow_pickle=False) as data:
+        assert list(data["labels"]) == [1, 7]
+    code, out, _ = run(
+        capsys,
+        "drawings",
+        "export",
+        "--format",
+        "idx",
+        "--out",
+        str(tmp_path / "idx"),
+        "--store",
+        url,
+    )
+    assert code == 0 and (tmp_path / "idx" / "labels-idx1-ubyte").read_bytes()[-2:] == b"\x01\x07"
+
+
+@pytest.mark.s3
+def test_models_list_on_s3_from_the_aws_environment(seaweedfs, capsys, monkeypatch, tmp_path):
+    """DIGITLIB_STORE=s3://... with AWS_ENDPOINT_URL etc.: the standard chain, no client passed."""
+    import digitlib.store.s3
+
+    for name, value in seaweedfs.environment().items():
+        monkeypatch.setenv(name, value)
+    url = f"s3://{S3_TEST_BUCKET}/cli-{tmp_path.name}"
+    monkeypatch.setenv("DIGITLIB_STORE", url)
+    monkeypatch.setattr(
+        digitlib.store.s3, "default_local_dir", lambda bucket, prefix: tmp_path / "s3-local"
+    )
+    from digitlib.store import open_store
+
+    fill(open_store(url))
+    code, out, _ = run(capsys, "models", "list")
+    assert code == 0 and f"store: {url}" in out and "numpy_fnn: current 000003" in out
+    code, out, _ = run(capsys, "models", "verify")
+    assert code == 0 and out.count(": ok") == 3

@@ -1,0 +1,216 @@
+"""DrawingStore: drawings, export, review queue and update log, on a local folder and on S3."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitlib.data import read_idx
+from digitlib.store import DrawingStore, KeyNotFound
+from digitlib.store.drawings import OTHER, PNG_MAGIC, labels_text, normalize_labels
+
+PNG = PNG_MAGIC + b"\x00\x00\x00\rIHDR" + bytes(range(40))  # only the signature is checked
+
+
+def segment_images(count: int, offset: float = 0.0) -> np.ndarray:
+    """``count`` distinguishable 28x28 float32 inputs: image i is filled with (i + 1) / 20."""
+    return np.stack([np.full((28, 28), (i + 1) / 20 + offset, np.float32) for i in range(count)])
+
+
+@pytest.fixture
+def drawings(store):
+    return DrawingStore(store)
+
+
+def test_save_get_round_trip(drawings, store):
+    segments = segment_images(2)
+    record = drawings.save(
+        PNG,
+        "42",
+        predictions={"ensemble": "47", "cnn": [[0.1] * 11]},
+        session_id="s-1",
+        segments=segments,
+    )
+    assert record.labels == (4, 2) and record.text == "42"
+    assert record.has_segments and record.png_size == len(PNG)
+    assert sorted(store.list("drawings/")) == [
+        f"drawings/{record.id}.{suffix}" for suffix in ("json", "npy", "png")
+    ]
+    drawing = drawings.get(record.id)
+    assert drawing.png == PNG and drawing.record == record
+    np.testing.assert_array_equal(drawing.segments, segments)
+    assert drawing.segments.dtype == np.float32
+    assert drawing.record.predictions == {"ensemble": "47", "cnn": [[0.1] * 11]}
+    assert drawing.record.session_id == "s-1"
+
+
+def test_list_is_oldest_first_and_complete_only(drawings, store):
+    ids = [drawings.save(PNG, label).id for label in ("1", "22", "?3")]
+    store.put("drawings/20990101T000000000000Z-00000000.png", PNG)  # no metadata: incomplete
+    listed = drawings.list()
+    assert [r.id for r in listed] == ids
+    assert [r.labels for r in listed] == [(1,), (2, 2), (OTHER, 3)]
+
+
+def test_relabel_keeps_history(drawings):
+    record = drawings.save(PNG, "17", segments=segment_images(2))
+    relabeled = drawings.relabel(record.id, [1, 7][::-1])
+    assert relabeled.labels == (7, 1)
+    assert [h["labels"] for h in relabeled.label_history] == [[1, 7]]
+    assert drawings.get(record.id).record.labels == (7, 1)
+    with pytest.raises(ValueError, match="has 2 segments; give 2 labels, got 3"):
+        drawings.relabel(record.id, "123")
+
+
+def test_delete(drawings, store):
+    keep = drawings.save(PNG, "1")
+    gone = drawings.save(PNG, "2", segments=segment_images(1))
+    drawings.delete(gone.id)
+    assert [r.id for r in drawings.list()] == [keep.id]
+    assert all(gone.id not in key for key in store.list())
+    with pytest.raises(KeyNotFound, match=gone.id):
+        drawings.get(gone.id)
+    with pytest.raises(KeyNotFound):
+        drawings.delete(gone.id)
+
+
+def test_export_npz_and_idx(drawings, tmp_path):
+    first = drawings.save(PNG, "12", segments=segment_images(2))
+    second = drawings.save(PNG, "?", segments=segment_images(1, offset=0.5))
+    drawings.save(PNG, "7")  # no segments and no extract: skipped, reported
+
+    result = drawings.export(tmp_path / "out" / "set.npz", "npz")
+    assert result.count == 3 and result.paths == [tmp_path / "out" / "set.npz"]
+    assert len(result.skipped) == 1 and "no stored segments" in result.skipped[0][1]
+    with np.load(result.paths[0], allow_pickle=False) as data:
+        assert data["images"].shape == (3, 28, 28) and data["images"].dtype == np.float32
+        np.testing.assert_array_equal(data["labels"], [1, 2, OTHER])
+        assert list(data["drawing_ids"]) == [first.id, first.id, second.id]
+        np.testing.assert_allclose(data["images"][:, 0, 0], [0.05, 0.10, 0.55])
+
+    result = drawings.export(tmp_path / "idx", "idx")
+    images = read_idx((tmp_path / "idx" / "images-idx3-ubyte").read_bytes())
+    labels = read_idx((tmp_path / "idx" / "labels-idx1-ubyte").read_bytes())
+    assert images.shape == (3, 28, 28) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[:, 0, 0], [13, 26, 140])  # round(255 * value)
+    np.testing.assert_array_equal(labels, [1, 2, OTHER])
+
+
+def test_export_with_extract_for_drawings_without_segments(drawings, tmp_path):
+    drawings.save(PNG, "35")
+    drawings.save(PNG, "8")
+    calls = []
+
+    def extract(png):  # like digitlib.segment.extract: (box, 28x28) pairs
+        calls.append(png)
+        return [((0, 0, 1, 1), image) for image in segment_images(2)]
+
+    result = drawings.export(tmp_path / "set.npz", extract=extract)
+    assert len(calls) == 2 and calls[0] == PNG
+    assert result.count == 2
+    assert [reason for _, reason in result.skipped] == ["2 segments for 1 labels"]
+
+
+def test_size_limit(store):
+    drawings = DrawingStore(store, max_png_bytes=100)
+    drawings.save(PNG + bytes(100 - len(PNG)), "1")
+    with pytest.raises(ValueError, match="drawing is 101 bytes, over the limit of 100"):
+        drawings.save(PNG + bytes(101 - len(PNG)), "1")
+    assert len(drawings.list()) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"png": b"GIF89a"}, ValueError, "PNG signature"),
+        ({"png": "text"}, TypeError, "png must be PNG bytes"),
+        ({"labels": ""}, ValueError, "labels are empty"),
+        ({"labels": "4a"}, ValueError, "label 'a' at position 1 is not a digit"),
+        ({"labels": [3, 11]}, ValueError, "label 11 at position 1"),
+        ({"labels": "1" * 65}, ValueError, "more than the limit of 64"),
+        ({"session_id": "has space"}, ValueError, "session_id must be 1-64 letters"),
+        ({"segments": np.zeros((2, 28, 28))}, ValueError, "2 segments but 1 labels"),
+        ({"segments": np.zeros((1, 20, 20))}, ValueError, r"shape \(K, 28, 28\)"),
+        ({"predictions": {"x": object()}}, TypeError, "must be JSON-serializable"),
+    ],
+)
+def test_bad_drawings_are_refused_and_nothing_is_written(drawings, store, kwargs, error, message):
+    arguments = {"png": PNG, "labels": "1", **kwargs}
+    with pytest.raises(error, match=message):
+        drawings.save(arguments.pop("png"), arguments.pop("labels"), **arguments)
+    assert store.list() == []
+
+
+def test_bad_ids_and_formats(drawings, tmp_path):
+    with pytest.raises(ValueError, match="is not a drawing id"):
+        drawings.get("../../etc/passwd")
+    with pytest.raises(ValueError, match="export format must be 'npz' or 'idx'"):
+        drawings.export(tmp_path / "x", "csv")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(ValueError, match="writes two files into a folder"):
+        drawings.export(tmp_path / "file", "idx")
+
+
+def test_review_queue(drawings):
+    held = drawings.hold(
+        PNG,
+        "7",
+        reason="label disagrees with every model",
+        segments=segment_images(1),
+        session_id="abc",
+    )
+    other = drawings.hold(PNG, "1")
+    assert [r.id for r in drawings.list_held()] == [held.id, other.id]
+    assert drawings.list_held()[0].reason == "label disagrees with every model"
+    assert drawings.list() == []  # held drawings are not part of the data set yet
+
+    accepted = drawings.accept(held.id, labels="1")
+    assert accepted.labels == (1,) and accepted.record.label_history[0]["labels"] == [7]
+    np.testing.assert_array_equal(accepted.segments, segment_images(1))
+    assert [r.id for r in drawings.list()] == [held.id]
+    assert drawings.get(held.id).record.labels == (1,)
+
+    drawings.reject(other.id)
+    assert drawings.list_held() == []
+    with pytest.raises(KeyNotFound, match="held for review"):
+        drawings.accept(other.id)
+    with pytest.raises(KeyNotFound):
+        drawings.reject(other.id)
+
+
+def test_update_log(drawings):
+    assert drawings.updates() == []
+    ids = [
+        drawings.record_update(
+            {
+                "promoted": i % 2 == 0,
+                "metrics": {"accuracy": 0.9 + i / 100},
+                "versions": {"cnn": i},
+            }
+        )
+        for i in range(3)
+    ]
+    updates = drawings.updates()
+    assert [u["id"] for u in updates] == ids
+    assert [u["versions"]["cnn"] for u in updates] == [0, 1, 2]
+    assert all("recorded_at" in u for u in updates)
+    assert [u["id"] for u in drawings.updates(limit=2)] == ids[1:]
+    assert drawings.updates(limit=0) == []
+    with pytest.raises(TypeError, match="an update is a dict"):
+        drawings.record_update(["not", "a", "dict"])
+    with pytest.raises(TypeError, match="JSON-serializable"):
+        drawings.record_update({"model": object()})
+
+
+@pytest.mark.parametrize(
+    "labels, expected",
+    [
+        ("42", [4, 2]),
+        ("4?", [4, OTHER]),
+        ([1, "2", "other", 10], [1, 2, OTHER, OTHER]),
+        (np.array([3, 4]), [3, 4]),
+    ],
+)
+def test_normalize_labels(labels, expected):
+    assert normalize_labels(labels) == expected
+    assert normalize_labels(labels_text(expected)) == expected
