@@ -95,7 +95,7 @@ def test_segment_cards_show_every_model_and_mark_other():
 
 def test_reading_note_counts_digits_and_other_marks():
     assert render.reading_note([_segment(3), _segment(10)]) == (
-        "1 digit, 1 mark that is not a digit (grey boxes)"
+        "1 digit, 1 mark that is not a digit (grey dashed boxes, ? in the correction)"
     )
     assert "Draw a number" in render.reading_note([])
 

@@ -54,7 +54,8 @@ class Dashboard:
     ----------
     services : Services, optional
         Recognizer, store, registry, drawings and learner; by default the process's shared ones
-        for ``store_url`` (``DIGITLIB_STORE``, else ``data/store``).
+        for ``store_url`` (``DIGITLIB_STORE``, else ``data/store``) and ``models_dir`` (the
+        shipped checkpoints, ``models/`` by default).
     canvas_size : (height, width)
         The drawing canvas in pixels; the default fits a 390 px wide phone.
     """
@@ -64,13 +65,16 @@ class Dashboard:
         services: Services | None = None,
         *,
         store_url: str | None = None,
+        models_dir: str | None = None,
         canvas_size: tuple[int, int] = (240, 340),
         line_width: int = 12,
     ) -> None:
         self.session_id = uuid.uuid4().hex[:12]
         self.status = HTML(layout=Layout(min_height="20px"))
         self.status.add_class("digitlib-status")
-        self.services = services if services is not None else self._load_services(store_url)
+        self.services = (
+            services if services is not None else self._load_services(store_url, models_dir)
+        )
         self.result: Any = None
         self.last_read_ms: float | None = None
         self._learning = False
@@ -178,12 +182,13 @@ class Dashboard:
 
         return guarded
 
-    def _load_services(self, store_url: str | None) -> Services:
+    def _load_services(self, store_url: str | None, models_dir: str | None) -> Services:
+        # The page must still load when the models do not: the status line says what is wrong.
         try:
-            return shared_services(store_url)
-        except Exception as error:
-            self.report(f"could not load the models: {type(error).__name__}: {error}", "error")
-            raise
+            return shared_services(store_url, models_dir)
+        except Exception as error:  # noqa: BLE001
+            traceback.print_exc()
+            return Services(None, problems=[f"no models: {type(error).__name__}: {error}"])
 
     def _report_startup(self) -> None:
         problems = list(self.services.problems)
@@ -212,6 +217,8 @@ class Dashboard:
             self.pad.show_boxes([])
             self.report("Canvas cleared.")
             return
+        if self.services.recognizer is None:
+            raise RuntimeError(f"cannot read: {'; '.join(self.services.problems)}")
         swapped = self.services.sync_models()
         result = self.services.recognizer.recognize(self.pad.image())
         self.result = result
@@ -219,7 +226,7 @@ class Dashboard:
             [
                 (
                     seg.box,
-                    render.class_name(seg.label) if seg.label != OTHER else "not a digit",
+                    render.class_name(seg.label) if seg.label != OTHER else "?",
                     seg.label != OTHER,
                 )
                 for seg in result.segments

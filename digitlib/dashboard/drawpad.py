@@ -57,12 +57,12 @@ class DrawPad:
             min=4,
             max=32,
             description="Brush",
-            readout=True,
-            layout=Layout(width="180px"),
-            style={"description_width": "42px"},
+            readout=False,
+            layout=Layout(width="176px"),
+            style={"description_width": "40px"},
         )
-        self.clear_button = Button(description="Clear", icon="eraser", layout=Layout(width="80px"))
-        self.undo_button = Button(description="Undo", icon="undo", layout=Layout(width="80px"))
+        self.clear_button = Button(description="Clear", icon="eraser", layout=Layout(width="76px"))
+        self.undo_button = Button(description="Undo", icon="undo", layout=Layout(width="76px"))
         self.clear_button.add_class("digitlib-clear")
         self.undo_button.add_class("digitlib-undo")
         self.clear_button.on_click(guard(lambda _: self.clear()))

@@ -260,8 +260,8 @@ class DataPanel:
             f'<div>label <b class="dl-label">{html.escape(record.text)}</b>, '
             f"read {html.escape(read or '?')}</div>"
         )
-        relabel = Text(value=record.text, layout=Layout(width="70px"))
-        relabel_button = Button(description="Relabel", layout=Layout(width="70px"))
+        relabel = Text(value=record.text, layout=Layout(width="62px"))
+        relabel_button = Button(description="Relabel", layout=Layout(width="76px"))
         delete_button = Button(
             description="Delete", button_style="danger", layout=Layout(width="60px")
         )

@@ -104,7 +104,7 @@ def reading_note(segments: Sequence) -> str:
     parts = [f"{digits} digit{'s' if digits != 1 else ''}"]
     if others:
         parts.append(
-            f"{others} mark{'s' if others != 1 else ''} that {'are' if others > 1 else 'is'} not a digit (grey boxes)"
+            f"{others} mark{'s' if others != 1 else ''} that {'are' if others > 1 else 'is'} not a digit (grey dashed boxes, ? in the correction)"
         )
     return ", ".join(parts)
 
@@ -263,13 +263,13 @@ def pipeline_svg() -> str:
         ("preprocess", "ink mask"),
         ("segment", "one box per digit"),
         ("28x28", "MNIST-style"),
-        ("3 models", "numpy FNN, FNN, CNN"),
+        ("3 models", "NumPy, FNN, CNN"),
         ("ensemble", "the reading"),
     ]
     box_width, box_height, gap = 100, 46, 16
     per_row = 3
     parts = [
-        f'<svg class="dl-pipeline" width="360" height="{2 * (box_height + 30) + 70}" viewBox="0 0 360 {2 * (box_height + 30) + 70}">'
+        f'<svg class="dl-pipeline" width="360" height="{2 * (box_height + 30) + 66}" viewBox="0 0 360 {2 * (box_height + 30) + 66}">'
     ]
     parts.append(
         '<defs><marker id="dl-arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" '
@@ -303,20 +303,24 @@ def pipeline_svg() -> str:
                 f'<line x1="{x0 + box_width / 2}" y1="{y0 + box_height}" x2="{x1 + box_width / 2}" '
                 f'y2="{y1}" stroke="#555" marker-end="url(#dl-arrow)"/>'
             )
-    y = 2 * (box_height + 30) + 20
-    parts.append(
-        f'<text x="8" y="{y}" font-size="11">correction → augment → fine-tune (with replay)</text>'
-        f'<text x="8" y="{y + 18}" font-size="11">→ validation gate → versioned store → '
-        "every visitor's next reading</text></svg>"
+    y = 2 * (box_height + 30) + 16
+    lines = (
+        "Learn: correction → augment → fine-tune (with replay)",
+        "→ validation gate → versioned store",
+        "→ every visitor's next reading",
     )
+    for number, line in enumerate(lines):
+        parts.append(f'<text x="8" y="{y + 16 * number}" font-size="11">{line}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
 #: Styles for the page, inserted once by the dashboard in an HTML widget.
 PAGE_CSS = """
 <style>
-.digitlib-canvas { touch-action: none; flex: none !important; border: 1px solid #888;
-  border-radius: 4px; background: #fff; cursor: crosshair; box-sizing: content-box; }
+.digitlib-canvas { touch-action: none; flex: none !important; outline: none; border: none;
+  box-shadow: 0 0 0 1px #888; border-radius: 2px; background: #fff; cursor: crosshair;
+  margin: 2px; -webkit-user-select: none; user-select: none; }
 .digitlib-canvas canvas { touch-action: none; }
 .digitlib-reading { font-size: 44px; font-weight: bold; line-height: 52px; min-height: 52px;
   letter-spacing: 2px; }
@@ -333,7 +337,7 @@ PAGE_CSS = """
 .dl-model-name { color: #555; overflow: hidden; text-overflow: ellipsis; }
 .dl-model-answer { font-size: 16px; font-weight: bold; }
 .dl-bar-row { display: flex; align-items: center; gap: 2px; }
-.dl-bar-label { width: 12px; text-align: right; }
+.dl-bar-label { width: 26px; text-align: right; font-size: 10px; overflow: hidden; }
 .dl-bar { flex: 1; height: 7px; background: #eee; min-width: 16px; }
 .dl-bar span { display: block; height: 100%; background: #1f77b4; }
 .dl-bar-value { width: 28px; text-align: right; }
@@ -345,6 +349,15 @@ PAGE_CSS = """
 .dl-verdict-no { color: #8a5300; font-weight: bold; }
 .dl-thumb { border: 1px solid #ccc; border-radius: 4px; padding: 4px; width: 150px; }
 .dl-thumb img { width: 140px; height: auto; background: #fff; }
+/* Phones: give the fixed-size canvas the room that Voila's paddings take. */
+@media (max-width: 600px) {
+  body .lm-BoxPanel-child { padding-left: 4px !important; padding-right: 4px !important; }
+  body .jp-Cell { padding-left: 0 !important; padding-right: 0 !important; }
+  body .jp-OutputArea-output { margin-left: 0 !important; }
+  .digitlib-dashboard .jupyter-widget-TabPanel-tabContents { padding: 6px 4px !important; }
+  .digitlib-reading { font-size: 36px; line-height: 44px; min-height: 44px; }
+}
+.digitlib-dashboard .widget-box { overflow: visible; }
 .dl-warning-box { background: #fff4e5; border: 1px solid #f0b45b; padding: 6px; border-radius: 4px; }
 </style>
 """

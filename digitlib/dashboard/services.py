@@ -12,6 +12,7 @@ import functools
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -26,6 +27,8 @@ class Services:
     drawings: Any = None
     learner: Any = None
     problems: list[str] = field(default_factory=list)
+    #: The shipped checkpoints the registry falls back to (None: ``models/``).
+    models_dir: Any = None
     #: Seconds between checks of the registry's current versions.
     sync_interval: float = 0.5
     _last_sync: float = 0.0
@@ -40,7 +43,9 @@ class Services:
                     raise RuntimeError("learning needs a model store, and none could be opened")
                 import digitlib
 
-                self.learner = digitlib.OnlineLearner(self.recognizer, self.store)
+                self.learner = digitlib.OnlineLearner(
+                    self.recognizer, self.store, shipped_dir=self.models_dir
+                )
             return self.learner
 
     def sync_models(self, *, force: bool = False) -> list[str]:
@@ -82,7 +87,7 @@ class Services:
         return sorted(models)
 
 
-def build_services(store_url: str | None = None) -> Services:
+def build_services(store_url: str | None = None, models_dir: str | None = None) -> Services:
     """Open the store, its registry and drawings, and the recognizer of the current versions.
 
     A store that cannot be opened is reported in ``problems``; the recognizer then falls back to the
@@ -93,6 +98,7 @@ def build_services(store_url: str | None = None) -> Services:
 
     problems: list[str] = []
     store = registry = drawings = None
+    shipped = Path(models_dir) if models_dir is not None else SHIPPED_MODELS_DIR
     url = store_url or default_store_url()
     try:
         store = digitlib.open_store(url)
@@ -102,21 +108,23 @@ def build_services(store_url: str | None = None) -> Services:
         try:
             from digitlib.store import DrawingStore, ModelRegistry
 
-            registry = ModelRegistry(store, SHIPPED_MODELS_DIR)
+            registry = ModelRegistry(store, shipped)
             drawings = DrawingStore(store)
         except Exception as error:  # noqa: BLE001
             problems.append(f"model registry unavailable ({error})")
     try:
-        recognizer = digitlib.load_recognizer(store=store if registry is not None else None)
+        recognizer = digitlib.load_recognizer(
+            shipped, store=store if registry is not None else None
+        )
     except Exception as error:  # noqa: BLE001
         if store is None:
             raise
         problems.append(f"could not load the store's models ({error}); using the shipped models")
-        recognizer = digitlib.load_recognizer()
-    return Services(recognizer, store, registry, drawings, problems=problems)
+        recognizer = digitlib.load_recognizer(shipped)
+    return Services(recognizer, store, registry, drawings, problems=problems, models_dir=shipped)
 
 
 @functools.cache
-def shared_services(store_url: str | None = None) -> Services:
-    """``build_services`` once per process and store URL."""
-    return build_services(store_url)
+def shared_services(store_url: str | None = None, models_dir: str | None = None) -> Services:
+    """``build_services`` once per process, store URL and models folder."""
+    return build_services(store_url, models_dir)
