@@ -128,7 +128,9 @@ def serve(pool_size: int, folder: Path) -> Iterator[tuple[str, subprocess.Popen,
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/", server, log_path
     finally:
-        # Only the server this function started, and the kernels in its process group.
+        # Only the server this function started, and its kernels (they run in sessions of their
+        # own, so the server's process group does not hold them: stop them by pid after).
+        started_kernels = kernels(server)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -137,6 +139,11 @@ def serve(pool_size: int, folder: Path) -> Iterator[tuple[str, subprocess.Popen,
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=5)
+        for kernel in started_kernels:
+            with contextlib.suppress(Exception):
+                if kernel.is_running():
+                    kernel.terminate()
+                    kernel.wait(timeout=10)
         log.close()
 
 
@@ -241,16 +248,32 @@ def _canvas_box(page) -> dict:
     return box
 
 
-def open_dashboard(browser, url: str) -> tuple[object, object, float]:
-    """Open a fresh page; return it, its context and seconds from the request to the canvas on
-    screen with the status line saying "Ready"."""
+def open_dashboard(browser, url: str) -> tuple[object, object, float, dict]:
+    """Open a fresh page: return it, its context, seconds from the request to the canvas on
+    screen with the status line saying "Ready", and where that time went (seconds from the
+    request: first response byte, DOM parsed, page loaded)."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     started = time.perf_counter()
     page.goto(url, wait_until="commit", timeout=PAGE_TIMEOUT_MS)
     page.locator(".digitlib-canvas").wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
     page.locator(".digitlib-status", has_text="Ready").wait_for(timeout=PAGE_TIMEOUT_MS)
-    return page, context, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    timing = page.evaluate(
+        "() => { const n = performance.getEntriesByType('navigation')[0];"
+        " return n ? {response: n.responseStart, response_end: n.responseEnd,"
+        " dom_content_loaded: n.domContentLoadedEventEnd, load: n.loadEventEnd} : {}; }"
+    )
+    return page, context, seconds, {key: ms / 1000 for key, ms in timing.items()}
+
+
+def _with_breakdown(figure: dict, breakdowns: list[dict]) -> dict:
+    """Add the median of each navigation milestone (seconds) to a page-load figure."""
+    keys = set().union(*breakdowns) if breakdowns else set()
+    figure["breakdown_s"] = {
+        key: float(np.median([b[key] for b in breakdowns if key in b])) for key in sorted(keys)
+    }
+    return figure
 
 
 def read_after_stroke(page, strokes: list[np.ndarray]) -> dict:
@@ -298,15 +321,18 @@ def bench_dashboard(context: Context) -> dict[str, dict]:
             with serve(pool, Path(folder)) as (url, server, log):
                 ready = wait_for_pool(server, log, 1, pool, progress)
                 progress.say(f"pool ready after {ready:.0f} s")
-                usable, page, page_context = [], None, None
+                usable, breakdowns, page, page_context = [], [], None, None
                 for run in range(sizes["dashboard_warm_runs"]):
                     if page_context is not None:
                         page_context.close()
                         wait_for_pool(server, log, run + 1, pool, progress)
-                    page, page_context, seconds = open_dashboard(browser, url)
+                    page, page_context, seconds, breakdown = open_dashboard(browser, url)
                     usable.append(seconds)
+                    breakdowns.append(breakdown)
                     progress.say(f"preheated page {run + 1}: canvas after {seconds:.2f} s")
-                figures["usable_canvas_preheated"] = summarize(usable, unit="s", scale=1)
+                figures["usable_canvas_preheated"] = _with_breakdown(
+                    summarize(usable, unit="s", scale=1), breakdowns
+                )
 
                 # The last page: prove it accepts strokes, then time readings.
                 box = _canvas_box(page)
@@ -349,13 +375,16 @@ def bench_dashboard(context: Context) -> dict[str, dict]:
 
             progress.say("serving without preheating")
             with serve(0, Path(folder)) as (url, server, _log):
-                cold = []
+                cold, breakdowns = [], []
                 for run in range(sizes["dashboard_cold_runs"]):
-                    page, page_context, seconds = open_dashboard(browser, url)
+                    page, page_context, seconds, breakdown = open_dashboard(browser, url)
                     cold.append(seconds)
+                    breakdowns.append(breakdown)
                     page_context.close()
                     progress.say(f"cold page {run + 1}: canvas after {seconds:.2f} s")
-                figures["usable_canvas_cold"] = summarize(cold, unit="s", scale=1)
+                figures["usable_canvas_cold"] = _with_breakdown(
+                    summarize(cold, unit="s", scale=1), breakdowns
+                )
                 base = figures["usable_canvas_cold"]
                 warm = figures["usable_canvas_preheated"]
                 warm["ratio_to_cold"] = base["median"] / warm["median"]
