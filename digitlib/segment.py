@@ -32,8 +32,9 @@ class SegmentParams:
     ``piece_fraction`` and ``piece_gap``: a group shorter than ``piece_fraction`` times the
     tallest group is a piece of a digit, not a digit of the number (digits of one number have
     similar heights): it joins the nearest group beside it when the horizontal gap between them
-    is below ``piece_gap`` times the tallest group's height (a 4's second stroke, a 5's bar drawn
-    off to the right, a 7's crossbar).
+    is below ``piece_gap`` times the tallest group's height and the two together are at most
+    ``piece_width`` times that height wide (a 4's second stroke, a 5's bar drawn off to the
+    right, a 7's crossbar; not a flat 0 beside a 7).
     ``speck_fraction`` and ``speck_strokes``: a group of ink is a speck, dropped, when its longer
     side is below ``speck_fraction`` times the tallest group's height and below ``speck_strokes``
     stroke widths.
@@ -44,8 +45,9 @@ class SegmentParams:
     ink_threshold: float = 0.5
     merge_overlap: float = 0.5
     stack_overlap: float = 0.25
-    piece_fraction: float = 0.7
+    piece_fraction: float = 0.8
     piece_gap: float = 0.15
+    piece_width: float = 1.0
     speck_fraction: float = 0.2
     speck_strokes: float = 2.5
     max_pieces: int = 200
@@ -151,7 +153,12 @@ def _attach_small_pieces(
                 if other == index:
                     continue
                 gap = max(other_x - (x + width), x - (other_x + other_width))
-                if gap < params.piece_gap * tallest and (best is None or gap < best[0]):
+                union = max(x + width, other_x + other_width) - min(x, other_x)
+                if (
+                    gap < params.piece_gap * tallest
+                    and union <= params.piece_width * tallest  # the joined digit is not too wide
+                    and (best is None or gap < best[0])
+                ):
                     best = (gap, index, other)
         if best is None:
             break

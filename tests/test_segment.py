@@ -1,0 +1,186 @@
+"""digitlib.segment: small drawn arrays, and numbers rendered from real pendigits strokes."""
+
+import cv2
+import numpy as np
+import pytest
+
+from digitlib.data import compose_number, draw_polylines, load_pendigits, render_number
+from digitlib.preprocess import ink_from_image, ink_levels
+from digitlib.segment import Region, SegmentParams, extract, find_segments, region_ink
+
+TRAINING_WRITERS = range(1, 26)  # never the held-out ones (digitlib.config.HELD_OUT)
+
+
+def canvas(height=60, width=120) -> np.ndarray:
+    return np.zeros((height, width), np.float32)
+
+
+def boxes(regions: list[Region]) -> list[tuple[int, int, int, int]]:
+    return [region.box for region in regions]
+
+
+def test_empty_ink_has_no_segments():
+    assert find_segments(canvas()) == []
+    assert extract(np.zeros((30, 30, 4), np.uint8)) == []
+
+
+def test_two_digits_side_by_side_left_to_right():
+    ink = canvas()
+    cv2.line(ink, (80, 10), (80, 50), 1.0, 4)  # drawn first, but on the right
+    cv2.circle(ink, (30, 30), 18, 1.0, 4)
+    regions = find_segments(ink)
+    assert len(regions) == 2
+    assert regions[0].box[0] < regions[1].box[0]
+    ring, bar = regions
+    assert ring.mask.shape == (ring.box[3], ring.box[2]) and ring.mask.dtype == bool
+    assert not ring.mask[ring.box[3] // 2, ring.box[2] // 2]  # the ring's hole is not ink
+    assert bar.mask.all() or bar.mask.mean() > 0.8
+
+
+def test_mask_holds_only_its_own_ink():
+    ink = canvas()
+    cv2.circle(ink, (30, 30), 18, 1.0, 4)
+    cv2.line(ink, (49, 5), (70, 55), 1.0, 4)  # a slanted 1 reaching into the ring's box
+    regions = find_segments(ink)
+    assert len(regions) == 2
+    x, y, width, height = regions[0].box
+    in_box = ink[y : y + height, x : x + width] >= 0.5
+    assert regions[0].mask.sum() < in_box.sum() or not in_box[~regions[0].mask].any()
+    assert region_ink(ink, regions[1]).max() == 1.0
+
+
+def test_bar_above_a_body_merges():  # a 5's detached top bar
+    ink = canvas()
+    cv2.line(ink, (20, 8), (45, 8), 1.0, 4)
+    cv2.ellipse(ink, (30, 38), (14, 14), 0, -100, 180, 1.0, 4)
+    cv2.line(ink, (20, 14), (18, 26), 1.0, 4)
+    assert len(find_segments(ink)) == 1
+
+
+def test_pieces_with_overlapping_extents_merge():  # a fast 8 drawn with gaps
+    ink = canvas()
+    cv2.ellipse(ink, (30, 18), (10, 10), 0, 10, 350, 1.0, 3)
+    cv2.ellipse(ink, (30, 42), (12, 12), 0, 200, 520, 1.0, 3)
+    regions = find_segments(ink)
+    assert len(regions) == 1
+    assert regions[0].mask.sum() == (ink >= 0.5).sum()
+
+
+def test_specks_are_dropped_but_small_digits_kept():
+    ink = canvas()
+    cv2.line(ink, (30, 10), (30, 50), 1.0, 4)
+    cv2.circle(ink, (90, 30), 1, 1.0, -1)  # a speck, away from the digit
+    regions = find_segments(ink)
+    assert boxes(regions) == boxes(find_segments(ink * (np.arange(120) < 60)))
+    assert len(regions) == 1
+
+
+def test_ink_may_be_uint8_levels_and_params_are_explicit():
+    ink = canvas()
+    cv2.line(ink, (30, 10), (30, 50), 1.0, 4)
+    cv2.line(ink, (36, 10), (60, 50), 1.0, 4)
+    levels = np.round(ink * 255).astype(np.uint8)
+    assert boxes(find_segments(levels)) == boxes(find_segments(ink))
+    strict = SegmentParams(merge_overlap=1.1, stack_overlap=0.0, piece_gap=0.0)
+    loose = SegmentParams(piece_fraction=1.01, piece_gap=0.5)  # both are pieces of one digit
+    assert len(find_segments(ink, strict)) == 2
+    assert len(find_segments(ink, loose)) == 1
+
+
+def test_rejects_non_2d_ink():
+    with pytest.raises(ValueError, match="2-D array"):
+        find_segments(np.zeros((4, 4, 3), np.float32))
+
+
+def test_extract_gives_boxes_and_model_inputs():
+    image = np.full((60, 120), 255, np.uint8)
+    cv2.circle(image, (30, 30), 18, 0, 4)
+    cv2.line(image, (80, 10), (80, 50), 0, 4)
+    pieces = extract(image)
+    assert [box for box, _ in pieces] == boxes(find_segments(ink_from_image(image)))
+    for _, model_input in pieces:
+        assert model_input.shape == (28, 28) and model_input.dtype == np.float32
+        assert model_input.max() > 0.5
+
+
+# --- numbers drawn from real pendigits strokes --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def training_digits():
+    digits = [d for d in load_pendigits() if d.writer in TRAINING_WRITERS]
+    by_label = {label: [d for d in digits if d.label == label] for label in range(10)}
+    return digits, by_label
+
+
+def draw_number(strokes_list, gaps, rng, digit_height=120.0, line_width=8.0):
+    """Render a number and return the image with each digit's expected x-range in pixels."""
+    composed = compose_number(strokes_list, gaps, rng)
+    counts = [len(strokes) for strokes in strokes_list]
+    placed = [(s * digit_height + 2 * line_width).astype(np.float32) for s in composed]
+    points = np.concatenate(placed)
+    size = (
+        int(points[:, 1].max() + 3 * line_width),
+        int(points[:, 0].max() + 3 * line_width),
+    )
+    ranges, start = [], 0
+    for count in counts:
+        xs = np.concatenate(placed[start : start + count])[:, 0]
+        ranges.append((xs.min() - line_width, xs.max() + line_width))
+        start += count
+    return draw_polylines(placed, size, line_width), ranges
+
+
+def assert_reads_in_order(image, ranges):
+    regions = find_segments(ink_levels(image))
+    assert len(regions) == len(ranges)
+    for region, (low, high) in zip(regions, ranges, strict=True):
+        center = region.box[0] + region.box[2] / 2
+        assert low <= center <= high
+
+
+@pytest.mark.parametrize("label", [4, 5, 7])
+def test_two_stroke_digits_are_one_segment(training_digits, label):
+    _, by_label = training_digits
+    two_stroke = [d for d in by_label[label] if len(d.strokes) == 2][:40]
+    assert len(two_stroke) == 40
+    rng = np.random.default_rng(label)
+    single = sum(
+        len(find_segments(ink_levels(render_number([d.strokes], rng)))) == 1 for d in two_stroke
+    )
+    assert single >= 39  # pendigits has the odd scrawl; allow one
+
+
+@pytest.mark.parametrize("gap", [0.2, 0.4, 0.6])
+def test_numbers_of_two_stroke_digits_split_in_order(training_digits, gap):
+    _, by_label = training_digits
+    rng = np.random.default_rng(int(gap * 10))
+    for _ in range(8):
+        labels = rng.choice([4, 5, 7], size=4)
+        digits = [
+            [d for d in by_label[label] if len(d.strokes) == 2][int(rng.integers(100))]
+            for label in labels
+        ]
+        image, ranges = draw_number([d.strokes for d in digits], [gap] * 3, rng)
+        assert_reads_in_order(image, ranges)
+
+
+def test_digits_close_together_split_in_order(training_digits):
+    digits, _ = training_digits
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        chosen = [digits[int(index)] for index in rng.integers(len(digits), size=5)]
+        image, ranges = draw_number([d.strokes for d in chosen], [0.2] * 4, rng)
+        assert_reads_in_order(image, ranges)
+
+
+def test_random_canvas_numbers_have_one_segment_per_digit(training_digits):
+    digits, _ = training_digits
+    rng = np.random.default_rng(1)
+    right = 0
+    for _ in range(60):
+        count = int(rng.integers(2, 7))
+        chosen = [digits[int(index)] for index in rng.integers(len(digits), size=count)]
+        image = render_number([d.strokes for d in chosen], rng)
+        right += len(find_segments(ink_levels(image))) == count
+    assert right >= 58  # digits that touch (thick strokes, small gap) cannot be split
