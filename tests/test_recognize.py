@@ -1,0 +1,372 @@
+"""digitlib.recognize: the public Recognizer API with stand-in models, and (when the shipped
+checkpoints exist) how well it reads held-out writers' digits and numbers and rejects doodles."""
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from digitlib.config import HELD_OUT, OTHER, SHIPPED_MODELS_DIR
+from digitlib.models import NumpyFNN
+from digitlib.recognize import (
+    DecisionParams,
+    Recognizer,
+    Result,
+    decide,
+    load_recognizer,
+    looks_like_number,
+)
+
+# --- stand-in models --------------------------------------------------------------------------
+
+
+class FixedModel:
+    """A stand-in Classifier: the same probabilities for every input; counts its calls."""
+
+    def __init__(self, name: str, label: int, confidence: float = 0.9):
+        self.name = name
+        self.row = np.full(11, (1.0 - confidence) / 10, np.float32)
+        self.row[label] = confidence
+        self.calls: list[int] = []
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        assert images.dtype == np.float32 and images.shape[1:] == (28, 28)
+        self.calls.append(len(images))
+        return np.tile(self.row, (len(images), 1))
+
+
+class RatioModel:
+    """A stand-in Classifier that reads a tall narrow input as 1 and anything else as 0."""
+
+    name = "ratio"
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        rows = np.zeros((len(images), 11), np.float32)
+        for index, image in enumerate(images):
+            columns = np.flatnonzero(image.max(axis=0) > 0.3)
+            narrow = columns.size and columns[-1] - columns[0] < 9
+            rows[index, 1 if narrow else 0] = 1.0
+        return rows
+
+
+def drawing(kind: str = "rgba") -> np.ndarray:
+    """A canvas with a ring (left) and a bar (right): reads "01" with RatioModel."""
+    ink = np.zeros((80, 160), np.uint8)
+    cv2.circle(ink, (40, 40), 25, 255, 6)
+    cv2.line(ink, (110, 12), (110, 68), 255, 6)
+    if kind == "gray":
+        return 255 - ink
+    if kind == "rgb":
+        return np.repeat((255 - ink)[..., None], 3, axis=2)
+    rgba = np.zeros((80, 160, 4), np.uint8)
+    rgba[..., 3] = ink
+    return rgba
+
+
+def encoded(image: np.ndarray, extension: str) -> bytes:
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buffer = cv2.imencode(extension, image)
+    assert ok
+    return buffer.tobytes()
+
+
+@pytest.fixture
+def recognizer():
+    return Recognizer(
+        {"ratio": RatioModel(), "fixed": FixedModel("fixed", 7, 0.2)}, {"ratio": 4.0}
+    )
+
+
+INPUT_KINDS = {
+    "gray": lambda: drawing("gray"),
+    "rgb": lambda: drawing("rgb"),
+    "rgba": lambda: drawing("rgba"),
+    "png": lambda: encoded(drawing("rgb"), ".png"),
+    "jpeg": lambda: encoded(drawing("rgb"), ".jpg"),
+}
+
+
+@pytest.mark.parametrize("kind", INPUT_KINDS)
+def test_every_input_kind_reads_the_same(recognizer, kind):
+    result = recognizer.recognize(INPUT_KINDS[kind]())
+    assert isinstance(result, Result)
+    assert result.text == "01"
+    assert [segment.label for segment in result.segments] == [0, 1]
+    ring, bar = result.segments
+    assert ring.box[0] < bar.box[0]  # left to right
+    assert abs(ring.box[0] - 12) <= 2 and abs(ring.box[2] - 57) <= 3  # image pixels
+    for segment in result.segments:
+        assert segment.image.shape == (28, 28) and segment.image.dtype == np.float32
+        assert set(segment.probabilities) == {"ratio", "fixed", "ensemble"}
+        assert all(len(values) == 11 for values in segment.probabilities.values())
+        assert sum(segment.probabilities["ensemble"]) == pytest.approx(1.0, abs=1e-5)
+        assert 0.0 <= segment.confidence <= 1.0
+
+
+def test_segments_go_through_each_model_in_one_batch():
+    fixed = FixedModel("fixed", 3)
+    recognizer = Recognizer({"fixed": fixed})
+    result = recognizer.recognize(drawing())
+    assert result.text == "33"
+    assert fixed.calls == [3]  # two segments and the whole drawing, one call
+
+
+def test_recognize_many_batches_every_drawing(recognizer):
+    fixed = FixedModel("fixed", 3)
+    many = Recognizer({"fixed": fixed})
+    empty = np.zeros((40, 40, 4), np.uint8)
+    results = many.recognize_many([drawing(), empty, drawing("gray")])
+    assert [result.text for result in results] == ["33", "", "33"]
+    assert fixed.calls == [6]
+    single = [recognizer.recognize(image) for image in (drawing(), empty)]
+    assert [r.text for r in recognizer.recognize_many([drawing(), empty])] == [
+        r.text for r in single
+    ]
+
+
+def test_model_argument_chooses_whose_probabilities_decide(recognizer):
+    assert recognizer.recognize(drawing(), model="ratio").text == "01"
+    # "fixed" is 20% sure of a 7: below min_confidence, every segment is "other".
+    result = recognizer.recognize(drawing(), model="fixed")
+    assert result.text == "" and all(s.label == OTHER for s in result.segments)
+    with pytest.raises(ValueError, match="unknown model 'cnn'; choose one of"):
+        recognizer.recognize(drawing(), model="cnn")
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: np.zeros((50, 70, 4), np.uint8), lambda: np.full((50, 70, 3), 255, np.uint8)]
+)
+def test_empty_canvas_gives_an_empty_result(recognizer, make):
+    result = recognizer.recognize(make())
+    assert result.text == "" and result.segments == []
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((50, 50), np.float64), "dtype must be uint8"),
+        (np.zeros((50, 50, 2), np.uint8), "shape must be"),
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "could not decode"),
+        (np.zeros((1, 1), np.uint8), "out of range"),
+        (np.broadcast_to(np.uint8(255), (20000, 20000)), "out of range"),
+        ("drawing.png", "NumPy uint8 array or PNG/JPEG bytes"),
+    ],
+    ids=["float", "shape", "empty-bytes", "corrupt-png", "1x1", "20000x20000", "str"],
+)
+def test_bad_images_raise_value_error(recognizer, image, message):
+    with pytest.raises(ValueError, match=message):
+        recognizer.recognize(image)
+
+
+def test_set_models_swaps_at_once_and_keeps_versions():
+    recognizer = Recognizer(
+        {"a": FixedModel("a", 2), "b": FixedModel("b", 2)}, versions={"a": 3, "b": "shipped"}
+    )
+    assert recognizer.versions == {"a": 3, "b": "shipped"}
+    assert recognizer.recognize(drawing()).text == "22"
+    recognizer.set_models({"a": FixedModel("a", 5, 0.99)}, versions={"a": 4})
+    assert recognizer.versions == {"a": 4, "b": "shipped"}
+    assert sorted(recognizer.models) == ["a", "b"]
+    # weights kept: a and b weigh the same, a is sure of 5, b of 2
+    assert recognizer.recognize(drawing()).text == "55"
+    with pytest.raises(ValueError, match="non-empty dict"):
+        Recognizer({})
+    with pytest.raises(ValueError, match="predict_proba"):
+        Recognizer({"a": object()})
+
+
+def test_recognize_during_set_models_sees_one_set_or_the_other():
+    recognizer = Recognizer({"a": FixedModel("a", 2)})
+    texts, stop = set(), threading.Event()
+
+    def read():
+        while not stop.is_set():
+            texts.add(recognizer.recognize(drawing()).text)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for index in range(20):
+        recognizer.set_models({"a": FixedModel("a", 2 if index % 2 else 8)})
+    stop.set()
+    reader.join()
+    assert texts <= {"22", "88"}
+
+
+# --- the decision: doodles versus numbers -------------------------------------------------------
+
+
+def probabilities(*labels_and_confidences):
+    rows = []
+    for label, confidence in labels_and_confidences:
+        row = np.full(11, (1.0 - confidence) / 10)
+        row[label] = confidence
+        rows.append(row)
+    return np.array(rows)
+
+
+NUMBER_BOXES = [(0, 10, 30, 50), (45, 12, 25, 48), (80, 8, 32, 52)]
+DOODLE_BOXES = [(0, 0, 30, 100), (40, 60, 20, 15), (70, 10, 80, 40)]
+
+
+def test_looks_like_number():
+    params = DecisionParams()
+    assert looks_like_number(NUMBER_BOXES, params)
+    assert not looks_like_number(DOODLE_BOXES, params)
+    assert not looks_like_number([(0, 0, 30, 50), (40, 60, 30, 50)], params)  # not on one line
+    assert not looks_like_number([(0, 0, 30, 50), (40, 0, 120, 50)], params)  # far too wide
+
+
+def test_decide_reports_a_doodle_as_one_other_segment():
+    params = DecisionParams()
+    pieces = probabilities((1, 0.9), (7, 0.8), (4, 0.7))
+    whole_other = probabilities((OTHER, 0.9))[0]
+    whole_digit = probabilities((8, 0.9))[0]
+    assert decide(pieces, whole_other, DOODLE_BOXES, params)[1] is True
+    assert decide(pieces, whole_other, NUMBER_BOXES, params)[1] is False
+    assert decide(pieces, whole_digit, DOODLE_BOXES, params)[1] is False
+    unsure = probabilities((1, 0.9), (7, 0.3), (4, 0.9))  # one piece below min_confidence
+    labels, whole = decide(unsure, whole_other, NUMBER_BOXES, params)
+    assert whole is True
+    assert labels[1][0] == OTHER and labels[1][1] == pytest.approx(0.7)
+
+
+def test_decide_single_segment_threshold():
+    params = DecisionParams(min_confidence=0.6)
+    labels, whole = decide(probabilities((3, 0.55)), None, [(0, 0, 10, 10)], params)
+    assert labels == [(OTHER, pytest.approx(0.45))] and whole is False
+    labels, _ = decide(probabilities((3, 0.65)), None, [(0, 0, 10, 10)], params)
+    assert labels == [(3, pytest.approx(0.65))]
+
+
+def test_whole_drawing_other_result_has_one_segment():
+    # Pieces read as digits, the whole as "other" (a stand-in keyed on the input's shape), and
+    # the pieces sit nothing like a number: one "other" segment covering the drawing.
+    class DoodleModel:
+        name = "doodle"
+
+        def predict_proba(self, images):
+            rows = np.zeros((len(images), 11), np.float32)
+            rows[:, 1] = 1.0
+            rows[-1] = 0.0
+            rows[-1, OTHER] = 1.0  # the last input of a drawing is the whole drawing
+            return rows
+
+    image = np.full((120, 200), 255, np.uint8)
+    cv2.line(image, (20, 10), (20, 110), 0, 5)
+    cv2.line(image, (60, 90), (70, 95), 0, 5)
+    cv2.rectangle(image, (100, 10), (190, 40), 0, 5)
+    result = Recognizer({"doodle": DoodleModel()}).recognize(image)
+    assert result.text == ""
+    assert len(result.segments) == 1 and result.segments[0].label == OTHER
+    x, y, width, height = result.segments[0].box
+    assert x <= 20 and x + width >= 190 and y <= 10 and y + height >= 110
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def test_load_recognizer_skips_corrupt_and_missing_checkpoints(tmp_path):
+    NumpyFNN((784, 16, 11), rng=0).save(tmp_path / "numpy_fnn.npz")
+    (tmp_path / "fnn.keras").write_bytes(b"this is not a zip file")
+    recognizer = load_recognizer(tmp_path)
+    assert list(recognizer.models) == ["numpy_fnn"]
+    assert recognizer.versions == {"numpy_fnn": "shipped"}
+    assert any("fnn" in warning and "skipped" in warning for warning in recognizer.warnings)
+    assert any("cnn" in warning and "no checkpoint" in warning for warning in recognizer.warnings)
+    result = recognizer.recognize(drawing())
+    assert len(result.segments) in (1, 2)
+    assert set(result.segments[0].probabilities) == {"numpy_fnn", "ensemble"}
+
+
+def test_load_recognizer_without_any_model_says_how_to_fix(tmp_path):
+    with pytest.raises(ValueError, match="digitlib train"):
+        load_recognizer(tmp_path)
+
+
+def test_load_recognizer_from_an_empty_store_falls_back_to_the_folder(tmp_path):
+    store_module = pytest.importorskip("digitlib.store")
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    NumpyFNN((784, 16, 11), rng=0).save(shipped / "numpy_fnn.npz")
+    store = store_module.LocalStore(tmp_path / "store")
+    recognizer = load_recognizer(shipped, store=store)
+    assert list(recognizer.models) == ["numpy_fnn"]
+    assert recognizer.versions == {"numpy_fnn": "shipped"}
+    assert recognizer.recognize(drawing()).segments
+
+
+# --- the shipped models on held-out writers and categories ---------------------------------------
+
+SHIPPED = all(
+    (SHIPPED_MODELS_DIR / name).is_file() for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz")
+)
+shipped_only = pytest.mark.skipif(not SHIPPED, reason="shipped checkpoints not in models/ yet")
+
+
+@pytest.fixture(scope="module")
+def shipped_recognizer():
+    return load_recognizer()
+
+
+@pytest.fixture(scope="module")
+def held_out_digits():
+    from digitlib.data import load_pendigits
+
+    return [d for d in load_pendigits() if d.writer in HELD_OUT.pendigits_writers]
+
+
+@shipped_only
+@pytest.mark.slow
+def test_shipped_models_read_held_out_canvas_digits(shipped_recognizer, held_out_digits):
+    from digitlib.data import random_style, render_strokes
+
+    rng = np.random.default_rng(0)
+    chosen = rng.choice(len(held_out_digits), 300, replace=False)
+    images = [render_strokes(held_out_digits[i].strokes, random_style(rng)) for i in chosen]
+    results = shipped_recognizer.recognize_many(images)
+    labels = [str(held_out_digits[i].label) for i in chosen]
+    exact = np.mean([r.text == label for r, label in zip(results, labels, strict=True)])
+    as_other = np.mean([r.text == "" for r in results])
+    assert exact >= 0.97
+    assert as_other <= 0.02
+
+
+@shipped_only
+@pytest.mark.slow
+def test_shipped_models_read_held_out_numbers(shipped_recognizer, held_out_digits):
+    from digitlib.data import render_number
+
+    rng = np.random.default_rng(1)
+    by_writer = {}
+    for digit in held_out_digits:
+        by_writer.setdefault(digit.writer, []).append(digit)
+    right = 0
+    for _ in range(100):
+        pool = by_writer[int(rng.choice(list(by_writer)))]
+        chosen = [pool[int(i)] for i in rng.integers(len(pool), size=int(rng.integers(2, 7)))]
+        result = shipped_recognizer.recognize(render_number([d.strokes for d in chosen], rng))
+        right += result.text == "".join(str(d.label) for d in chosen)
+    assert right >= 88
+
+
+@shipped_only
+@pytest.mark.slow
+def test_shipped_models_reject_held_out_doodles(shipped_recognizer):
+    from digitlib.data import (
+        load_quickdraw_strokes,
+        quickdraw_categories,
+        random_style,
+        render_strokes,
+    )
+
+    categories = HELD_OUT.quickdraw_categories(quickdraw_categories())
+    doodles = load_quickdraw_strokes(categories)
+    rng = np.random.default_rng(2)
+    chosen = rng.choice(len(doodles), 300, replace=False)
+    images = [render_strokes(doodles[i].strokes, random_style(rng)) for i in chosen]
+    empty = np.mean([r.text == "" for r in shipped_recognizer.recognize_many(images)])
+    assert empty >= 0.92
