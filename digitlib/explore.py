@@ -719,3 +719,735 @@ def statistics_table(groups: Mapping[str, PixelStatistics]) -> Table:
         tuple(rows),
         "Median per image",
     )
+
+
+# --- notebook 3: models -------------------------------------------------------------------------
+
+
+def load_training_history(models_dir=None) -> dict[str, list[dict]]:
+    """Per-epoch training logs that ``digitlib train`` records in ``models/training.json``:
+    model name -> list of ``{"epoch", "loss", "val_accuracy", ...}``. Empty when the file is not
+    there (the curves were not recorded)."""
+    import json
+    from pathlib import Path
+
+    from digitlib.config import SHIPPED_MODELS_DIR
+
+    path = Path(models_dir or SHIPPED_MODELS_DIR) / "training.json"
+    if not path.exists():
+        return {}
+    card = json.loads(path.read_text())
+    return {
+        name: list(entry.get("history", []))
+        for name, entry in card.get("models", {}).items()
+        if entry.get("history")
+    }
+
+
+def plot_training_curves(histories: Mapping[str, Sequence[Mapping]], *, title: str):
+    """Training loss and validation accuracy per epoch, one line per model.
+
+    ``histories``: as ``load_training_history`` returns them. Returns a Figure.
+    """
+    if not histories:
+        raise ValueError(
+            "no training history: models/training.json is missing or holds no 'history' "
+            "(retrain with `digitlib train` to record it)"
+        )
+    figure = _figure(11, 3.8)
+    loss_axes, accuracy_axes, rate_axes = figure.subplots(1, 3)
+    for name, history in histories.items():
+        epochs = [entry["epoch"] for entry in history]
+        loss_axes.plot(
+            epochs,
+            [entry.get("loss", np.nan) for entry in history],
+            marker="o",
+            markersize=3,
+            label=name,
+        )
+        accuracy_axes.plot(
+            epochs,
+            [entry.get("val_accuracy", np.nan) for entry in history],
+            marker="o",
+            markersize=3,
+            label=name,
+        )
+        rate_axes.plot(
+            epochs,
+            [entry.get("learning_rate", np.nan) for entry in history],
+            marker="o",
+            markersize=3,
+            label=name,
+        )
+    loss_axes.set_title("training loss")
+    loss_axes.set_ylabel("cross-entropy")
+    loss_axes.set_yscale("log")
+    accuracy_axes.set_title("validation accuracy (11 classes)")
+    accuracy_axes.set_ylabel("accuracy")
+    rate_axes.set_title("learning-rate schedule")
+    rate_axes.set_ylabel("learning rate")
+    rate_axes.set_yscale("log")
+    for axes in (loss_axes, accuracy_axes, rate_axes):
+        axes.set_xlabel("epoch")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.suptitle(title)
+    return figure
+
+
+@dataclass(frozen=True)
+class LabeledSet:
+    """Model inputs with their true classes: ``images`` float32 (N, 28, 28), ``labels`` int64
+    (N,) 0..10 (10 = other), ``kinds`` (N,) str: "digit" or "doodle"."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    kinds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def heldout_canvas_set(
+    digit_count: int, doodle_count: int, rng: np.random.Generator | int | None = None
+) -> LabeledSet:
+    """Drawings no model trained on, as the evaluation protocol makes them (``evaluate``):
+    digits of the held-out pendigits writers and doodles of the held-out Quick, Draw!
+    categories (label ``OTHER``), each on a random canvas (``data.random_style``) and turned
+    into a model input by ``to_model_input(ink_from_image(canvas))``.
+
+    ``digit_count`` and ``doodle_count`` random drawings of each (all of them when fewer).
+    """
+    from digitlib import data
+    from digitlib.config import HELD_OUT
+
+    rng = np.random.default_rng(rng)
+    writers = set(HELD_OUT.pendigits_writers)
+    digits = random_sample(
+        [d for d in data.load_pendigits() if d.writer in writers], digit_count, rng
+    )
+    categories = HELD_OUT.quickdraw_categories(data.quickdraw_categories())
+    doodles = random_sample(data.load_quickdraw_strokes(categories), doodle_count, rng)
+    images = model_inputs(render_canvases(digits + doodles, rng))
+    labels = np.array([d.label for d in digits] + [OTHER] * len(doodles), np.int64)
+    kinds = np.array(["digit"] * len(digits) + ["doodle"] * len(doodles))
+    return LabeledSet(images.reshape(-1, 28, 28), labels, kinds)
+
+
+def mnist_test_set(count: int, rng: np.random.Generator | int | None = None) -> LabeledSet:
+    """``count`` random MNIST test digits as model inputs (float32 in [0, 1])."""
+    from digitlib import data
+
+    images, labels = data.load_mnist("test")
+    rows = np.sort(
+        np.random.default_rng(rng).choice(len(images), min(count, len(images)), replace=False)
+    )
+    return LabeledSet(
+        images[rows].astype(np.float32) / 255,
+        labels[rows].astype(np.int64),
+        np.full(len(rows), "digit"),
+    )
+
+
+def decide_labels(probabilities: np.ndarray, min_confidence: float | None = None) -> np.ndarray:
+    """The label the recognizer reports for each single-segment model input: the most likely
+    class, or "other" when the most likely digit's probability is below ``min_confidence``
+    (``recognize.DecisionParams().min_confidence`` when None). The same rule as
+    ``recognize.decide``, vectorized (the tests check they agree). Returns int64 (N,)."""
+    from digitlib.recognize import DecisionParams
+
+    probabilities = _check_probabilities(probabilities)
+    threshold = DecisionParams().min_confidence if min_confidence is None else min_confidence
+    labels = probabilities.argmax(axis=1)
+    confidence = probabilities[np.arange(len(labels)), labels]
+    unsure = (labels != OTHER) & (confidence < threshold)
+    return np.where(unsure, OTHER, labels).astype(np.int64)
+
+
+def operating_threshold() -> float:
+    """The recognizer's "other" threshold: ``recognize.DecisionParams().min_confidence``."""
+    from digitlib.recognize import DecisionParams
+
+    return float(DecisionParams().min_confidence)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Counts of (true class, reported class): int64 (11, 11), rows true, columns reported."""
+    labels = np.asarray(labels, np.int64)
+    predicted = np.asarray(predicted, np.int64)
+    if labels.shape != predicted.shape or labels.ndim != 1:
+        raise ValueError(
+            f"labels and predicted must be 1-D of the same length, got {labels.shape} and "
+            f"{predicted.shape}"
+        )
+    if len(labels) and (
+        min(labels.min(), predicted.min()) < 0 or max(labels.max(), predicted.max()) >= NUM_CLASSES
+    ):
+        raise ValueError(f"classes must be in 0..{NUM_CLASSES - 1}")
+    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def plot_confusion_matrices(matrices: Mapping[str, np.ndarray], *, title: str):
+    """One confusion matrix per model, side by side: colors are the share of each true class
+    (row), numbers the counts; rows with no examples are left blank. Returns a Figure."""
+    if not matrices:
+        raise ValueError("plot_confusion_matrices needs at least one matrix")
+    names = list(matrices)
+    columns = min(len(names), 2)
+    rows = int(np.ceil(len(names) / columns))
+    figure = _figure(6.2 * columns, 5.6 * rows)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    ticks = np.arange(NUM_CLASSES)
+    for axes, name in zip(grid.flat, names, strict=False):
+        matrix = np.asarray(matrices[name])
+        totals = matrix.sum(axis=1, keepdims=True)
+        shares = np.divide(matrix, totals, out=np.full(matrix.shape, np.nan), where=totals > 0)
+        shown = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        correct = np.trace(matrix) / max(matrix.sum(), 1)
+        for row in range(NUM_CLASSES):
+            for column in range(NUM_CLASSES):
+                if matrix[row, column]:
+                    dark = shares[row, column] > 0.6
+                    axes.text(
+                        column,
+                        row,
+                        str(matrix[row, column]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if dark else "black",
+                    )
+        axes.set_xticks(ticks, CLASS_NAMES, fontsize=8, rotation=90)
+        axes.set_yticks(ticks, CLASS_NAMES, fontsize=8)
+        axes.set_xlabel("reported class")
+        axes.set_ylabel("true class")
+        axes.set_title(f"{name}: {correct:.1%} correct")
+    for axes in list(grid.flat)[len(names) :]:
+        axes.set_visible(False)
+    figure.colorbar(shown, ax=grid, label="share of the true class", shrink=0.6)
+    figure.suptitle(title)
+    return figure
+
+
+def worst_misreads(labels: np.ndarray, probabilities: np.ndarray, count: int = 25) -> np.ndarray:
+    """Indices of the ``count`` inputs the model gets most wrong: among those whose reported
+    label (``decide_labels``) is wrong, the lowest probability of the true class first."""
+    labels = np.asarray(labels, np.int64)
+    probabilities = _check_probabilities(probabilities, len(labels))
+    wrong = np.flatnonzero(decide_labels(probabilities) != labels)
+    true_probability = probabilities[wrong, labels[wrong]]
+    return wrong[np.argsort(true_probability, kind="stable")[:count]]
+
+
+def plot_misreads(
+    images: np.ndarray,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    indices: np.ndarray,
+    *,
+    title: str,
+    columns: int = 5,
+):
+    """The inputs at ``indices`` with what was drawn, what was read, and the model's two most
+    likely classes with their probabilities. Returns a Figure."""
+    images = _check_images(images)
+    labels = np.asarray(labels, np.int64)
+    probabilities = _check_probabilities(probabilities, len(images))
+    indices = np.asarray(indices, np.int64)
+    if len(indices) == 0:
+        figure = _figure(5, 1.2)
+        axes = figure.subplots()
+        axes.text(0.5, 0.5, "no misreads in this sample", ha="center", va="center")
+        _hide_ticks(axes)
+        axes.set_xlabel("(nothing to show)")
+        figure.suptitle(title)
+        return figure
+    reported = decide_labels(probabilities[indices])
+    captions = []
+    for index, label in zip(indices, reported, strict=True):
+        row = probabilities[index]
+        true = labels[index]
+        best = int(np.argmax(row))
+        captions.append(
+            f"drawn {CLASS_NAMES[true]}, read {CLASS_NAMES[label]}\n"
+            f"p({CLASS_NAMES[best]}) {row[best]:.2f}, p({CLASS_NAMES[true]}) {row[true]:.2f}"
+        )
+    return image_grid(
+        list(images[indices]),
+        columns=columns,
+        title=title,
+        captions=captions,
+        xlabel="model input: drawn class, reported class, probability of the top class and of the true one",
+        ylabel="worst first",
+        cell=1.5,
+    )
+
+
+@dataclass(frozen=True)
+class ThresholdCurve:
+    """How the "other" threshold trades rejected digits against accepted doodles.
+
+    ``thresholds`` (T,): values of ``DecisionParams.min_confidence``; ``digits_rejected`` (T,):
+    share of digits reported as "other"; ``digits_misread`` (T,): share reported as another
+    digit; ``doodles_accepted`` (T,): share of doodles reported as a digit.
+    """
+
+    thresholds: np.ndarray
+    digits_rejected: np.ndarray
+    digits_misread: np.ndarray
+    doodles_accepted: np.ndarray
+
+
+def threshold_curve(
+    labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray
+) -> ThresholdCurve:
+    """Decide every input (``decide_labels``) at each threshold. ``labels``: int (N,) with
+    digits and ``OTHER`` (doodles); ``probabilities``: (N, 11); ``thresholds``: (T,) in [0, 1]."""
+
+    labels = np.asarray(labels, np.int64)
+    probabilities = _check_probabilities(probabilities, len(labels))
+    thresholds = np.asarray(thresholds, np.float64)
+    digits, doodles = labels != OTHER, labels == OTHER
+    if not digits.any() or not doodles.any():
+        raise ValueError("threshold_curve needs both digits and doodles (label OTHER)")
+    rejected, misread, accepted = [], [], []
+    for threshold in thresholds:
+        reported = decide_labels(probabilities, threshold)
+        rejected.append(float((reported[digits] == OTHER).mean()))
+        misread.append(float(((reported != labels) & (reported != OTHER))[digits].mean()))
+        accepted.append(float((reported[doodles] != OTHER).mean()))
+    return ThresholdCurve(thresholds, np.array(rejected), np.array(misread), np.array(accepted))
+
+
+def plot_threshold_curves(
+    curves: Mapping[str, ThresholdCurve], operating_threshold: float, *, title: str
+):
+    """Left: doodles accepted against digits rejected as the threshold moves, one curve per
+    model, the operating point marked. Right: both shares against the threshold. Returns a
+    Figure."""
+    if not curves:
+        raise ValueError("plot_threshold_curves needs at least one curve")
+    figure = _figure(11.5, 4.6)
+    trade_axes, threshold_axes = figure.subplots(1, 2)
+    for (name, curve), color in zip(curves.items(), _colors(len(curves)), strict=True):
+        trade_axes.plot(
+            curve.digits_rejected * 100, curve.doodles_accepted * 100, color=color, label=name
+        )
+        at = int(np.argmin(np.abs(curve.thresholds - operating_threshold)))
+        trade_axes.plot(
+            curve.digits_rejected[at] * 100,
+            curve.doodles_accepted[at] * 100,
+            marker="o",
+            markersize=9,
+            color=color,
+            markeredgecolor="black",
+        )
+        threshold_axes.plot(
+            curve.thresholds,
+            curve.digits_rejected * 100,
+            color=color,
+            label=f"{name}: digits rejected",
+        )
+        threshold_axes.plot(
+            curve.thresholds,
+            curve.doodles_accepted * 100,
+            color=color,
+            linestyle="--",
+            label=f"{name}: doodles accepted",
+        )
+    trade_axes.plot(
+        [],
+        [],
+        marker="o",
+        linestyle="",
+        color="gray",
+        markeredgecolor="black",
+        label=f"operating point ({operating_threshold:g})",
+    )
+    trade_axes.set_xlabel("held-out digits reported as 'other' (%)")
+    trade_axes.set_ylabel("held-out doodles reported as a digit (%)")
+    trade_axes.set_title("trade-off as the threshold moves")
+    trade_axes.grid(alpha=0.3)
+    trade_axes.legend(fontsize=8)
+    threshold_axes.axvline(operating_threshold, color="black", linewidth=1, linestyle=":")
+    threshold_axes.text(
+        operating_threshold,
+        1.0,
+        " operating point",
+        fontsize=8,
+        transform=threshold_axes.get_xaxis_transform(),
+        va="top",
+    )
+    threshold_axes.set_xlabel("min_confidence: a digit below it is reported as 'other'")
+    threshold_axes.set_ylabel("share (%)")
+    threshold_axes.set_title("each share against the threshold")
+    threshold_axes.grid(alpha=0.3)
+    threshold_axes.legend(fontsize=7, ncol=2)
+    figure.suptitle(title)
+    return figure
+
+
+def threshold_table(curves: Mapping[str, ThresholdCurve], operating_threshold: float) -> Table:
+    """Each model's shares at the operating threshold."""
+    rows = []
+    for name, curve in curves.items():
+        at = int(np.argmin(np.abs(curve.thresholds - operating_threshold)))
+        rows.append(
+            (
+                name,
+                float(curve.thresholds[at]),
+                float(curve.digits_rejected[at]),
+                float(curve.digits_misread[at]),
+                float(curve.doodles_accepted[at]),
+            )
+        )
+    return Table(
+        ("model", "threshold", "digits rejected", "digits misread", "doodles accepted"),
+        tuple(rows),
+        "At the operating point",
+    )
+
+
+def predict_all(recognizer, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Every model's and the ensemble's probabilities for a batch of model inputs, with the
+    recognizer's models and ensemble weights: name -> float32 (N, 11)."""
+    from digitlib.models.ensemble import Ensemble
+
+    images = _check_images(images)
+    return Ensemble(recognizer.models, recognizer.weights).predict_all(images)
+
+
+def result_inputs(result) -> np.ndarray:
+    """The model inputs of a ``recognize.Result``'s segments: float32 (S, 28, 28)."""
+    if not result.segments:
+        raise ValueError("the result has no segments: nothing was drawn")
+    return np.stack([np.asarray(segment.image, np.float32) for segment in result.segments])
+
+
+def confusion_matrices(
+    labels: np.ndarray, probabilities: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``confusion_matrix`` of the reported labels (``decide_labels``) of each model."""
+    return {
+        name: confusion_matrix(labels, decide_labels(values))
+        for name, values in probabilities.items()
+    }
+
+
+# --- notebook 4: learning -----------------------------------------------------------------------
+
+
+def scratch_store():
+    """A ``LocalStore`` in a new temporary folder, so the notebook's learning never touches the
+    project's store (``data/store``)."""
+    import tempfile
+
+    from digitlib.store import LocalStore
+
+    return LocalStore(tempfile.mkdtemp(prefix="digitlib-notebook-store-"))
+
+
+def learn_config(size: Sizes, *, gate: bool = True, seed: int = 0):
+    """The ``LearnConfig`` of the learning notebook: the defaults (``gate=True``), or the gate
+    switched off (``gate=False``): no accuracy tolerance, no drift limit, no suspicion check.
+    Small runs use smaller validation and replay sets."""
+    from digitlib.learn import LearnConfig, ReplaySpec, ValidationSpec
+
+    settings: dict = {"seed": seed}
+    if size.small:
+        settings["validation"] = ValidationSpec(mnist=200, canvas=40, other=30)
+        settings["replay"] = ReplaySpec(mnist=200, canvas=40, other=30)
+    if not gate:
+        settings.update(tolerance=0.999, max_drift=0.999, suspicion_confidence=1.0)
+    return LearnConfig(**settings)
+
+
+def copy_recognizer(recognizer):
+    """A new ``Recognizer`` with independent copies of ``recognizer``'s models and its weights
+    and thresholds: learning in the copy leaves the original alone."""
+    from digitlib.recognize import Recognizer
+
+    return Recognizer(
+        {name: model.copy() for name, model in recognizer.models.items()},
+        recognizer.weights,
+        versions=recognizer.versions,
+        decision=recognizer.decision,
+        segmentation=recognizer.segmentation,
+    )
+
+
+@dataclass(frozen=True)
+class WriterDrawings:
+    """One writer's digits on random canvases: ``canvases`` (list of uint8 images), ``labels``
+    int64 (N,), ``writer`` id."""
+
+    writer: int
+    canvases: list
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def writer_drawings(
+    writers: Sequence[int], per_writer: int, rng: np.random.Generator | int | None = None
+) -> list[WriterDrawings]:
+    """``per_writer`` random pendigits digits of each writer, each on a random canvas."""
+    from digitlib import data
+
+    rng = np.random.default_rng(rng)
+    pendigits = data.load_pendigits()
+    drawings = []
+    for writer in writers:
+        digits = random_sample([d for d in pendigits if d.writer == writer], per_writer, rng)
+        drawings.append(
+            WriterDrawings(
+                int(writer),
+                render_canvases(digits, rng),
+                np.array([d.label for d in digits], np.int64),
+            )
+        )
+    return drawings
+
+
+def read_texts(recognizer, canvases: Sequence[np.ndarray]) -> list[str]:
+    """What the recognizer reads on each canvas (``Result.text``)."""
+    return [result.text for result in recognizer.recognize_many(list(canvases))]
+
+
+def text_accuracy(texts: Sequence[str], labels: np.ndarray) -> float:
+    """Share of single-digit drawings read exactly as their label."""
+    labels = np.asarray(labels)
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} readings for {len(labels)} labels")
+    return float(np.mean([text == str(label) for text, label in zip(texts, labels, strict=True)]))
+
+
+def writers_table(recognizer, writers: Sequence[WriterDrawings]) -> Table:
+    """How well the recognizer reads each writer: one row per writer, worst first."""
+    rows = []
+    for drawings in writers:
+        texts = read_texts(recognizer, drawings.canvases)
+        rows.append((drawings.writer, len(drawings), text_accuracy(texts, drawings.labels)))
+    rows.sort(key=lambda row: row[2])
+    return Table(("writer", "digits", "read exactly"), tuple(rows), "Held-out writers")
+
+
+def split_corrections(
+    recognizer, drawings: WriterDrawings, count: int
+) -> tuple[WriterDrawings, WriterDrawings]:
+    """The first ``count`` of the writer's drawings the recognizer misreads (to correct), and
+    all the others (to measure on: never taught)."""
+    texts = read_texts(recognizer, drawings.canvases)
+    wrong = [
+        i
+        for i, (t, label) in enumerate(zip(texts, drawings.labels, strict=True))
+        if t != str(label)
+    ]
+    taught = wrong[:count]
+    rest = [i for i in range(len(drawings)) if i not in taught]
+
+    def part(rows: list[int]) -> WriterDrawings:
+        return WriterDrawings(
+            drawings.writer,
+            [drawings.canvases[i] for i in rows],
+            drawings.labels[rows] if rows else np.zeros(0, np.int64),
+        )
+
+    return part(taught), part(rest)
+
+
+def teach(learner, canvases: Sequence[np.ndarray], labels: Sequence) -> list:
+    """Give the learner each canvas with its label (a digit, or a reading such as "42"), one
+    update per drawing, in order. Returns the ``learn.Update`` of each."""
+    if len(canvases) != len(labels):
+        raise ValueError(f"{len(canvases)} drawings for {len(labels)} labels")
+    return [
+        learner.learn(canvas, str(label)) for canvas, label in zip(canvases, labels, strict=True)
+    ]
+
+
+def updates_table(updates: Sequence) -> Table:
+    """The validation gate's numbers for each update: labels, promoted or not and why, the
+    ensemble's validation accuracy before and after, the probability of the label on the
+    drawing itself before and after, how much of the validation set was scored, seconds."""
+    rows = []
+    for number, update in enumerate(updates, start=1):
+        metrics = update.metrics
+        validation = metrics.get("validation", {}).get("ensemble", {})
+        segment = metrics.get("segments", {}).get("ensemble", {})
+        gate = metrics.get("gate", {})
+        rows.append(
+            (
+                number,
+                metrics.get("labels", "".join(CLASS_NAMES[label][0] for label in update.labels)),
+                "yes" if update.promoted else ("held" if update.held else "no"),
+                update.reason,
+                validation.get("before", float("nan")),
+                validation.get("after", float("nan")),
+                segment.get("before", float("nan")),
+                segment.get("after", float("nan")),
+                f"{gate['scored']}/{gate['of']}" if gate else "-",
+                float(update.seconds),
+            )
+        )
+    return Table(
+        (
+            "update",
+            "label",
+            "promoted",
+            "reason",
+            "validation before",
+            "validation after",
+            "p(label) before",
+            "p(label) after",
+            "gate scored",
+            "seconds",
+        ),
+        tuple(rows),
+        "Each correction through the validation gate (ensemble)",
+    )
+
+
+def plot_before_after(
+    drawings: WriterDrawings,
+    before: Sequence[str],
+    after: Sequence[str],
+    *,
+    title: str,
+    columns: int = 10,
+):
+    """The writer's drawings with what was read before and after learning; captions of
+    readings that changed are colored (green: now right, red: now wrong). Returns a Figure."""
+    if not (len(drawings) == len(before) == len(after)):
+        raise ValueError("drawings, before and after must have the same length")
+    if len(drawings) == 0:
+        raise ValueError("no drawings to show")
+    columns = min(columns, len(drawings))
+    rows = int(np.ceil(len(drawings) / columns))
+    figure = _figure(columns * 1.3 + 0.6, rows * 1.65 + 1.0)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for index, axes in enumerate(grid.flat):
+        _hide_ticks(axes)
+        if index >= len(drawings):
+            axes.set_visible(False)
+            continue
+        axes.imshow(_on_white(drawings.canvases[index]))
+        label = str(drawings.labels[index])
+        old, new = before[index] or "-", after[index] or "-"
+        color = "black"
+        if old != new:
+            color = "green" if new == label else "red"
+        axes.set_title(f"drawn {label}\n{old} -> {new}", fontsize=8, color=color)
+    figure.suptitle(title)
+    figure.supxlabel("drawing (caption: reading before -> after learning)", fontsize=10)
+    figure.supylabel(f"writer {drawings.writer}", fontsize=10)
+    return figure
+
+
+@dataclass(frozen=True)
+class BurstTrace:
+    """What a burst of updates did: accuracy before the first update and after each
+    (``mnist_accuracy``, ``canvas_accuracy``: (U+1,) float64), and each update's ``Update``."""
+
+    mnist_accuracy: np.ndarray
+    canvas_accuracy: np.ndarray
+    updates: list
+
+
+def measure_set(size: Sizes, rng: np.random.Generator | int | None = None) -> LabeledSet:
+    """What learning is measured on: MNIST test digits the gate never sees (the odd rows,
+    ``learn.mnist_evaluation_set``) and held-out canvas digits and doodles."""
+    from digitlib.learn import mnist_evaluation_set
+
+    rng = np.random.default_rng(rng)
+    images, labels = mnist_evaluation_set()
+    rows = np.sort(rng.choice(len(images), min(size.mnist_test // 4, len(images)), replace=False))
+    canvas = heldout_canvas_set(size.heldout_digits // 4, size.heldout_doodles // 4, rng)
+    return LabeledSet(
+        np.concatenate([images[rows], canvas.images]),
+        np.concatenate([labels[rows], canvas.labels]),
+        np.concatenate([np.full(len(rows), "mnist"), canvas.kinds]),
+    )
+
+
+def _accuracies(recognizer, measured: LabeledSet) -> tuple[float, float]:
+    reported = decide_labels(predict_all(recognizer, measured.images)["ensemble"])
+    right = reported == measured.labels
+    mnist = measured.kinds == "mnist"
+    return float(right[mnist].mean()), float(right[~mnist].mean())
+
+
+def burst(
+    learner, canvases: Sequence[np.ndarray], labels: Sequence, measured: LabeledSet
+) -> BurstTrace:
+    """Teach ``labels`` one drawing at a time and measure the learner's recognizer (ensemble)
+    on ``measured`` before and after each update: MNIST accuracy and canvas accuracy."""
+    mnist, canvas = _accuracies(learner.recognizer, measured)
+    mnist_trace, canvas_trace, updates = [mnist], [canvas], []
+    for image, label in zip(canvases, labels, strict=True):
+        updates.append(learner.learn(image, str(label)))
+        mnist, canvas = _accuracies(learner.recognizer, measured)
+        mnist_trace.append(mnist)
+        canvas_trace.append(canvas)
+    return BurstTrace(np.array(mnist_trace), np.array(canvas_trace), updates)
+
+
+def plot_bursts(traces: Mapping[str, BurstTrace], *, title: str):
+    """Accuracy after each wrongly labeled update, one line per learner (with and without the
+    gate): MNIST digits the gate never sees, and held-out canvas drawings. Promoted updates are
+    filled dots, rejected or held ones open. Returns a Figure."""
+    if not traces:
+        raise ValueError("plot_bursts needs at least one trace")
+    figure = _figure(11, 4.2)
+    mnist_axes, canvas_axes = figure.subplots(1, 2)
+    for (name, trace), color in zip(traces.items(), _colors(len(traces)), strict=True):
+        steps = np.arange(len(trace.mnist_accuracy))
+        promoted = np.array([True] + [u.promoted for u in trace.updates])
+        for axes, values in (
+            (mnist_axes, trace.mnist_accuracy),
+            (canvas_axes, trace.canvas_accuracy),
+        ):
+            axes.plot(steps, values * 100, color=color, label=name)
+            axes.scatter(steps[promoted], values[promoted] * 100, color=color, zorder=3)
+            axes.scatter(
+                steps[~promoted],
+                values[~promoted] * 100,
+                facecolors="white",
+                edgecolors=color,
+                zorder=3,
+            )
+    for axes, what in (
+        (mnist_axes, "MNIST test digits (never seen by the gate)"),
+        (canvas_axes, "held-out canvas digits and doodles"),
+    ):
+        axes.set_title(what, fontsize=10)
+        axes.set_xlabel("wrongly labeled drawings taught")
+        axes.set_ylabel("ensemble accuracy (%)")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8, title="filled: promoted, open: not", title_fontsize=7)
+    figure.suptitle(title)
+    return figure
+
+
+def wrong_labels(labels: np.ndarray) -> np.ndarray:
+    """A plausible vandal's labels: every digit called the next one ((d + 1) mod 10)."""
+    return (np.asarray(labels, np.int64) + 1) % 10
+
+
+def worst_writer(recognizer, writers: Sequence[WriterDrawings]) -> WriterDrawings:
+    """The writer whose drawings the recognizer reads right least often."""
+    if not writers:
+        raise ValueError("no writers given")
+    accuracies = [
+        text_accuracy(read_texts(recognizer, drawings.canvases), drawings.labels)
+        for drawings in writers
+    ]
+    return writers[int(np.argmin(accuracies))]
+
+
+def vandalism(drawings: WriterDrawings, count: int) -> tuple[list, np.ndarray]:
+    """The first ``count`` drawings with wrong labels (``wrong_labels``): (canvases, labels)."""
+    return list(drawings.canvases[:count]), wrong_labels(drawings.labels[:count])
