@@ -1,0 +1,1168 @@
+"""Online learning from people's corrections, guarded so that bad labels cannot ruin the models.
+
+    >>> learner = OnlineLearner(recognizer, store)
+    >>> update = learner.learn(image, labels="42")     # one character per segment, "?" = other
+    >>> update.promoted, update.reason, update.metrics, update.seconds, update.held
+
+One call of ``learn``:
+
+1. **Read the drawing** with ``segment.extract`` and parse the labels.
+2. **Screen it**: a drawing with no ink, a label that is no digit or "?", a label count that does
+   not match the segment count, or a segment on which every model agrees with high confidence on
+   another class goes to the store's review queue instead of training (``Update.held``).
+3. **Train copies**: each labeled segment becomes its 24 variants (``augment.variants24``) plus the
+   segment itself, mixed with a replay sample of earlier data (MNIST, canvas digits, "other"
+   drawings and earlier accepted corrections) so that the models do not forget; copies of all
+   trainable models are fine-tuned with a small learning rate. The live models are never touched.
+4. **Gate**: the copies are scored on a fixed validation set (``ValidationSpec``: MNIST test digits
+   of the even rows, canvas renderings of training writers' digits, "other" drawings) and on the
+   segments themselves. A copy that loses more than ``tolerance`` against the live model, or
+   drifts more than ``max_drift`` below the reference accuracy of its lineage, is rejected, and
+   so is an update that does not help on the drawing itself.
+5. **Promote**: the copies are saved as new versions in the registry (parent, metrics,
+   ``produced_by="online update"``), the ``current`` pointers are moved with conditional
+   promotion (when another learner promoted first, the update is re-applied on top of the winner)
+   and the recognizer swaps to them atomically. Every update, promoted or not, is recorded in the
+   store's update log.
+
+The gate is cheap: the live models' probabilities on the validation set are cached; a candidate
+is scored on the validation images the live models are unsure of (margin below
+``gate_margin``) plus a random control sample of the sure ones. When any control image changes
+its reading, the candidate is scored on the whole set instead (``metrics["gate"]["exact"]``).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import re
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitlib.config import CLASS_NAMES, HELD_OUT, NUM_CLASSES, OTHER, PROJECT_ROOT
+
+#: ``produced_by`` of the versions this module saves.
+PRODUCED_BY = "online update"
+#: Store prefix of the corrections kept for replay.
+CORRECTIONS_PREFIX = "learn/corrections/"
+#: Anonymous session ids: what the store's update log and review queue accept.
+_SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: How many earlier corrections are read back for replay at start.
+MAX_REPLAYED_CORRECTIONS = 2000
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    """The fixed validation set of the gate (built once per process for each spec).
+
+    ``mnist``: MNIST test images drawn from the even rows (the odd rows are left for measuring,
+    see ``mnist_evaluation_set``); ``canvas``: pendigits digits of the training writers (not
+    ``HELD_OUT``) rendered on random canvases as recognition sees them; ``other``: Quick, Draw!
+    doodles of the training categories and synthetic non-digits rendered the same way.
+    """
+
+    mnist: int = 2000
+    canvas: int = 1000
+    other: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("mnist", "canvas", "other"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ValidationSpec.{name} must be >= 0, got {getattr(self, name)}")
+        if self.mnist > 5000:
+            raise ValueError(
+                f"ValidationSpec.mnist is at most 5000 (the even test rows), got {self.mnist}"
+            )
+        if self.mnist + self.canvas + self.other == 0:
+            raise ValueError("the validation set must not be empty")
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """The pool the replay sample of each update is drawn from (built once per process).
+
+    MNIST training images, canvas renderings of training writers' digits (another seed than the
+    validation set), and "other" drawings.
+    """
+
+    mnist: int = 4000
+    canvas: int = 1500
+    other: int = 1000
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    """Settings of online learning.
+
+    learning_rate : Adam step of the Keras models (the live models are trained with ~1e-3).
+    numpy_learning_rate : SGD-with-momentum step of the NumPy network.
+    epochs, batch_size : passes over each update's batch and its mini-batch size.
+    replay_size : earlier samples mixed into each update (MNIST, canvas digits, "other").
+    correction_share : share of the replay taken from earlier accepted corrections, when any.
+    tolerance : largest validation accuracy loss (a fraction: 0.001 = 0.1 points) a candidate may
+        have against the live model, per model and for the ensemble.
+    max_drift : largest loss against the reference accuracy of the lineage (the accuracy before
+        the first online update), so that many small losses cannot add up.
+    suspicion_confidence : a label is suspicious when every model reads another class with at
+        least this probability.
+    gate_margin, gate_control : the cheap gate's screening (see the module docstring); set
+        ``exact_gate`` to score every validation image instead.
+    max_attempts : promotions tried when other learners promote first.
+    models : names of the models to train (None: every model of the recognizer).
+    seed : seeds the augmentation, replay sampling and training order.
+    """
+
+    learning_rate: float = 3e-4
+    numpy_learning_rate: float = 0.005
+    epochs: int = 2
+    batch_size: int = 32
+    replay_size: int = 72
+    correction_share: float = 0.25
+    tolerance: float = 0.001
+    max_drift: float = 0.002
+    suspicion_confidence: float = 0.999
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
+    replay: ReplaySpec = field(default_factory=ReplaySpec)
+    gate_margin: float = 0.6
+    gate_control: int = 128
+    exact_gate: bool = False
+    refresh_every: int = 20
+    max_attempts: int = 3
+    models: tuple[str, ...] | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.learning_rate > 0 and self.numpy_learning_rate > 0):
+            raise ValueError("learning rates must be > 0")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}"
+            )
+        if self.replay_size < 0:
+            raise ValueError(f"replay_size must be >= 0, got {self.replay_size}")
+        if not 0 <= self.correction_share <= 1:
+            raise ValueError(f"correction_share must be in [0, 1], got {self.correction_share}")
+        if not (0 <= self.tolerance < 1 and 0 <= self.max_drift < 1):
+            raise ValueError("tolerance and max_drift are fractions in [0, 1): 0.001 = 0.1 points")
+        if not 0.5 < self.suspicion_confidence <= 1:
+            raise ValueError(
+                f"suspicion_confidence must be in (0.5, 1], got {self.suspicion_confidence}"
+            )
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+
+@dataclass
+class Update:
+    """What one ``learn`` call did.
+
+    promoted : the new models are live in the recognizer and current in the registry.
+    reason : why not (or what happened), in words.
+    metrics : ``{"validation": {model: {"before", "after"}}, "segments": {model: {"before",
+        "after"}}, "reference": {model: accuracy}, "gate": {...}, "train": {...}}``; accuracies
+        are fractions, segment figures the mean probability of the given labels.
+    seconds : wall time of the call.
+    versions : model name -> version live after the call.
+    held : ids of review-queue items this call created (empty when it trained).
+    labels : the class index of each segment (10 = other), as understood.
+    session_id : the anonymous session id given.
+    attempts : promotions tried (more than 1 when another learner promoted first).
+    """
+
+    promoted: bool
+    reason: str
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    versions: dict = field(default_factory=dict)
+    held: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    session_id: str | None = None
+    attempts: int = 0
+
+    def record(self) -> dict:
+        """A JSON-ready summary for the store's update log."""
+        return {
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "metrics": self.metrics,
+            "seconds": round(self.seconds, 4),
+            "versions": self.versions,
+            "held": list(self.held),
+            "labels": [CLASS_NAMES[label] for label in self.labels],
+            "session_id": self.session_id,
+            "attempts": self.attempts,
+        }
+
+
+class Suspicious(Exception):
+    """Internal: the drawing goes to the review queue, for the reason in the message."""
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+
+def parse_labels(labels: str | Sequence) -> list[int | None]:
+    """Class indices from a reading: a string with one character per segment ("42", "?" = other;
+    spaces ignored), or a sequence with one entry per segment (a one-character string, "other",
+    or an int 0..10). Entries that are no digit or "?" come back as None (held for review).
+
+    Raises ``TypeError`` for anything else than a string or a sequence.
+    """
+    if isinstance(labels, str):
+        items: Sequence = [char for char in labels if not char.isspace()]
+    elif isinstance(labels, (list, tuple)):
+        items = labels
+    else:
+        raise TypeError(
+            f"labels must be a string with one character per segment ('42', '?' = other) or a "
+            f"list with one label per segment, got {type(labels).__name__}"
+        )
+    parsed: list[int | None] = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):
+            parsed.append(None)
+        elif isinstance(item, (int, np.integer)):
+            parsed.append(int(item) if 0 <= int(item) < NUM_CLASSES else None)
+        elif isinstance(item, str) and item.strip() in ("?", "other"):
+            parsed.append(OTHER)
+        elif isinstance(item, str) and len(item.strip()) == 1 and item.strip() in "0123456789":
+            parsed.append(int(item.strip()))
+        else:
+            parsed.append(None)
+    return parsed
+
+
+def label_text(labels: Sequence[int]) -> str:
+    """Class indices -> the reading ("4?2")."""
+    return "".join("?" if label == OTHER else str(label) for label in labels)
+
+
+# --- data: validation set and replay pool ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabeledImages:
+    """``images`` float32 (N, 28, 28) in [0, 1], ``labels`` int64 (N,), ``sources`` (N,) str."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+
+
+#: Bumped when the validation set or replay pool are built differently (invalidates caches).
+DATA_VERSION = 1
+#: Where built validation sets and replay pools are cached (git-ignored).
+DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache" / "learn"
+
+
+def _render_inputs(drawings: Sequence[list[np.ndarray]], seed: int) -> np.ndarray:
+    """Render each drawing once on a random dashboard-sized canvas (200-320 px a side, random
+    stroke width and placement) and make its model input as recognition does."""
+    from digitlib import data, preprocess
+
+    rng = np.random.default_rng(seed)
+    outputs = np.zeros((len(drawings), 28, 28), np.float32)
+    for index, strokes in enumerate(drawings):
+        style = data.random_style(rng, canvas_range=(200, 320))
+        outputs[index] = preprocess.to_model_input(
+            preprocess.ink_from_image(data.render_strokes(strokes, style))
+        )
+    return outputs
+
+
+def _rendered_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from digitlib import data
+
+    writers = set(HELD_OUT.pendigits_writers)
+    digits = [d for d in data.load_pendigits() if d.writer not in writers]
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(digits), size=min(count, len(digits)), replace=False))
+    images = _render_inputs([digits[i].strokes for i in pick], int(rng.integers(2**31)))
+    return images, np.array([digits[i].label for i in pick], np.int64)
+
+
+def _rendered_others(count: int, seed: int) -> np.ndarray:
+    from digitlib import data
+    from digitlib.train import synthetic_drawings
+
+    rng = np.random.default_rng(seed)
+    categories = data.quickdraw_categories()
+    held_out = set(HELD_OUT.quickdraw_categories(categories))
+    doodles = data.load_quickdraw_strokes([c for c in categories if c not in held_out])
+    doodle_count = count - count // 4
+    pick = np.sort(rng.choice(len(doodles), size=min(doodle_count, len(doodles)), replace=False))
+    drawings = [doodles[i].strokes for i in pick]
+    drawings += synthetic_drawings(count - len(drawings), int(rng.integers(2**31)))
+    return _render_inputs(drawings, int(rng.integers(2**31)))
+
+
+def _assemble(
+    mnist: tuple[np.ndarray, np.ndarray], canvas: int, other: int, seed: int, cache: Path | None
+) -> LabeledImages:
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as archive:
+            return LabeledImages(
+                archive["images"].astype(np.float32) / 255,
+                archive["labels"].astype(np.int64),
+                archive["sources"],
+            )
+    seeds = np.random.SeedSequence(seed).generate_state(2)
+    parts = [(mnist[0], mnist[1], "mnist")]
+    if canvas:
+        parts.append((*_rendered_digits(canvas, int(seeds[0])), "canvas"))
+    if other:
+        others = _rendered_others(other, int(seeds[1]))
+        parts.append((others, np.full(len(others), OTHER, np.int64), "other"))
+    images = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    # Stored and returned as 8-bit levels, so a set read from the cache is the same as a fresh one.
+    pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+    result = LabeledImages(
+        pixels.astype(np.float32) / 255,
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([np.full(len(p[0]), p[2]) for p in parts]),
+    )
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(f".{uuid.uuid4().hex}.tmp.npz")
+        np.savez(
+            temporary,
+            images=pixels,
+            labels=result.labels.astype(np.uint8),
+            sources=result.sources.astype(str),
+        )
+        temporary.replace(cache)
+    return result
+
+
+def _cache_path(kind: str, spec, cache_dir: Path | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    fields = "-".join(f"{key}{value}" for key, value in vars(spec).items())
+    return Path(cache_dir) / f"{kind}-v{DATA_VERSION}-{fields}.npz"
+
+
+@functools.lru_cache(maxsize=4)
+def validation_set(
+    spec: ValidationSpec = ValidationSpec(), cache_dir: Path | None = DEFAULT_CACHE_DIR
+) -> LabeledImages:
+    """The gate's fixed validation set for ``spec`` (deterministic; cached per process and in
+    ``cache_dir``)."""
+    from digitlib import data
+
+    images, labels = data.load_mnist("test")
+    rows = np.random.default_rng(spec.seed).choice(
+        np.arange(0, 10000, 2), spec.mnist, replace=False
+    )
+    rows.sort()
+    mnist = (images[rows].astype(np.float32) / 255, labels[rows].astype(np.int64))
+    return _assemble(
+        mnist,
+        spec.canvas,
+        spec.other,
+        spec.seed + 1000,
+        _cache_path("validation", spec, cache_dir),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def mnist_evaluation_set() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 odd rows of MNIST test, which the gate never sees: float32 (5000, 28, 28) in
+    [0, 1] and int64 (5000,). Tests and the benchmark measure forgetting on these."""
+    from digitlib import data
+
+    images, labels = data.load_mnist("test")
+    return images[1::2].astype(np.float32) / 255, labels[1::2].astype(np.int64)
+
+
+@functools.lru_cache(maxsize=2)
+def replay_pool(
+    spec: ReplaySpec = ReplaySpec(), cache_dir: Path | None = DEFAULT_CACHE_DIR
+) -> LabeledImages:
+    """The pool replay samples are drawn from for ``spec`` (deterministic; cached per process
+    and in ``cache_dir``)."""
+    from digitlib import data
+
+    images, labels = data.load_mnist("train")
+    rows = np.sort(np.random.default_rng(spec.seed).choice(len(images), spec.mnist, replace=False))
+    mnist = (images[rows].astype(np.float32) / 255, labels[rows].astype(np.int64))
+    return _assemble(
+        mnist, spec.canvas, spec.other, spec.seed + 2000, _cache_path("replay", spec, cache_dir)
+    )
+
+
+# --- fast in-place fine-tuning of Keras models -----------------------------------------------------
+
+
+class _KerasTrainer:
+    """Fine-tunes one ``KerasClassifier`` in place with a training step traced once.
+
+    ``KerasClassifier.fine_tune`` builds its ``tf.function`` on every call; tracing it costs
+    seconds, more than the whole budget of an update. The trainer keeps the traced step and the
+    optimizer and resets the optimizer's state before each use. Same recipe as ``fine_tune``:
+    Adam, batch norm and dropout in inference mode.
+    """
+
+    def __init__(self, classifier) -> None:
+        import keras
+        import tensorflow as tf
+
+        model = classifier.model
+        self.optimizer = keras.optimizers.Adam(learning_rate=1e-4)
+        variables = model.trainable_variables
+        self.optimizer.build(variables)
+        loss_function = keras.losses.SparseCategoricalCrossentropy()
+        optimizer = self.optimizer
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, 28, 28), tf.float32),
+                tf.TensorSpec((None,), tf.int64),
+            ]
+        )
+        def step(images, labels):
+            with tf.GradientTape() as tape:
+                loss = loss_function(labels, model(images, training=False))
+            gradients = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            return loss
+
+        self.step = step
+
+    def fit(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        learning_rate: float,
+        epochs: int,
+        batch_size: int,
+        rng: np.random.Generator,
+    ) -> None:
+        import tensorflow as tf
+
+        for variable in self.optimizer.variables:
+            if variable is not self.optimizer.learning_rate:
+                variable.assign(tf.zeros(variable.shape, variable.dtype))
+        self.optimizer.learning_rate.assign(learning_rate)
+        for _ in range(epochs):
+            order = rng.permutation(len(images))
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                self.step(tf.constant(images[batch]), tf.constant(labels[batch]))
+
+
+def _is_keras(model) -> bool:
+    return hasattr(model, "model") and hasattr(model.model, "get_weights")
+
+
+# --- the learner ---------------------------------------------------------------------------------
+
+
+class OnlineLearner:
+    """Learns from corrections into ``recognizer``'s models, with versions kept in ``store``.
+
+    Parameters
+    ----------
+    recognizer : digitlib.recognize.Recognizer
+        Its models are the live ones; promoted updates are swapped in with ``set_models``.
+    store : digitlib.store.Store
+        Where versions (``ModelRegistry``), the review queue and the update log
+        (``DrawingStore``) and the corrections kept for replay live.
+    config : LearnConfig
+    shipped_dir : folder of the shipped checkpoints (the registry's fallback); default
+        ``digitlib.config.SHIPPED_MODELS_DIR``.
+    """
+
+    def __init__(
+        self,
+        recognizer,
+        store,
+        config: LearnConfig = LearnConfig(),
+        shipped_dir: Path | None = None,
+    ) -> None:
+        from digitlib.store import DrawingStore, ModelRegistry
+
+        if not isinstance(config, LearnConfig):
+            raise TypeError(f"config must be a LearnConfig, got {type(config).__name__}")
+        self.recognizer = recognizer
+        self.store = store
+        self.config = config
+        if shipped_dir is None:
+            from digitlib.config import SHIPPED_MODELS_DIR
+
+            shipped_dir = SHIPPED_MODELS_DIR
+        self.registry = ModelRegistry(store, shipped_dir)
+        self.drawings = DrawingStore(store)
+        trainable = config.models if config.models is not None else tuple(recognizer.models)
+        unknown = set(trainable) - set(recognizer.models)
+        if unknown:
+            raise ValueError(
+                f"LearnConfig.models names models the recognizer does not have: "
+                f"{sorted(unknown)}; it has {sorted(recognizer.models)}"
+            )
+        self.trainable = tuple(trainable)
+        self._lock = threading.Lock()
+        self._rng = np.random.default_rng(config.seed)
+        self._trainers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._spares: dict[str, list] = {name: [] for name in self.trainable}
+        self._probabilities: dict[str, tuple[object, np.ndarray]] = {}
+        self._promotions_since_refresh = 0
+        self._round = 0
+        self._reference: dict[tuple, float] = {}
+        self._corrections: list[tuple[np.ndarray, np.ndarray]] = self._load_corrections()
+
+    # --- public ---------------------------------------------------------------------------------
+
+    def learn(
+        self, image: np.ndarray | bytes, labels: str | Sequence, session_id: str | None = None
+    ) -> Update:
+        """Learn the reading ``labels`` of the drawing ``image``.
+
+        ``image``: a canvas as ``preprocess.ink_from_image`` takes it (uint8 (H, W), (H, W, 3) or
+        (H, W, 4), or PNG/JPEG bytes). ``labels``: one character per segment ("42"; "?" marks a
+        segment that is not a digit), or a list with one label per segment. Returns an
+        ``Update``; suspicious drawings are held for review and not trained (``Update.held``).
+        """
+        return self._learn(image, labels, session_id, trusted=False)
+
+    def accept(
+        self, held_id: str, labels: str | Sequence | None = None, session_id: str | None = None
+    ) -> Update:
+        """Accept a held drawing from the review queue (optionally with corrected ``labels``)
+        and learn from it without the suspicion checks."""
+        item = self.drawings.accept(held_id, labels=labels)
+        return self._learn(
+            item.png, list(item.labels), session_id or item.record.session_id, trusted=True
+        )
+
+    def reject(self, held_id: str) -> None:
+        """Reject a held drawing: it is never trained."""
+        self.drawings.reject(held_id)
+
+    # --- one update -----------------------------------------------------------------------------
+
+    def _learn(self, image, labels, session_id, *, trusted: bool) -> Update:
+        from digitlib.recognize import prepare
+
+        start = time.perf_counter()
+        parsed = parse_labels(labels)
+        if session_id is not None and not (
+            isinstance(session_id, str) and _SESSION.match(session_id)
+        ):
+            raise ValueError(
+                f"session_id must be 1-64 letters, digits, '_' or '-', got {session_id!r}"
+            )
+        with self._lock:
+            # The same cut into segments as recognition makes (the whole-drawing input that
+            # recognize() adds for several segments is not a segment and is left out).
+            prepared = prepare(
+                image, getattr(self.recognizer, "segmentation", None) or _default_segmentation()
+            )
+            inputs = (
+                np.stack(prepared.inputs[: len(prepared.boxes)])
+                if prepared.boxes
+                else np.zeros((0, 28, 28), np.float32)
+            )
+            update = Update(
+                False, "", session_id=session_id, labels=[p for p in parsed if p is not None]
+            )
+            try:
+                self._screen(inputs, parsed, trusted)
+            except Suspicious as suspicion:
+                if trusted:
+                    raise ValueError(f"cannot learn this drawing: {suspicion}") from None
+                update.reason = f"{suspicion}: held for review"
+                update.held = [
+                    self._hold(image, parsed, inputs, labels, str(suspicion), session_id)
+                ]
+                update.versions = dict(self._versions())
+                update.seconds = time.perf_counter() - start
+                self._record(update)
+                return update
+            self._train_gate_promote(inputs, np.array(parsed, np.int64), update)
+            update.seconds = time.perf_counter() - start
+            self._record(update)
+            return update
+
+    def _screen(self, inputs: np.ndarray, parsed: list, trusted: bool) -> None:
+        if len(inputs) == 0:
+            raise Suspicious("the drawing has no ink")
+        bad = [index for index, label in enumerate(parsed) if label is None]
+        if bad:
+            raise Suspicious(f"label {bad[0] + 1} is no digit or '?'")
+        if len(parsed) != len(inputs):
+            raise Suspicious(f"{len(parsed)} labels for {len(inputs)} segments")
+        if trusted:
+            return
+        probabilities = {
+            name: self.recognizer.models[name].predict_proba(inputs)
+            for name in self.recognizer.models
+        }
+        threshold = self.config.suspicion_confidence
+        for index, label in enumerate(parsed):
+            readings = {int(np.argmax(p[index])) for p in probabilities.values()}
+            lowest = min(float(np.max(p[index])) for p in probabilities.values())
+            if len(readings) == 1 and label not in readings and lowest >= threshold:
+                (reading,) = readings
+                raise Suspicious(
+                    f"label {CLASS_NAMES[label]!r} of segment {index + 1} disagrees with every "
+                    f"model, which read {CLASS_NAMES[reading]!r} at >{threshold:.1%} confidence"
+                )
+
+    def _train_gate_promote(self, inputs: np.ndarray, labels: np.ndarray, update: Update) -> None:
+        from digitlib.augment import variants24
+
+        rng = self._rng
+        timing = update.metrics.setdefault("timing", {})
+        clock = time.perf_counter()
+        batch_images = [inputs]
+        batch_labels = [labels]
+        for segment, label in zip(inputs, labels, strict=True):
+            batch_images.append(variants24(segment, rng))
+            batch_labels.append(np.full(24, label, np.int64))
+        replay_images, replay_labels = self._replay_sample(rng)
+        images = np.concatenate(batch_images + [replay_images]).astype(np.float32)
+        targets = np.concatenate(batch_labels + [replay_labels]).astype(np.int64)
+        update.metrics["train"] = {
+            "samples": len(images),
+            "segments": len(inputs),
+            "replay": len(replay_images),
+        }
+        timing["batch"] = time.perf_counter() - clock
+        pending = list(self.trainable)
+        done: list[str] = []
+        kept: dict[str, str] = {}
+        for attempt in range(1, self.config.max_attempts + 1):
+            update.attempts = attempt
+            self._round += 1
+            clock = time.perf_counter()
+            self._sync_with_registry()
+            candidates = {name: self._fine_tuned(name, images, targets, rng) for name in pending}
+            timing["train"] = timing.get("train", 0.0) + time.perf_counter() - clock
+            clock = time.perf_counter()
+            accepted, reasons = self._gate(candidates, inputs, labels, update.metrics, rng)
+            timing["gate"] = timing.get("gate", 0.0) + time.perf_counter() - clock
+            for name, candidate in candidates.items():
+                if name not in accepted:
+                    self._release(name, candidate)
+            kept.update(reasons)
+            if not accepted:
+                break
+            clock = time.perf_counter()
+            promoted, conflicted = self._promote(accepted, update.metrics)
+            timing["promote"] = timing.get("promote", 0.0) + time.perf_counter() - clock
+            clock = time.perf_counter()
+            self._install(promoted)
+            timing["install"] = timing.get("install", 0.0) + time.perf_counter() - clock
+            done += list(promoted)
+            if not conflicted:
+                break
+            pending = conflicted
+        else:
+            kept.update(
+                {
+                    name: f"other learners kept promoting first ({self.config.max_attempts} "
+                    f"attempts)"
+                    for name in pending
+                }
+            )
+        update.promoted = bool(done)
+        update.versions = dict(self._versions())
+        if done:
+            self._remember_correction(inputs, labels)
+        update.reason = _summary(done, kept, update.attempts)
+
+    # --- training ------------------------------------------------------------------------------
+
+    def _replay_sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        size = self.config.replay_size
+        if size == 0:
+            return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
+        pool = replay_pool(self.config.replay)
+        from_corrections = min(
+            int(round(size * self.config.correction_share)), len(self._corrections)
+        )
+        rows = rng.choice(len(pool.images), size - from_corrections, replace=False)
+        images, labels = [pool.images[rows]], [pool.labels[rows]]
+        if from_corrections:
+            picks = rng.choice(len(self._corrections), from_corrections, replace=False)
+            images.append(np.stack([self._corrections[i][0] for i in picks]))
+            labels.append(np.array([self._corrections[i][1] for i in picks], np.int64))
+        return np.concatenate(images), np.concatenate(labels)
+
+    def _fine_tuned(self, name: str, images, labels, rng: np.random.Generator):
+        config = self.config
+        live = self.recognizer.models[name]
+        if _is_keras(live):
+            # Reuse a spare model (its traced functions with it); a model that left the
+            # recognizer rests one update first, so that a recognize() call still holding it
+            # is not served half-written weights.
+            spares = self._spares[name]
+            ready = [index for index, (_, after) in enumerate(spares) if after <= self._round]
+            candidate = spares.pop(ready[0])[0] if ready else live.copy()
+            candidate.model.set_weights(live.model.get_weights())
+            trainer = self._trainers.get(candidate)
+            if trainer is None:
+                trainer = self._trainers[candidate] = _KerasTrainer(candidate)
+            trainer.fit(
+                images,
+                labels,
+                learning_rate=config.learning_rate,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                rng=rng,
+            )
+            return candidate
+        candidate = live.copy()
+        rate = (
+            config.numpy_learning_rate
+            if type(live).__name__ == "NumpyFNN"
+            else config.learning_rate
+        )
+        candidate.fine_tune(
+            images,
+            labels,
+            learning_rate=rate,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            rng=rng,
+        )
+        return candidate
+
+    def _release(self, name: str, model, *, rest: bool = False) -> None:
+        if _is_keras(model):
+            self._spares[name].append((model, self._round + (1 if rest else 0)))
+            del self._spares[name][:-3]
+
+    # --- gate ----------------------------------------------------------------------------------
+
+    def _live_probabilities(self, name: str) -> np.ndarray:
+        live = self.recognizer.models[name]
+        cached = self._probabilities.get(name)
+        if cached is None or cached[0] is not live:
+            images = validation_set(self.config.validation).images
+            cached = (live, live.predict_proba(images))
+            self._probabilities[name] = cached
+        return cached[1]
+
+    def _weights(self) -> dict[str, float]:
+        weights = getattr(self.recognizer, "weights", None)
+        ensemble = getattr(self.recognizer, "ensemble", None)
+        if weights is None and ensemble is not None:
+            weights = getattr(ensemble, "weights", None)
+        if not weights:
+            from digitlib.models.ensemble import Ensemble
+
+            weights = Ensemble(self.recognizer.models).weights
+        total = sum(weights[name] for name in self.recognizer.models)
+        return {name: weights[name] / total for name in self.recognizer.models}
+
+    def _gate(
+        self, candidates: dict, inputs, labels, metrics: dict, rng: np.random.Generator
+    ) -> tuple[dict, dict[str, str]]:
+        """Score the candidates against the live models.
+
+        Returns the candidates that may be promoted (name -> model) and, for the others, why
+        not (name -> reason).
+        """
+        config = self.config
+        validation = validation_set(config.validation)
+        truth = validation.labels
+        weights = self._weights()
+        names = list(self.recognizer.models)
+        before = {name: self._live_probabilities(name) for name in names}
+        before["ensemble"] = sum(weights[name] * before[name] for name in names)
+
+        if config.exact_gate:
+            rows, control = np.arange(len(truth)), np.zeros(0, np.int64)
+        else:
+            # Only images some live model is unsure of (or wrong on) can change their reading
+            # under a small update; a random control sample of the sure ones checks that.
+            risky = np.zeros(len(truth), bool)
+            for probabilities in before.values():
+                top = np.sort(probabilities, axis=1)
+                risky |= (top[:, -1] - top[:, -2]) < config.gate_margin
+                risky |= np.argmax(probabilities, axis=1) != truth
+            sure = np.flatnonzero(~risky)
+            control = np.sort(rng.choice(sure, min(config.gate_control, len(sure)), replace=False))
+            rows = np.sort(np.concatenate([np.flatnonzero(risky), control]))
+        after, exact = {}, {}
+        for name in names:
+            if name not in candidates:
+                after[name] = before[name]
+                continue
+            scored = candidates[name].predict_proba(validation.images[rows])
+            full = before[name].copy()
+            full[rows] = scored
+            exact[name] = len(rows) == len(truth)
+            moved = np.argmax(full[control], axis=1) != np.argmax(before[name][control], axis=1)
+            if moved.any():  # the screening's assumption failed: score everything
+                full = candidates[name].predict_proba(validation.images)
+                exact[name] = True
+            after[name] = full
+        after["ensemble"] = sum(weights[name] * after[name] for name in names)
+        self._pending_probabilities = {name: after[name] for name in candidates}
+
+        keys = list(candidates) + ["ensemble"]
+        accuracy = {
+            key: (
+                float(np.mean(np.argmax(before[key], 1) == truth)),
+                float(np.mean(np.argmax(after[key], 1) == truth)),
+            )
+            for key in keys
+        }
+        reference = self._reference_accuracy({key: old for key, (old, _) in accuracy.items()})
+        metrics["labels"] = label_text(labels)
+        metrics["validation"] = {
+            key: {"before": old, "after": new} for key, (old, new) in accuracy.items()
+        }
+        metrics["reference"] = {
+            "spec": _spec_key(config.validation),
+            **{key: reference[key] for key in keys},
+        }
+        metrics["gate"] = {
+            "scored": int(len(rows)),
+            "of": int(len(truth)),
+            "exact": all(exact.values()),
+        }
+
+        segment_before = {
+            name: self.recognizer.models[name].predict_proba(inputs) for name in names
+        }
+        segment_after = {
+            name: candidates[name].predict_proba(inputs)
+            if name in candidates
+            else segment_before[name]
+            for name in names
+        }
+        for table in (segment_before, segment_after):
+            table["ensemble"] = sum(weights[name] * table[name] for name in names)
+        picked = np.arange(len(labels)), labels
+        metrics["segments"] = {
+            key: {
+                "before": float(np.mean(segment_before[key][picked])),
+                "after": float(np.mean(segment_after[key][picked])),
+                "reading_before": label_text(np.argmax(segment_before[key], 1)),
+                "reading_after": label_text(np.argmax(segment_after[key], 1)),
+            }
+            for key in keys
+        }
+
+        # Each model passes or fails on its own; the ensemble is judged with the models that
+        # passed (the live ones in place of those that failed) and on the drawing itself.
+        reasons = {}
+        for key, (old, new) in accuracy.items():
+            if key == "ensemble":
+                continue
+            problem = self._loss(key, old, new, reference[key])
+            if problem:
+                reasons[key] = problem
+        accepted = {name: model for name, model in candidates.items() if name not in reasons}
+        mixed = {name: after[name] if name in accepted else before[name] for name in names}
+        mixed_ensemble = sum(weights[name] * mixed[name] for name in names)
+        old = accuracy["ensemble"][0]
+        new = float(np.mean(np.argmax(mixed_ensemble, 1) == truth))
+        metrics["validation"]["ensemble"]["after"] = new
+        segment_mixed = {
+            name: segment_after[name] if name in accepted else segment_before[name]
+            for name in names
+        }
+        segment_ensemble = sum(weights[name] * segment_mixed[name] for name in names)
+        segment = metrics["segments"]["ensemble"]
+        segment["after"] = float(np.mean(segment_ensemble[picked]))
+        segment["reading_after"] = label_text(np.argmax(segment_ensemble, 1))
+        metrics["gate"]["passed"] = sorted(accepted)
+        if accepted:
+            problem = self._loss("ensemble", old, new, reference["ensemble"])
+            if not problem and segment["after"] < segment["before"] - 1e-6:
+                problem = (
+                    f"the update did not help on the drawing itself (probability of "
+                    f"{label_text(labels)!r} fell from {segment['before']:.1%} to "
+                    f"{segment['after']:.1%})"
+                )
+            if problem:
+                reasons.update({name: problem for name in accepted})
+                accepted = {}
+        return accepted, reasons
+
+    def _loss(self, key: str, old: float, new: float, reference: float) -> str:
+        """Why ``new`` validation accuracy is not acceptable against ``old`` ('' when it is)."""
+        config = self.config
+        what = "validation accuracy" if key == "ensemble" else f"{key} validation accuracy"
+        if new < old - config.tolerance - 1e-9:
+            return (
+                f"{what} fell from {old:.2%} to {new:.2%} (tolerance "
+                f"{config.tolerance * 100:.2f} points)"
+            )
+        if new < min(reference, old) - config.max_drift - 1e-9:
+            return (
+                f"{what} would fall to {new:.2%}, more than {config.max_drift * 100:.2f} "
+                f"points below the {reference:.2%} it had before online learning"
+            )
+        return ""
+
+    def _reference_accuracy(self, current: dict[str, float]) -> dict[str, float]:
+        """Validation accuracy of each model's lineage before its first online update.
+
+        Read from the live version's manifest (written by an earlier update with the same
+        validation set); otherwise the live model is the start of the lineage and its accuracy
+        is the reference.
+        """
+        spec = _spec_key(self.config.validation)
+        versions = self._versions()
+        for key, value in current.items():
+            lineage = (
+                (key, versions.get(key))
+                if key != "ensemble"
+                else (key, tuple(sorted(versions.items())))
+            )
+            if lineage in self._reference:
+                continue
+            stored = None
+            names = [key] if key != "ensemble" else list(self.trainable)
+            for name in names:
+                version = versions.get(name)
+                if not isinstance(version, int):
+                    continue
+                try:
+                    manifest = self.registry.manifest(name, version)
+                except Exception:  # a missing manifest means: no stored reference
+                    continue
+                saved = manifest.metrics.get("reference", {})
+                if saved.get("spec") == spec and key in saved:
+                    stored = float(saved[key])
+                    break
+            self._reference[lineage] = stored if stored is not None else value
+        return {
+            key: self._reference[
+                (key, versions.get(key))
+                if key != "ensemble"
+                else (key, tuple(sorted(versions.items())))
+            ]
+            for key in current
+        }
+
+    # --- registry --------------------------------------------------------------------------------
+
+    def _versions(self) -> dict[str, str]:
+        versions = getattr(self.recognizer, "versions", None) or {}
+        return {name: versions.get(name, "shipped") for name in self.recognizer.models}
+
+    def _sync_with_registry(self) -> None:
+        """Load versions another learner promoted since this recognizer loaded its models."""
+        from digitlib.models import load_model
+
+        versions = self._versions()
+        newer = {}
+        for name in self.trainable:
+            current = self.registry.current(name)
+            if current is not None and current != versions.get(name):
+                loaded = self.registry.load(name, lambda path, name=name: load_model(path, name))
+                newer[name] = (loaded.model, loaded.version)
+        if newer:
+            self._set_live(
+                {name: model for name, (model, _) in newer.items()},
+                {name: version for name, (_, version) in newer.items()},
+            )
+
+    def _promote(self, candidates: dict, metrics: dict) -> tuple[dict, list[str]]:
+        """Save and promote each candidate; returns ({name: (model, version)}, conflicted)."""
+        from digitlib.store import PromotionConflict
+
+        versions = self._versions()
+        promoted, conflicted = {}, []
+        with tempfile.TemporaryDirectory(prefix="digitlib-learn-") as folder:
+            for name, candidate in candidates.items():
+                parent = versions.get(name)
+                if not isinstance(parent, int):
+                    # The live model is the shipped file: store it as version 1 first, so that
+                    # the update has a parent to roll back to.
+                    seeded = self.registry.seed(name)
+                    parent = seeded.version if seeded else self.registry.current(name)
+                path = Path(folder) / f"{name}{self.registry.suffix(name)}"
+                candidate.save(path)
+                manifest = self.registry.save_version(
+                    name,
+                    path,
+                    parent=parent,
+                    metrics=_model_metrics(metrics, name),
+                    produced_by=PRODUCED_BY,
+                    note=f"learned {metrics.get('labels', '')!r}",
+                )
+                try:
+                    self.registry.promote(
+                        name, manifest.version, expected_current=parent, note=PRODUCED_BY
+                    )
+                except PromotionConflict:
+                    conflicted.append(name)
+                    self._release(name, candidate)
+                    continue
+                promoted[name] = (candidate, manifest.version)
+        return promoted, conflicted
+
+    def _install(self, promoted: dict) -> None:
+        if not promoted:
+            return
+        pending = getattr(self, "_pending_probabilities", {})
+        old = {name: self.recognizer.models[name] for name in promoted}
+        self._set_live(
+            {name: model for name, (model, _) in promoted.items()},
+            {name: version for name, (_, version) in promoted.items()},
+        )
+        self._promotions_since_refresh += 1
+        refresh = self._promotions_since_refresh >= self.config.refresh_every
+        for name, (model, _) in promoted.items():
+            self._release(name, old[name], rest=True)
+            if name in pending and not refresh:
+                # The gate's figures: exact on the scored rows, the live model's elsewhere.
+                self._probabilities[name] = (model, pending[name])
+        if refresh:
+            self._promotions_since_refresh = 0
+
+    def _set_live(self, models: dict, versions: dict) -> None:
+        self.recognizer.set_models(models, versions=versions)
+
+    # --- store: review queue, history, corrections ---------------------------------------------
+
+    def _hold(
+        self, image, parsed: list, inputs: np.ndarray, given, reason: str, session_id: str | None
+    ) -> str:
+        readings = []
+        if len(inputs):
+            weights = self._weights()
+            ensemble = sum(
+                weights[name] * model.predict_proba(inputs)
+                for name, model in self.recognizer.models.items()
+            )
+            readings = [int(label) for label in np.argmax(ensemble, axis=1)]
+        valid = bool(parsed) and all(label is not None for label in parsed)
+        # The review queue keeps valid labels only: an invalid reading is held under what the
+        # models read, the given one is kept in ``predictions`` for the reviewer to see.
+        labels = parsed if valid else (readings or [OTHER])
+        record = self.drawings.hold(
+            _png(image),
+            labels,
+            reason=reason,
+            session_id=session_id,
+            predictions={"given": _given_text(given), "models": label_text(readings)},
+            segments=inputs if len(inputs) == len(labels) and len(inputs) else None,
+        )
+        return record.id
+
+    def _record(self, update: Update) -> None:
+        self.drawings.record_update(update.record())
+
+    def _remember_correction(self, inputs: np.ndarray, labels: np.ndarray) -> None:
+        pixels = np.round(np.clip(inputs, 0, 1) * 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=pixels, labels=labels.astype(np.uint8))
+        key = f"{CORRECTIONS_PREFIX}{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.npz"
+        self.store.put(key, buffer.getvalue())
+        for image, label in zip(inputs, labels, strict=True):
+            self._corrections.append((image.astype(np.float32), int(label)))
+
+    def _load_corrections(self) -> list[tuple[np.ndarray, int]]:
+        corrections = []
+        for key in sorted(self.store.list(CORRECTIONS_PREFIX))[-MAX_REPLAYED_CORRECTIONS:]:
+            try:
+                with np.load(io.BytesIO(self.store.get(key)), allow_pickle=False) as archive:
+                    images, labels = archive["images"], archive["labels"]
+            except Exception:  # a damaged record costs one replay sample, not the learner
+                continue
+            for image, label in zip(images, labels, strict=False):
+                corrections.append((image.astype(np.float32) / 255, int(label)))
+        return corrections
+
+
+def _default_segmentation():
+    from digitlib.segment import DEFAULT_PARAMS
+
+    return DEFAULT_PARAMS
+
+
+def _summary(done: list[str], kept: dict[str, str], attempts: int) -> str:
+    """The ``Update.reason`` of a trained update."""
+    if not done:
+        unique = list(dict.fromkeys(kept.values()))
+        return "; ".join(unique) + ": the live models stay"
+    text = "promoted " + ", ".join(done)
+    if attempts > 1:
+        text += f" (re-applied on top of another learner's update, {attempts} attempts)"
+    if kept:
+        text += "; kept " + "; ".join(f"{name} ({reason})" for name, reason in kept.items())
+    return text
+
+
+def _given_text(labels) -> str:
+    return labels if isinstance(labels, str) else " ".join(str(item) for item in labels)
+
+
+def _png(image: np.ndarray | bytes) -> bytes:
+    """The canvas as PNG bytes for the review queue (PNG/JPEG bytes are re-encoded only when
+    they are not PNG)."""
+    import cv2
+
+    from digitlib.preprocess import check_image
+
+    if isinstance(image, (bytes, bytearray)) and bytes(image[:8]) == b"\x89PNG\r\n\x1a\n":
+        return bytes(image)
+    array = check_image(image)
+    if array.ndim == 3 and array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
+    elif array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", array)
+    if not ok:
+        raise ValueError("could not encode the drawing as PNG for the review queue")
+    return encoded.tobytes()
+
+
+def _spec_key(spec: ValidationSpec) -> str:
+    return f"mnist{spec.mnist}-canvas{spec.canvas}-other{spec.other}-seed{spec.seed}"
+
+
+def _model_metrics(metrics: dict, name: str) -> dict:
+    """The part of an update's metrics that belongs in one model version's manifest."""
+    keys = (name, "ensemble")
+    return json.loads(
+        json.dumps(
+            {
+                "validation": {
+                    k: v for k, v in metrics.get("validation", {}).items() if k in keys
+                },
+                "segments": {k: v for k, v in metrics.get("segments", {}).items() if k in keys},
+                "reference": {
+                    k: v
+                    for k, v in metrics.get("reference", {}).items()
+                    if k in keys or k == "spec"
+                },
+                "gate": metrics.get("gate", {}),
+            }
+        )
+    )
+
+
+__all__ = [
+    "LearnConfig",
+    "LabeledImages",
+    "OnlineLearner",
+    "ReplaySpec",
+    "Update",
+    "ValidationSpec",
+    "label_text",
+    "mnist_evaluation_set",
+    "parse_labels",
+    "replay_pool",
+    "validation_set",
+]
