@@ -196,7 +196,7 @@ def test_concurrent_promotion_one_winner_per_round_no_lost_update(
 ):
     """Two servers fine-tune from the same current version and promote at the same moment:
     exactly one wins, the other gets a conflict naming the winner and retries on top of it."""
-    rounds = 4
+    rounds = 3
     registries = [
         ModelRegistry(
             store_factory(own_client=True), shipped, cache_dir=tmp_path / f"c{i}", who=f"server{i}"

@@ -445,6 +445,9 @@ class ModelRegistry:
             JSON-serializable numbers, e.g. ``{"accuracy": 0.981, "other_recall": 0.9}``.
         produced_by : str
             What made it: ``"train --seed 0"``, ``"online update"``, ``"shipped"``.
+
+        Raises ``StoreUnavailable`` while an S3 store is unreachable (claiming a version number
+        needs the server): keep the model in memory and save it again later.
         """
         _check_name(name)
         suffix = self.suffix(name)
@@ -685,6 +688,11 @@ class ModelRegistry:
                     continue
                 if candidate != start:
                     log.warning("%s: loaded version %d instead of %d", name, candidate, start)
+                if getattr(self.store, "offline", False):
+                    warnings.append(
+                        f"{self.store.url} is unreachable: {name} version {candidate} was read "
+                        "from the local cache"
+                    )
                 return LoadedModel(model, name, candidate, "store", manifest, path, warnings)
         try:
             path = self.shipped_path(name)

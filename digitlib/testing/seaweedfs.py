@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -240,6 +241,14 @@ class SeaweedFS:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """Remove the Unix sockets weed leaves in the temp folder when killed (named by port)."""
+        folder = Path(tempfile.gettempdir())
+        for port in self.ports.values():
+            for path in folder.glob(f"seaweedfs-*-{port}.sock"):
+                path.unlink(missing_ok=True)
 
     def restart(self) -> SeaweedFS:
         """Start again on the same ports and data folder (after ``kill`` or ``stop``)."""
