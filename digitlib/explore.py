@@ -962,6 +962,7 @@ def plot_misreads(
         axes.text(0.5, 0.5, "no misreads in this sample", ha="center", va="center")
         _hide_ticks(axes)
         axes.set_xlabel("(nothing to show)")
+        axes.set_ylabel("misreads")
         figure.suptitle(title)
         return figure
     reported = decide_labels(probabilities[indices])
