@@ -38,7 +38,7 @@ SIZES = {
     "import_runs": 5,
     "load_runs": 2,
     "memory_canvases": 100,
-    "learn_runs": 5,
+    "learn_runs": 10,
     "dashboard_warm_runs": 3,
     "dashboard_cold_runs": 2,
     "stroke_trials": 20,
@@ -69,9 +69,15 @@ def bench_learn(context: Context) -> dict[str, dict]:
         module = importlib.import_module("benchmarks.bench_learn")
     except ModuleNotFoundError as error:
         if error.name == "benchmarks.bench_learn":
-            raise Missing("benchmarks/bench_learn.py does not exist yet") from error
+            raise Missing("benchmarks/bench_learn.py does not exist") from error
         raise
-    found = module.run({"runs": context.sizes["learn_runs"], "quick": context.quick})
+    found = module.run(
+        {
+            "runs": context.sizes["learn_runs"],
+            "quick": context.quick,
+            "models_dir": context.models_dir,
+        }
+    )
     return learn_figures(found)
 
 
@@ -88,7 +94,7 @@ def learn_figures(found: dict) -> dict[str, dict]:
         ):
             figures[key] = summarize(entry, unit="s", scale=1)
         elif isinstance(entry, int | float) and not isinstance(entry, bool):
-            figures[key] = {"value": float(entry), "unit": ""}
+            figures[key] = {"value": float(entry), "unit": "updates" if key != "seconds" else "s"}
         else:
             figures[key] = {"value": None, "unit": "", "detail": entry}
     return figures
