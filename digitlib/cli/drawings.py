@@ -66,8 +66,9 @@ def run_list(args: argparse.Namespace) -> int:
         return _fail(error)
     for record in records:
         predicted = ""
-        if isinstance(record.predictions, dict) and "ensemble" in record.predictions:
-            predicted = f"  predicted {record.predictions['ensemble']}"
+        if isinstance(record.predictions, dict):
+            reading = record.predictions.get("text", record.predictions.get("ensemble"))
+            predicted = f"  predicted {reading}" if reading is not None else ""
         print(
             f"{record.id}  {record.text:<12} {record.created_at[:19]}  "
             f"session {record.session_id or '-'}{predicted}"

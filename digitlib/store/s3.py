@@ -243,7 +243,8 @@ class S3Store:
 
     def pending(self) -> list[str]:
         """Keys of writes waiting in the spool, oldest first (a delete is shown as ``-key``)."""
-        return [e.key if e.op == "put" else f"-{e.key}" for e in self.spool.entries()]
+        entries = self.spool.entries(with_data=False)
+        return [e.key if e.op == "put" else f"-{e.key}" for e in entries]
 
     def flush_spool(self) -> list[str]:
         """Upload the spooled writes in order; return the keys written (``-key`` for deletes).
@@ -378,7 +379,7 @@ class S3Store:
                 keys = self._list_cached(prefix)
         else:
             keys = self._list_cached(prefix)
-        for entry in self.spool.entries():  # still waiting: show what readers will see
+        for entry in self.spool.entries(with_data=False):  # waiting: show what readers will see
             if entry.key.startswith(prefix):
                 (keys.add if entry.op == "put" else keys.discard)(entry.key)
         return sorted(keys)

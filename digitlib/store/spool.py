@@ -102,22 +102,25 @@ class Spool:
             _write_durably(self.folder / f"{stem}.json", json.dumps(meta).encode())
             return number
 
-    def entries(self) -> list[SpoolEntry]:
-        """The complete entries, oldest first. Damaged entries are set aside and logged."""
+    def entries(self, *, with_data: bool = True) -> list[SpoolEntry]:
+        """The complete entries, oldest first. Damaged entries are set aside and logged.
+
+        ``with_data=False`` reads only the small JSON halves (``data`` is None), for listings.
+        """
         with self.locked():
             result = []
             for number in self._numbers():
-                entry = self._read(number)
+                entry = self._read(number, with_data)
                 if entry is not None:
                     result.append(entry)
             return result
 
-    def _read(self, number: int) -> SpoolEntry | None:
+    def _read(self, number: int, with_data: bool = True) -> SpoolEntry | None:
         stem = f"{number:0{_NUMBER_DIGITS}d}"
         meta_path, data_path = self.folder / f"{stem}.json", self.folder / f"{stem}.data"
         try:
             meta = json.loads(meta_path.read_bytes())
-            data = data_path.read_bytes() if meta["op"] == "put" else None
+            data = data_path.read_bytes() if meta["op"] == "put" and with_data else None
             if data is not None and hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise ValueError("sha256 of the spooled bytes does not match")
             return SpoolEntry(number, meta["op"], meta["key"], data)
@@ -141,11 +144,12 @@ class Spool:
 
     def latest(self, key: str) -> SpoolEntry | None:
         """The newest waiting write of ``key``, or None: what a reader should see meanwhile."""
-        found = None
-        for entry in self.entries():
-            if entry.key == key:
-                found = entry
-        return found
+        with self.locked():
+            found = None
+            for entry in self.entries(with_data=False):
+                if entry.key == key:
+                    found = entry
+            return None if found is None else self._read(found.number)
 
     def drain(self, apply: Callable[[SpoolEntry], None]) -> list[SpoolEntry]:
         """Apply the entries in order, removing each once ``apply`` returns.
