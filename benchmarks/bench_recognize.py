@@ -73,9 +73,14 @@ def pipelines(context: Context) -> dict[str, Callable[[np.ndarray], tuple[str, b
     return {BASELINE: read_baseline} | {name: read_with(name) for name in DIGITLIB_MODELS}
 
 
-def read_set(context: Context, canvas_set: canvases.CanvasSet) -> dict[str, dict]:
-    """Read every canvas with every pipeline, interleaved: name -> seconds, texts, others."""
+def read_set(
+    context: Context, canvas_set: canvases.CanvasSet, names: tuple[str, ...] | None = None
+) -> dict[str, dict]:
+    """Read every canvas with every pipeline (or those in ``names``), interleaved:
+    name -> seconds, texts, others."""
     readers = pipelines(context)
+    if names is not None:
+        readers = {name: readers[name] for name in names}
     for image in canvas_set.images[:WARM_UP]:  # first calls trace graphs and fill caches
         for read in readers.values():
             read(image)
@@ -100,13 +105,16 @@ def accuracy(texts: list[str], expected: list[str]) -> float:
     return 100.0 * float(np.mean([t == e for t, e in zip(texts, expected, strict=True)]))
 
 
-def latency_and_accuracy(context: Context, canvas_set: canvases.CanvasSet) -> dict[str, dict]:
-    found = read_set(context, canvas_set)
+def latency_and_accuracy(
+    context: Context, canvas_set: canvases.CanvasSet, models: tuple[str, ...] = DIGITLIB_MODELS
+) -> dict[str, dict]:
+    """Latency and accuracy figures of the baseline and of digitlib with each of ``models``."""
+    found = read_set(context, canvas_set, (BASELINE, *models))
     base = summarize(found[BASELINE]["seconds"])
     figures: dict[str, dict] = {f"latency.{BASELINE}": base}
-    for name in DIGITLIB_MODELS:
+    for name in models:
         figures[f"latency.{name}"] = with_ratio(summarize(found[name]["seconds"]), base)
-    for name in (*DIGITLIB_MODELS, BASELINE):
+    for name in (*models, BASELINE):
         figures[f"accuracy.{name}"] = value(
             accuracy(found[name]["texts"], canvas_set.expected), "%", n=len(canvas_set)
         )
@@ -139,14 +147,17 @@ def bench_five_digits(context: Context) -> dict[str, dict]:
 
 
 def bench_numbers(context: Context) -> dict[str, dict]:
-    """Accuracy (exact text) on numbers of 2-6 digits, each by one held-out writer."""
-    figures = latency_and_accuracy(context, canvases.number_canvases(context.sizes["numbers"]))
+    """Accuracy (exact text) of the ensemble and the baseline on numbers of 2-6 digits, each
+    written by one held-out writer."""
+    number_set = canvases.number_canvases(context.sizes["numbers"])
+    figures = latency_and_accuracy(context, number_set, ("ensemble",))
     return {key: figure for key, figure in figures.items() if key.startswith("accuracy.")}
 
 
 def bench_doodles(context: Context) -> dict[str, dict]:
     """Accuracy on doodles of held-out categories: the right reading is "" (nothing read)."""
-    figures = latency_and_accuracy(context, canvases.doodle_canvases(context.sizes["doodles"]))
+    doodle_set = canvases.doodle_canvases(context.sizes["doodles"])
+    figures = latency_and_accuracy(context, doodle_set, ("ensemble",))
     return {key: figure for key, figure in figures.items() if key.startswith("accuracy.")}
 
 

@@ -28,10 +28,10 @@ from benchmarks.harness import (
 
 #: Sample counts of a full run (about 6-8 minutes on 2 busy cores) and of ``--quick``.
 SIZES = {
-    "one_digit": 400,
-    "five_digits": 150,
+    "one_digit": 300,
+    "five_digits": 100,
     "numbers": 300,
-    "doodles": 400,
+    "doodles": 300,
     "throughput": 1000,
     "throughput_unique": 250,
     "throughput_baseline": 100,
