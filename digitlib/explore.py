@@ -59,12 +59,12 @@ SMALL_SIZES = Sizes(
     gallery_per_class=3,
     gallery_digits=3,
     gallery_doodles=2,
-    statistics_samples=200,
-    mnist_test=500,
-    heldout_digits=200,
-    heldout_doodles=150,
+    statistics_samples=120,
+    mnist_test=300,
+    heldout_digits=120,
+    heldout_doodles=80,
     threshold_points=21,
-    writer_digits=20,
+    writer_digits=8,
     corrections=2,
     wrong_labels=2,
 )
@@ -894,6 +894,8 @@ def plot_confusion_matrices(matrices: Mapping[str, np.ndarray], *, title: str):
     (row), numbers the counts; rows with no examples are left blank. Returns a Figure."""
     if not matrices:
         raise ValueError("plot_confusion_matrices needs at least one matrix")
+    from matplotlib.colors import PowerNorm
+
     names = list(matrices)
     columns = min(len(names), 2)
     rows = int(np.ceil(len(names) / columns))
@@ -904,12 +906,13 @@ def plot_confusion_matrices(matrices: Mapping[str, np.ndarray], *, title: str):
         matrix = np.asarray(matrices[name])
         totals = matrix.sum(axis=1, keepdims=True)
         shares = np.divide(matrix, totals, out=np.full(matrix.shape, np.nan), where=totals > 0)
-        shown = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        # A power scale keeps a handful of mistakes visible next to a full diagonal.
+        shown = axes.imshow(shares, cmap="Blues", norm=PowerNorm(0.35, vmin=0, vmax=1))
         correct = np.trace(matrix) / max(matrix.sum(), 1)
         for row in range(NUM_CLASSES):
             for column in range(NUM_CLASSES):
                 if matrix[row, column]:
-                    dark = shares[row, column] > 0.6
+                    dark = shares[row, column] > 0.3
                     axes.text(
                         column,
                         row,
@@ -1026,8 +1029,8 @@ def plot_threshold_curves(
     curves: Mapping[str, ThresholdCurve], operating_threshold: float, *, title: str
 ):
     """Left: doodles accepted against digits rejected as the threshold moves, one curve per
-    model, the operating point marked. Right: both shares against the threshold. Returns a
-    Figure."""
+    model, the operating point marked. Right: the ensemble's shares (digits rejected, digits
+    misread, doodles accepted) against the threshold. Returns a Figure."""
     if not curves:
         raise ValueError("plot_threshold_curves needs at least one curve")
     figure = _figure(11.5, 4.6)
@@ -1045,19 +1048,6 @@ def plot_threshold_curves(
             color=color,
             markeredgecolor="black",
         )
-        threshold_axes.plot(
-            curve.thresholds,
-            curve.digits_rejected * 100,
-            color=color,
-            label=f"{name}: digits rejected",
-        )
-        threshold_axes.plot(
-            curve.thresholds,
-            curve.doodles_accepted * 100,
-            color=color,
-            linestyle="--",
-            label=f"{name}: doodles accepted",
-        )
     trade_axes.plot(
         [],
         [],
@@ -1072,6 +1062,13 @@ def plot_threshold_curves(
     trade_axes.set_title("trade-off as the threshold moves")
     trade_axes.grid(alpha=0.3)
     trade_axes.legend(fontsize=8)
+    shown = "ensemble" if "ensemble" in curves else next(iter(curves))
+    curve = curves[shown]
+    threshold_axes.plot(curve.thresholds, curve.digits_rejected * 100, label="digits rejected")
+    threshold_axes.plot(
+        curve.thresholds, curve.digits_misread * 100, label="digits read as another digit"
+    )
+    threshold_axes.plot(curve.thresholds, curve.doodles_accepted * 100, label="doodles accepted")
     threshold_axes.axvline(operating_threshold, color="black", linewidth=1, linestyle=":")
     threshold_axes.text(
         operating_threshold,
@@ -1083,9 +1080,9 @@ def plot_threshold_curves(
     )
     threshold_axes.set_xlabel("min_confidence: a digit below it is reported as 'other'")
     threshold_axes.set_ylabel("share (%)")
-    threshold_axes.set_title("each share against the threshold")
+    threshold_axes.set_title(f"{shown}: each share against the threshold")
     threshold_axes.grid(alpha=0.3)
-    threshold_axes.legend(fontsize=7, ncol=2)
+    threshold_axes.legend(fontsize=8)
     figure.suptitle(title)
     return figure
 
