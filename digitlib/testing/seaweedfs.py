@@ -269,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path, help="folder for the server's data")
     parser.add_argument("--bucket", default="digitlib", help="bucket to create (default digitlib)")
     args = parser.parse_args(argv)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # stop weed too, not only this process
+    signal.signal(signal.SIGINT, interrupt)  # even when started in the background
     server = SeaweedFS(args.data_dir).start()
     try:
         client = server.client()
