@@ -370,7 +370,8 @@ def verdict_html(update: Any) -> str:
         head = '<div class="dl-verdict-no">Held for review (see the Data view), not learned.</div>'
     else:
         head = '<div class="dl-verdict-no">Not promoted: the models stay as they were.</div>'
-    reason = f"<div>{html.escape(str(update.reason))}</div>" if update.reason else ""
+    shown_reason = update.reason and str(update.reason).strip().lower() != "promoted"
+    reason = f"<div>{html.escape(str(update.reason))}</div>" if shown_reason else ""
     metrics = update.metrics or {}
     validation = metrics.get("validation", {}) or {}
     segments = metrics.get("segments", {}) or {}

@@ -342,7 +342,9 @@ PAGE_CSS = """
 .dl-bar span { display: block; height: 100%; background: #1f77b4; }
 .dl-bar-value { width: 28px; text-align: right; }
 .dl-table, .dl-confusion { border-collapse: collapse; font-size: 12px; }
-.dl-table td, .dl-table th { border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }
+.dl-table td, .dl-table th { border-bottom: 1px solid #ddd; padding: 1px 6px; text-align: left;
+  line-height: 1.35; white-space: nowrap; }
+.digitlib-verdict, .digitlib-verdict .widget-html-content { overflow-x: auto; line-height: 1.4; }
 .dl-confusion td, .dl-confusion th { border: 1px solid #ddd; width: 24px; height: 20px;
   text-align: center; padding: 0; }
 .dl-verdict-ok { color: #106b21; font-weight: bold; }

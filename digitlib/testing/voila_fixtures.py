@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,9 +96,12 @@ def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) 
 
 
 def _answers(url: str) -> bool:
+    """True when the server answers at all (an HTTP error status is an answer too)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status < 500
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError as error:
+        return error.code < 500
     except OSError:
         return False
 

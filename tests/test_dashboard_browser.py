@@ -1,0 +1,314 @@
+"""The dashboard in a real browser: Voila serving the notebook, headless Chromium drawing on it.
+
+Strokes are real pendigits handwriting fitted to the canvas and drawn as mouse paths (or touch
+events on a phone-sized page); the reading comes from the real shipped models. The samples are
+chosen, with the same recognizer in this process, among those whose rendering reads correctly, so
+the tests check the page's path (events -> strokes -> reading) rather than the models' accuracy.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from digitlib.config import HELD_OUT, OTHER, PROJECT_ROOT
+from digitlib.dashboard.render import render_drawing
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: Must match ``Dashboard``'s default canvas and brush.
+CANVAS = (240, 340)
+BRUSH = 12
+READING_TIMEOUT = 30_000  # ms: generous, the machine is shared
+PAGE_TIMEOUT = 120_000  # ms: a page whose kernel was not preheated starts TensorFlow first
+
+# Records, in the page, when each stroke ends and when the reading changes (for the timing).
+TIMING_JS = """
+() => {
+  const canvas = document.querySelector('.digitlib-canvas');
+  const reading = document.querySelector('.digitlib-reading');
+  window.__dl = {ends: [], changes: []};
+  for (const type of ['mouseup', 'touchend']) {
+    canvas.addEventListener(type, () => window.__dl.ends.push(performance.now()), true);
+  }
+  new MutationObserver(() => window.__dl.changes.push(performance.now()))
+    .observe(reading, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+# --- strokes ----------------------------------------------------------------------------------
+
+
+def _fit(strokes: list[np.ndarray], box: tuple[float, float, float, float]) -> list[np.ndarray]:
+    """Scale (aspect kept) and move strokes into box = (x, y, width, height), centered."""
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    extent = np.maximum(high - low, 1e-6)
+    scale = min(box[2] / extent[0], box[3] / extent[1])
+    center = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
+    return [np.round((s - (low + high) / 2) * scale + center).astype(np.float32) for s in strokes]
+
+
+def layout_number(digits: list) -> list[np.ndarray]:
+    """Strokes of several PenDigits side by side on the canvas, in canvas pixels."""
+    height, width = CANVAS
+    margin = 20
+    slot = (width - 2 * margin) / len(digits)
+    digit_height = min(150.0, height - 2 * margin)
+    strokes: list[np.ndarray] = []
+    for index, digit in enumerate(digits):
+        box_width = min(slot * 0.62, digit_height)
+        x = margin + index * slot + (slot - box_width) / 2
+        strokes += _fit(digit.strokes, (x, (height - digit_height) / 2, box_width, digit_height))
+    return strokes
+
+
+def reads(recognizer, strokes: list[np.ndarray]) -> str:
+    image = render_drawing(strokes, [BRUSH] * len(strokes), CANVAS)
+    result = recognizer.recognize(image)
+    return "".join("?" if s.label == OTHER else str(s.label) for s in result.segments)
+
+
+class Handwriting:
+    """Real handwritten numbers that the real recognizer reads correctly on this canvas."""
+
+    def __init__(self, recognizer, pendigits) -> None:
+        self.recognizer = recognizer
+        held_out = set(HELD_OUT.pendigits_writers)
+        # Writers the models never trained on first, then the rest.
+        ordered = [d for d in pendigits if d.writer in held_out] + [
+            d for d in pendigits if d.writer not in held_out
+        ]
+        self.by_label = {label: [d for d in ordered if d.label == label] for label in range(10)}
+
+    def number(self, text: str, *, one_stroke_last: bool = False) -> list[np.ndarray]:
+        """Strokes of ``text`` that read exactly ``text`` (tries samples until one does)."""
+        for attempt in range(40):
+            digits = []
+            for position, char in enumerate(text):
+                candidates = self.by_label[int(char)]
+                if one_stroke_last and position == len(text) - 1:
+                    candidates = [d for d in candidates if len(d.strokes) == 1]
+                digits.append(candidates[(attempt * 7 + position * 3) % len(candidates)])
+            strokes = layout_number(digits)
+            if reads(self.recognizer, strokes) == text:
+                return strokes
+        raise AssertionError(f"no pendigits samples of {text!r} read correctly in 40 tries")
+
+
+@pytest.fixture(scope="session")
+def handwriting() -> Handwriting:
+    import digitlib
+    from digitlib.data import load_pendigits
+
+    return Handwriting(digitlib.load_recognizer(), load_pendigits())
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def open_dashboard(context, url: str):
+    """A page with the dashboard whose canvas accepts strokes; returns (page, seconds to ready)."""
+    import time
+
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.__dict__["dl_errors"] = errors
+    started = time.perf_counter()
+    page.goto(url, timeout=PAGE_TIMEOUT)
+    expect(page.locator(".digitlib-canvas")).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(page.locator(".digitlib-status")).to_contain_text("Ready", timeout=PAGE_TIMEOUT)
+    seconds = time.perf_counter() - started
+    page.evaluate(TIMING_JS)
+    return page, seconds
+
+
+def draw_with_mouse(page, strokes: list[np.ndarray]) -> None:
+    box = page.locator(".digitlib-canvas").bounding_box()
+    for stroke in strokes:
+        page.mouse.move(box["x"] + float(stroke[0, 0]), box["y"] + float(stroke[0, 1]))
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + float(x), box["y"] + float(y))
+        page.mouse.up()
+
+
+def draw_with_touch(page, strokes: list[np.ndarray]) -> None:
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator(".digitlib-canvas").bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + float(x), box["y"] + float(y)) for x, y in stroke]
+        cdp.send(
+            "Input.dispatchTouchEvent",
+            {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]},
+        )
+        for x, y in points[1:]:
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]},
+            )
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def expect_reading(page, text: str, timeout: float = READING_TIMEOUT) -> None:
+    expect(page.locator(".digitlib-reading")).to_have_text(text, timeout=timeout)
+
+
+def expect_no_errors(page) -> None:
+    expect(page.locator(".digitlib-status .dl-error")).to_have_count(0)
+    assert page.__dict__["dl_errors"] == [], page.__dict__["dl_errors"]
+
+
+def stroke_to_reading_ms(page) -> list[float]:
+    """For each stroke end, the time until the reading element next changed."""
+    timing = page.evaluate("window.__dl")
+    delays = []
+    for end in timing["ends"]:
+        later = [change for change in timing["changes"] if change >= end]
+        if later:
+            delays.append(later[0] - end)
+    return delays
+
+
+@pytest.fixture(scope="module")
+def desktop(browser, dashboard_server):
+    """One desktop page shared by the tests below (each starts with Clear)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+    server = dashboard_server.url.rstrip("/")
+    local = (server, server.replace("http://", "ws://"), "data:", "blob:")
+    context.on(
+        "request",
+        lambda request: None if request.url.startswith(local) else outside.append(request.url),
+    )
+    page, seconds = open_dashboard(context, dashboard_server.url)
+    print(f"\npage request to usable canvas (preheated kernel): {seconds:.2f} s")
+    page.__dict__["dl_outside_requests"] = outside
+    yield page
+    context.close()
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+def test_page_is_offline_and_canvas_fixed_size(desktop):
+    outside = desktop.__dict__["dl_outside_requests"]
+    assert outside == [], f"the page asked for assets from outside the server: {outside}"
+    # The canvas keeps its pixel size whatever the page width.
+    box = desktop.locator(".digitlib-canvas").bounding_box()
+    assert (round(box["width"]), round(box["height"])) == (CANVAS[1], CANVAS[0])
+    for text in ("Clear", "Undo", "Save drawing", "Learn"):
+        expect(desktop.get_by_role("button", name=text)).to_be_visible()
+
+
+def test_mouse_digits_read_live(desktop, handwriting, results_dir):
+    strokes = handwriting.number("4721")
+    draw_with_mouse(desktop, strokes)
+    expect_reading(desktop, "4721")
+    expect_no_errors(desktop)
+    delays = stroke_to_reading_ms(desktop)
+    print(
+        f"\nend of stroke to reading: median {statistics.median(delays):.0f} ms over {len(delays)}"
+    )
+    desktop.screenshot(path=str(results_dir / "dashboard-desktop.png"), full_page=True)
+    desktop.screenshot(path=str(PROJECT_ROOT / "docs" / "dashboard.png"), full_page=False)
+
+
+def test_undo_and_clear(desktop, handwriting):
+    desktop.get_by_role("button", name="Clear").click()
+    expect_reading(desktop, "")
+    strokes = handwriting.number("30", one_stroke_last=True)
+    draw_with_mouse(desktop, strokes)
+    expect_reading(desktop, "30")
+    desktop.get_by_role("button", name="Undo").click()
+    expect_reading(desktop, "3")
+    desktop.get_by_role("button", name="Clear").click()
+    expect_reading(desktop, "")
+    expect_no_errors(desktop)
+
+
+def test_save_drawing_appears_in_data_view(desktop, handwriting):
+    desktop.get_by_role("button", name="Clear").click()
+    draw_with_mouse(desktop, handwriting.number("86"))
+    expect_reading(desktop, "86")
+    desktop.locator(".digitlib-correction input").fill("86")
+    desktop.get_by_role("button", name="Save drawing").click()
+    expect(desktop.locator(".digitlib-status")).to_contain_text(
+        "Saved drawing", timeout=READING_TIMEOUT
+    )
+    desktop.locator(".lm-TabBar-tab", has_text="Data").click()
+    card = desktop.locator(".digitlib-drawing", has_text="label 86")
+    expect(card).to_have_count(1, timeout=READING_TIMEOUT)
+    expect(card.locator("img")).to_be_visible()
+    desktop.locator(".lm-TabBar-tab", has_text="Draw").click()
+    expect_no_errors(desktop)
+
+
+def test_touch_on_a_phone(browser, dashboard_server, handwriting, results_dir):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+    )
+    page, _ = open_dashboard(context, dashboard_server.url)
+    box = page.locator(".digitlib-canvas").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (
+        f"canvas does not fit the phone: {box}"
+    )
+    scrolled = page.evaluate("window.scrollY")
+    draw_with_touch(page, handwriting.number("250"))
+    expect_reading(page, "250")
+    assert page.evaluate("window.scrollY") == scrolled, "drawing with a finger scrolled the page"
+    page.screenshot(path=str(results_dir / "dashboard-phone.png"), full_page=True)
+    page.get_by_role("button", name="Undo").tap()
+    expect(page.locator(".digitlib-reading")).not_to_have_text("250", timeout=READING_TIMEOUT)
+    page.get_by_role("button", name="Clear").tap()
+    expect_reading(page, "")
+    expect_no_errors(page)
+    context.close()
+
+
+def test_five_pages_at_once_no_cross_talk(desktop, browser, dashboard_server, handwriting):
+    numbers = ["305", "172", "964", "481", "750"]
+    drawings = [handwriting.number(n) for n in numbers]
+    desktop.get_by_role("button", name="Clear").click()
+    expect_reading(desktop, "")
+    # The desktop page is open already: four more make five visitors, each with a kernel.
+    contexts = [browser.new_context(viewport={"width": 1000, "height": 800}) for _ in numbers[1:]]
+    pages = [desktop] + [open_dashboard(context, dashboard_server.url)[0] for context in contexts]
+    # Interleave the strokes so that the five kernels read at the same time.
+    for index in range(max(len(d) for d in drawings)):
+        for page, strokes in zip(pages, drawings, strict=True):
+            if index < len(strokes):
+                draw_with_mouse(page, [strokes[index]])
+    for page, number in zip(pages, numbers, strict=True):
+        expect_reading(page, number, timeout=60_000)
+        expect_no_errors(page)
+    for context in contexts:
+        context.close()
+
+
+# Last: a promoted update changes the server's models, which the tests above compare with the
+# shipped ones.
+def test_correct_and_learn_shows_the_verdict(desktop, handwriting):
+    desktop.get_by_role("button", name="Clear").click()
+    draw_with_mouse(desktop, handwriting.number("59"))
+    expect_reading(desktop, "59")
+    desktop.locator(".digitlib-correction input").fill("58")  # a correction the models must weigh
+    desktop.get_by_role("button", name="Learn").click()
+    verdict = desktop.locator(".digitlib-verdict")
+    expect(verdict).to_contain_text("Learning", timeout=READING_TIMEOUT)
+    expect(verdict).to_contain_text(
+        # promoted, not promoted, or held for review: any of them is a verdict
+        re.compile("Promoted|Not promoted|Held for review"),
+        timeout=300_000,
+    )
+    expect_no_errors(desktop)
