@@ -235,3 +235,32 @@ def test_import_store_does_not_import_boto3_or_tensorflow():
         cwd=Path(__file__).parent.parent,
     ).stdout
     assert output.strip() == "[]"
+
+
+@pytest.mark.s3
+def test_s3_missing_bucket_and_bad_credentials_say_how_to_fix(seaweedfs, s3_client, tmp_path):
+    import boto3
+
+    from digitlib.store import StoreError
+
+    # (SeaweedFS creates a missing bucket on upload for admin users, so read to see the error)
+    missing = S3Store("no-such-bucket-here", "p", client=s3_client, local_dir=tmp_path / "a")
+    with pytest.raises(StoreError, match="the bucket does not exist; create it first"):
+        missing.get("k")
+    with pytest.raises(StoreError, match="the bucket does not exist; create it first"):
+        missing.list()
+    stranger = boto3.session.Session().client(
+        "s3",
+        endpoint_url=seaweedfs.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="nobody",
+        aws_secret_access_key="wrong",
+    )
+    denied = S3Store("digitlib-test", "p", client=stranger, local_dir=tmp_path / "b")
+    with pytest.raises(StoreError, match="access denied .*AWS_ACCESS_KEY_ID"):
+        denied.get("k")
+    with pytest.raises(StoreError, match="access denied"):
+        denied.list()
+    with pytest.raises(StoreError, match="access denied"):
+        denied.put("k", b"x")
+    assert denied.pending() == []  # a permanent error is raised, not spooled

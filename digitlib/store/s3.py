@@ -253,11 +253,16 @@ class S3Store:
         that stays uploaded and the rest stays spooled.
         """
 
+        from botocore.exceptions import ClientError
+
         def apply(entry: SpoolEntry) -> None:
-            if entry.op == "put":
-                self._call("put_object", Key=self._full(entry.key), Body=entry.data)
-            else:
-                self._call("delete_object", Key=self._full(entry.key))
+            try:
+                if entry.op == "put":
+                    self._call("put_object", Key=self._full(entry.key), Body=entry.data)
+                else:
+                    self._call("delete_object", Key=self._full(entry.key))
+            except ClientError as error:  # e.g. the bucket is gone: the entry stays spooled
+                raise _store_error(error, self.url) from error
 
         applied = self.spool.drain(apply)
         if applied:
@@ -328,6 +333,8 @@ class S3Store:
         return data
 
     def put(self, key: str, data: bytes) -> None:
+        from botocore.exceptions import ClientError
+
         data = check_bytes(data)
         full = self._full(key)
         if self._try_flush():
@@ -337,6 +344,8 @@ class S3Store:
                 return
             except StoreUnavailable as error:
                 log.warning("%s; spooling the write of %s", error, key)
+            except ClientError as error:
+                raise _store_error(error, self.url) from error
         self.spool.append("put", key, data)
         self._cache_write(key, data)
 
@@ -416,6 +425,8 @@ class S3Store:
         return keys
 
     def delete(self, key: str) -> None:
+        from botocore.exceptions import ClientError
+
         full = self._full(key)
         self._cache_path(key).unlink(missing_ok=True)
         if self._try_flush():
@@ -424,6 +435,8 @@ class S3Store:
                 return
             except StoreUnavailable as error:
                 log.warning("%s; spooling the delete of %s", error, key)
+            except ClientError as error:
+                raise _store_error(error, self.url) from error
         self.spool.append("delete", key)
 
 
