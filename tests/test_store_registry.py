@@ -275,6 +275,33 @@ def test_concurrent_promotion_one_winner_per_round_no_lost_update(
         assert registry.verify(NAME).ok
 
 
+def test_keep_pending_then_adopt_is_idempotent(registry, store):
+    first = save_and_promote(registry, 1.0)
+    pending_id = registry.keep_pending(
+        NAME,
+        npz_bytes(2.0),
+        parent=first.version,
+        metrics={"accuracy": 0.9},
+        produced_by="online update",
+        note="learned '7'",
+    )
+    assert registry.pending(NAME) == [pending_id]
+    assert registry.versions(NAME) == [1]  # not a version yet
+    pending_keys = {key: store.get(key) for key in store.list(f"models/{NAME}/pending/")}
+
+    (adopted,) = registry.adopt_pending(NAME)
+    assert (adopted.version, adopted.parent, adopted.metrics) == (2, 1, {"accuracy": 0.9})
+    assert adopted.produced_by == "online update" and pending_id in adopted.note
+    assert registry.pending(NAME) == [] and registry.current(NAME) == 1  # not promoted
+    assert registry.load(NAME, npz_loader, version=2).model == 2.0
+
+    for key, data in pending_keys.items():  # as if it crashed before removing the pending files
+        store.put(key, data)
+    assert [m.version for m in registry.adopt_pending(NAME)] == [2]
+    assert registry.versions(NAME) == [1, 2] and registry.pending(NAME) == []
+    assert registry.adopt_pending(NAME) == []
+
+
 # -- corruption and fallback ----------------------------------------------------------------------
 
 

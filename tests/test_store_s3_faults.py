@@ -189,3 +189,32 @@ def test_reads_fall_back_to_the_cache_and_conditional_writes_refuse(server, tmp_
         make_store(server, tmp_path / "check", fast_retry, prefix="cache").get("during/outage")
         == b"y"
     )
+
+
+def test_model_saved_while_down_is_kept_pending_and_adopted_later(server, tmp_path, fast_retry):
+    store = make_store(server, tmp_path / "local", fast_retry, prefix="pending")
+    registry = ModelRegistry(store, tmp_path / "no-shipped", cache_dir=tmp_path / "models")
+    buffer = io.BytesIO()
+    np.savez(buffer, w=np.ones(3, np.float32))
+    first = registry.save_version("numpy_fnn", buffer.getvalue(), parent=None, produced_by="t")
+    server.kill()
+    buffer = io.BytesIO()
+    np.savez(buffer, w=np.full(3, 2.0, np.float32))
+    with pytest.raises(StoreUnavailable):
+        registry.save_version("numpy_fnn", buffer.getvalue(), parent=1, produced_by="t")
+    pending_id = registry.keep_pending(
+        "numpy_fnn", buffer.getvalue(), parent=first.version, produced_by="online update"
+    )
+    assert len(store.pending()) == 2  # the checkpoint, then its draft manifest
+    assert registry.pending("numpy_fnn") == [pending_id]
+
+    server.restart()
+    (adopted,) = registry.adopt_pending("numpy_fnn")
+    assert (adopted.version, adopted.parent, adopted.produced_by) == (2, 1, "online update")
+    fresh = ModelRegistry(
+        make_store(server, tmp_path / "fresh", fast_retry, prefix="pending"),
+        tmp_path / "no-shipped",
+        cache_dir=tmp_path / "fresh-models",
+    )
+    assert fresh.versions("numpy_fnn") == [1, 2] and fresh.pending("numpy_fnn") == []
+    assert fresh.verify("numpy_fnn").ok

@@ -421,6 +421,35 @@ class ModelRegistry:
 
     # -- writing --------------------------------------------------------------------------------
 
+    def _checkpoint_bytes(self, name: str, checkpoint: str | os.PathLike | bytes) -> bytes:
+        suffix = self.suffix(name)
+        if isinstance(checkpoint, bytes | bytearray | memoryview):
+            data = bytes(checkpoint)
+        elif isinstance(checkpoint, str | os.PathLike):
+            path = Path(checkpoint)
+            if path.suffix != suffix:
+                raise ValueError(f"{name} checkpoints are {suffix} files, got {path.name!r}")
+            data = path.read_bytes()
+        else:
+            raise TypeError(
+                f"checkpoint must be a file path or bytes, got {type(checkpoint).__name__}"
+            )
+        if not data:
+            raise ValueError(f"refusing to save an empty {suffix} checkpoint for {name}")
+        check_safe(data, suffix)
+        return data
+
+    @staticmethod
+    def _check_details(metrics: dict[str, Any] | None, produced_by: str) -> dict[str, Any]:
+        if not isinstance(produced_by, str) or not produced_by:
+            raise ValueError("produced_by must say what made this version, e.g. 'online update'")
+        metrics = dict(metrics or {})
+        try:
+            json.dumps(metrics)
+        except TypeError as error:
+            raise TypeError(f"metrics must be JSON-serializable numbers: {error}") from None
+        return metrics
+
     def save_version(
         self,
         name: str,
@@ -430,6 +459,7 @@ class ModelRegistry:
         metrics: dict[str, Any] | None = None,
         produced_by: str,
         note: str = "",
+        _token: str | None = None,
     ) -> Manifest:
         """Store a new immutable version of ``name`` and return its manifest. Not promoted.
 
@@ -447,31 +477,12 @@ class ModelRegistry:
             What made it: ``"train --seed 0"``, ``"online update"``, ``"shipped"``.
 
         Raises ``StoreUnavailable`` while an S3 store is unreachable (claiming a version number
-        needs the server): keep the model in memory and save it again later.
+        needs the server): then ``keep_pending`` keeps the checkpoint (spooled) until
+        ``adopt_pending`` can number it.
         """
         _check_name(name)
-        suffix = self.suffix(name)
-        if isinstance(checkpoint, bytes | bytearray | memoryview):
-            data = bytes(checkpoint)
-        elif isinstance(checkpoint, str | os.PathLike):
-            path = Path(checkpoint)
-            if path.suffix != suffix:
-                raise ValueError(f"{name} checkpoints are {suffix} files, got {path.name!r}")
-            data = path.read_bytes()
-        else:
-            raise TypeError(
-                f"checkpoint must be a file path or bytes, got {type(checkpoint).__name__}"
-            )
-        if not data:
-            raise ValueError(f"refusing to save an empty {suffix} checkpoint for {name}")
-        check_safe(data, suffix)
-        if not isinstance(produced_by, str) or not produced_by:
-            raise ValueError("produced_by must say what made this version, e.g. 'online update'")
-        metrics = dict(metrics or {})
-        try:
-            json.dumps(metrics)
-        except TypeError as error:
-            raise TypeError(f"metrics must be JSON-serializable numbers: {error}") from None
+        data = self._checkpoint_bytes(name, checkpoint)
+        metrics = self._check_details(metrics, produced_by)
         if parent is not None:
             _check_version(parent)
             try:
@@ -500,12 +511,95 @@ class ModelRegistry:
             created_at=_now(),
             produced_by=produced_by,
             note=note,
-            token=uuid.uuid4().hex,
+            token=_token or uuid.uuid4().hex,
         )
         body = json.dumps(manifest.to_dict(), indent=1).encode()
         self.store.put_if(self._manifest_key(name, version), body, expected_tag=None)
         log.info("saved %s version %d (%d bytes, by %s)", name, version, len(data), produced_by)
         return manifest
+
+    # -- offline saves --------------------------------------------------------------------------
+
+    def keep_pending(
+        self,
+        name: str,
+        checkpoint: str | os.PathLike | bytes,
+        *,
+        parent: int | None,
+        metrics: dict[str, Any] | None = None,
+        produced_by: str,
+        note: str = "",
+    ) -> str:
+        """Keep a checkpoint that cannot get a version number now; return its pending id.
+
+        Same arguments as ``save_version``. Uses plain writes only, which an unreachable
+        ``S3Store`` spools, so nothing is lost while the server is down. ``adopt_pending``
+        turns pending checkpoints into numbered versions once it is back (not promoted: the
+        caller decides, against the then-current version).
+        """
+        _check_name(name)
+        data = self._checkpoint_bytes(name, checkpoint)
+        metrics = self._check_details(metrics, produced_by)
+        if parent is not None:
+            _check_version(parent)
+        pending_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:8]
+        draft = {
+            "name": name,
+            "pending_id": pending_id,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "parent": parent,
+            "metrics": metrics,
+            "created_at": _now(),
+            "produced_by": produced_by,
+            "note": note,
+        }
+        folder = f"models/{name}/pending/{pending_id}"
+        self.store.put(folder + self.suffix(name), data)
+        self.store.put(folder + ".json", json.dumps(draft).encode())  # last: marks it complete
+        log.warning("kept %s checkpoint %s pending (no version number yet)", name, pending_id)
+        return pending_id
+
+    def pending(self, name: str) -> list[str]:
+        """Ids of the checkpoints of ``name`` kept by ``keep_pending``, oldest first."""
+        prefix = f"models/{_check_name(name)}/pending/"
+        return [key[len(prefix) : -5] for key in self.store.list(prefix) if key.endswith(".json")]
+
+    def adopt_pending(self, name: str) -> list[Manifest]:
+        """Give each pending checkpoint of ``name`` a version number, oldest first.
+
+        Idempotent: a checkpoint adopted before a crash (its manifest carries the pending id as
+        ``token``) is not saved twice. A damaged pending checkpoint is logged and left in place.
+        Raises ``StoreUnavailable`` while the store is still unreachable.
+        """
+        adopted = []
+        for pending_id in self.pending(name):
+            folder = f"models/{name}/pending/{pending_id}"
+            draft = json.loads(self.store.get(folder + ".json"))
+            data = self.store.get(folder + self.suffix(name))
+            if len(data) != draft["size"] or hashlib.sha256(data).hexdigest() != draft["sha256"]:
+                log.error("pending %s checkpoint %s is damaged; left in place", name, pending_id)
+                continue
+            done = [m for m in self.history(name) if m.token == pending_id]
+            if done:
+                manifest = done[0]
+            else:
+                parent = draft["parent"]
+                if parent is not None and parent not in self.versions(name):
+                    parent = None
+                manifest = self.save_version(
+                    name,
+                    data,
+                    parent=parent,
+                    metrics=draft["metrics"],
+                    produced_by=draft["produced_by"],
+                    note=(draft["note"] + f" (kept pending {pending_id})").strip(),
+                    _token=pending_id,
+                )
+            self.store.delete(folder + ".json")
+            self.store.delete(folder + self.suffix(name))
+            adopted.append(manifest)
+        return adopted
 
     def promote(
         self, name: str, version: int, *, expected_current: int | None, note: str = ""
