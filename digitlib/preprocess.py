@@ -133,6 +133,60 @@ def ink_levels(image: np.ndarray | bytes) -> np.ndarray:
     return cv2.LUT(darkness, np.round(table * 255.0).astype(np.uint8))
 
 
+def estimate_stroke_width(image: np.ndarray | bytes, lines: int = 16) -> float:
+    """A quick estimate of the stroke width, in pixels, from a few rows and columns of an image.
+
+    Evenly spaced rows and columns cut the strokes into runs of ink; a row crossing a vertical
+    stroke cuts a run as long as the stroke is wide. The mean run length of the rows and that of
+    the columns are computed and the smaller taken (a horizontal bar makes long runs in rows
+    only). 0.0 when those lines meet no ink. ``image`` as ``ink_from_image`` accepts it.
+    """
+    import cv2
+
+    image = check_image(image)
+    height, width = image.shape[:2]
+    rows = np.linspace(0, height - 1, min(lines, height)).astype(int)
+    columns = np.linspace(0, width - 1, min(lines, width)).astype(int)
+    estimates = []
+    for sample in (image[rows], np.ascontiguousarray(np.swapaxes(image[:, columns], 0, 1))):
+        if sample.ndim == 3:
+            code = cv2.COLOR_RGB2GRAY if sample.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
+            gray = cv2.cvtColor(sample, code)
+        else:
+            gray = sample
+        darkness = cv2.bitwise_not(np.ascontiguousarray(gray))
+        if sample.ndim == 3 and sample.shape[2] == 4:  # transparent pixels are paper
+            alpha = cv2.extractChannel(sample, 3)
+            darkness = cv2.multiply(darkness, alpha, scale=1.0 / 255.0)
+        low = int(np.median(darkness[:, ::4]))
+        high = int(cv2.minMaxLoc(darkness)[1])
+        if high - low < 25:
+            continue
+        ink = darkness > (low + high) // 2
+        starts = np.count_nonzero(ink[:, 1:] & ~ink[:, :-1]) + np.count_nonzero(ink[:, 0])
+        estimates.append(np.count_nonzero(ink) / max(starts, 1))
+    return float(min(estimates)) if estimates else 0.0
+
+
+def reading_scale(image: np.ndarray | bytes, min_stroke: float = 6.0, min_side: int = 96) -> int:
+    """Factor (1, 2, 4, ...) by which a canvas can be shrunk before reading it, keeping strokes.
+
+    Every later step (segmentation, re-drawing at 80 px) costs in proportion to the pixels, and a
+    digit needs far fewer than a large canvas has. The factor keeps strokes at least
+    ``min_stroke`` pixels wide (``estimate_stroke_width``) and the shorter side at least
+    ``min_side`` pixels; 1 when the image is small or its strokes thin.
+    """
+    image = check_image(image)
+    stroke = estimate_stroke_width(image)
+    if stroke <= 0:
+        return 1
+    largest = min(stroke / min_stroke, min(image.shape[:2]) / min_side)
+    factor = 1
+    while factor * 2 <= largest:  # powers of two: OpenCV halves an image fastest
+        factor *= 2
+    return factor
+
+
 def ink_from_image(image: np.ndarray | bytes) -> np.ndarray:
     """How much ink each pixel holds.
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlib.config import MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR
-from digitlib.preprocess import ink_levels, to_model_input
+from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model_input
 from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
 
 #: Checkpoint file of each model in a models folder.
@@ -122,16 +122,41 @@ def _whole_input(levels: np.ndarray, box: Box) -> np.ndarray:
 def prepare(
     image: np.ndarray | bytes, segment_params: SegmentParams = DEFAULT_PARAMS
 ) -> _Prepared:
-    """Check and cut a canvas image into model inputs (see ``_Prepared``)."""
-    levels = ink_levels(image)
+    """Check and cut a canvas image into model inputs (see ``_Prepared``).
+
+    A large canvas with wide strokes is shrunk first by a power of two
+    (``digitlib.preprocess.reading_scale``): every step after it costs in proportion to the
+    pixels, and the model inputs come out the same. Boxes are given in the original's pixels.
+    """
+    import cv2
+
+    image = check_image(image)
+    factor = reading_scale(image)
+    small = image
+    for _ in range(factor.bit_length() - 1):  # halve: OpenCV's fastest exact shrink
+        height, width = small.shape[:2]
+        small = cv2.resize(
+            small[: height - height % 2, : width - width % 2],
+            (width // 2, height // 2),
+            interpolation=cv2.INTER_AREA,
+        )
+    levels = ink_levels(small)
     regions = find_segments(levels, segment_params)
-    boxes = [region.box for region in regions]
     inputs = [_region_input(levels, region) for region in regions]
+    boxes = [region.box for region in regions]
     whole_box = None
     if len(regions) > 1:
         whole_box = _union_box(boxes)
         inputs.append(_whole_input(levels, whole_box))
+    if factor > 1:
+        boxes = [_scale_box(box, factor, image.shape) for box in boxes]
+        whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
     return _Prepared(boxes, inputs, whole_box)
+
+
+def _scale_box(box: Box, factor: int, shape: tuple[int, ...]) -> Box:
+    x, y, width, height = (value * factor for value in box)
+    return (x, y, min(width, shape[1] - x), min(height, shape[0] - y))
 
 
 def looks_like_number(boxes: Sequence[Box], params: DecisionParams) -> bool:
