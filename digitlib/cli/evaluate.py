@@ -1,0 +1,100 @@
+"""``digitlib evaluate``: measure models against the targets of issue 3."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from digitlib.cli.train import limit_blas_threads
+from digitlib.config import SHIPPED_MODELS_DIR
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="measure the models against the targets")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=SHIPPED_MODELS_DIR,
+        help="folder with cnn.keras, fnn.keras, numpy_fnn.npz (default: models/)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument(
+        "--write",
+        type=Path,
+        default=None,
+        help="also write the metrics as JSON to this file (models/metrics.json)",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="at most N items per evaluation set (quick runs)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=2024,
+        help="seed of the evaluation drawings (2024, as in metrics.json)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    limit_blas_threads()
+    import sys
+
+    from tqdm import tqdm
+
+    from digitlib.evaluate import EvalConfig, evaluate
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, dynamic_ncols=True)
+        bars[stage].update(done - bars[stage].n)
+        if done == total:
+            bars[stage].close()
+
+    metrics = evaluate(args.models, EvalConfig(seed=args.seed, limit=args.limit), progress)
+    limit = f" --limit {args.limit}" if args.limit else ""
+    metrics["command"] = f"digitlib evaluate --models {args.models} --seed {args.seed}{limit}"
+    text = json.dumps(metrics, indent=2)
+    if args.write is not None:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print(format_report(metrics))
+    return 0
+
+
+def format_report(metrics: dict) -> str:
+    """The targets table as text, then the per-model figures."""
+    lines = [
+        f"pipeline: {metrics['pipeline']}   seed {metrics['seed']}   "
+        f"limit {metrics['limit']}   {metrics['seconds']} s",
+        "",
+        f"{'measure':32} {'value':>8} {'target':>8}  met",
+    ]
+    for key, check in metrics["targets"].items():
+        value = "-" if check["value"] is None else f"{check['value'] * 100:.2f}%"
+        sign = ">=" if check["kind"] == "min" else "<="
+        met = {True: "yes", False: "NO", None: "not measured"}[check["met"]]
+        lines.append(f"{key:32} {value:>8} {sign}{check['target'] * 100:5.1f}%  {met}")
+    lines.append("")
+    canvas, doodles = metrics["canvas_digits"], metrics["doodles"]
+    lines.append(
+        f"per-model accuracy on model inputs of {canvas['count']} held-out canvas digits: "
+        + ", ".join(f"{k} {v * 100:.2f}%" for k, v in canvas["model_input_accuracy"].items())
+    )
+    lines.append(
+        f"per-model 'other' on {doodles['count']} held-out doodles: "
+        + ", ".join(f"{k} {v * 100:.2f}%" for k, v in doodles["model_input_other"].items())
+    )
+    lines.append(
+        "predict latency (median ms, one input): "
+        + ", ".join(f"{k} {v}" for k, v in metrics["predict_latency_ms"].items())
+    )
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""``digitlib predict FILE.png``: read the digits of a drawing in an image file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from digitlib.config import SHIPPED_MODELS_DIR
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("predict", help="read the digits in a PNG/JPEG drawing")
+    parser.add_argument("file", type=Path, help="PNG or JPEG image: dark ink on light paper")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=SHIPPED_MODELS_DIR,
+        help="folder with the checkpoints (default: models/)",
+    )
+    parser.add_argument(
+        "--model", default="ensemble", help="ensemble (default), cnn, fnn or numpy_fnn"
+    )
+    parser.add_argument("--json", action="store_true", help="print segments as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from digitlib.recognize import load_recognizer
+
+    if not args.file.is_file():
+        raise FileNotFoundError(f"{args.file}: no such file; expected a PNG or JPEG drawing")
+    recognizer = load_recognizer(args.models)
+    result = recognizer.recognize(args.file.read_bytes(), model=args.model)
+    if args.json:
+        segments = [
+            {
+                "label": int(s.label),
+                "confidence": round(float(s.confidence), 4),
+                "box": [int(v) for v in s.box],
+            }
+            for s in result.segments
+        ]
+        print(json.dumps({"text": result.text, "segments": segments}, indent=2))
+    else:
+        print(result.text)
+    return 0

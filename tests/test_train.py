@@ -1,0 +1,103 @@
+"""Training-set assembly and the training loops on tiny data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitlib import train
+from digitlib.config import OTHER
+
+
+@pytest.mark.parametrize("kind", train.SYNTHETIC_KINDS)
+def test_synthetic_strokes(kind):
+    strokes = train.synthetic_strokes(kind, np.random.default_rng(0))
+    assert strokes and all(
+        s.ndim == 2 and s.shape[1] == 2 and s.dtype == np.float32 for s in strokes
+    )
+    assert all(np.isfinite(s).all() for s in strokes)
+
+
+def test_synthetic_strokes_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="unknown synthetic kind"):
+        train.synthetic_strokes("circle", np.random.default_rng(0))
+
+
+def test_render_many_does_not_depend_on_chunking():
+    drawings = train.synthetic_drawings(6, 0)
+    whole = train.render_many(drawings, 2, seed=5, workers=1, chunk=100)
+    assert whole.shape == (12, 28, 28) and whole.dtype == np.float32
+    assert whole.max() <= 1 and whole.reshape(12, -1).max(axis=1).min() > 0
+    np.testing.assert_array_equal(
+        whole, train.render_many(drawings, 2, seed=5, workers=1, chunk=100)
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_set():
+    config = train.TrainConfig(
+        digit_renderings=1, doodle_renderings=1, workers=1, validation_share=0.1
+    )
+    return train.assemble_training_set(config, cache_dir=None, limit=20)
+
+
+def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
+    assert set(tiny_set.summary()) == {
+        "mnist",
+        "pendigits_canvas",
+        "quickdraw_canvas",
+        "quickdraw_bitmaps",
+        "synthetic",
+    }
+    assert tiny_set.images.shape[1:] == (28, 28) and tiny_set.images.dtype == np.float32
+    assert len(tiny_set.images) == len(tiny_set.labels) == len(tiny_set.sources)
+    others = np.isin(tiny_set.sources, ["quickdraw_canvas", "quickdraw_bitmaps", "synthetic"])
+    assert np.all(tiny_set.labels[others] == OTHER) and np.all(tiny_set.labels[~others] < 10)
+    assert len(tiny_set.validation_images) > 0
+
+
+def test_assembly_never_uses_held_out_writers_or_categories(monkeypatch):
+    from digitlib import data
+    from digitlib.config import HELD_OUT
+
+    held_categories = set(HELD_OUT.quickdraw_categories(data.quickdraw_categories()))
+    seen = {}
+    real_render = train.render_many
+
+    def spy(drawings, renderings, seed, workers=1, chunk=500):
+        seen.setdefault("calls", []).append(len(drawings))
+        return real_render(drawings, renderings, seed, 1, chunk)
+
+    real_doodles = data.load_quickdraw_strokes
+
+    def doodles(categories=None, search_path=None):
+        seen["categories"] = set(categories)
+        return real_doodles(list(categories)[:2], search_path)
+
+    monkeypatch.setattr(train, "render_many", spy)
+    monkeypatch.setattr(data, "load_quickdraw_strokes", doodles)
+    config = train.TrainConfig(digit_renderings=1, doodle_renderings=1, workers=1)
+    train.assemble_training_set(config, cache_dir=None, limit=5)
+    assert not seen["categories"] & held_categories
+    pendigits = [d for d in data.load_pendigits() if d.writer not in HELD_OUT.pendigits_writers]
+    assert all(d.writer not in HELD_OUT.pendigits_writers for d in pendigits[:5])
+
+
+def test_train_numpy_fnn_runs_and_reports_progress(tiny_set):
+    config = train.TrainConfig(numpy_fnn_epochs=2, numpy_fnn_layers=(784, 16, 11))
+    history = []
+    model = train.train_numpy_fnn(
+        tiny_set, config=config, rng=0, progress=lambda epoch, logs: history.append(logs)
+    )
+    assert [set(h) >= {"loss", "val_accuracy", "seconds"} for h in history] == [True, True]
+    assert model.predict_proba(tiny_set.images[:3]).shape == (3, 11)
+
+
+def test_train_model_rejects_unknown_names(tiny_set):
+    with pytest.raises(ValueError, match="unknown model"):
+        train.train_model("rnn", tiny_set)
+
+
+def test_class_weights():
+    weights = train.class_weights(train.TrainConfig(other_weight=0.5))
+    assert weights.shape == (11,) and weights[OTHER] == 0.5 and weights[:10].tolist() == [1] * 10
