@@ -42,6 +42,9 @@ class DecisionParams:
     ``line_offset``: ... and sit on one line: each segment's vertical center is within this many
     median segment heights of the median center.
     ``max_aspect``: ... and are not much wider than tall (width / height at most this).
+    ``whole_digit`` and ``whole_digit_aspect``: when a segment of a drawing reads as "other" but
+    the whole drawing, no wider than ``whole_digit_aspect`` times its height, reads as a digit
+    with at least ``whole_digit`` probability, the drawing is that one digit drawn in pieces.
     """
 
     min_confidence: float = 0.5
@@ -49,6 +52,8 @@ class DecisionParams:
     height_ratio: float = 0.55
     line_offset: float = 0.5
     max_aspect: float = 1.6
+    whole_digit: float = 0.9
+    whole_digit_aspect: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -182,13 +187,14 @@ def decide(
     whole_probabilities: np.ndarray | None,
     boxes: Sequence[Box],
     params: DecisionParams,
-) -> tuple[list[tuple[int, float]], bool]:
-    """Labels and confidences of a drawing's segments, and whether the whole is one "other".
+) -> tuple[list[tuple[int, float]], int | None]:
+    """Labels and confidences of a drawing's segments, and whether to read the drawing as a whole.
 
     ``segment_probabilities``: float (S, 11), one row per segment; ``whole_probabilities``:
     float (11,) for the whole drawing, or None for a single segment. Returns ``(labels, whole)``:
-    ``labels`` a list of ``(label, confidence)`` per segment; ``whole`` True when the drawing
-    should be reported as a single "other" segment instead.
+    ``labels`` a list of ``(label, confidence)`` per segment; ``whole`` None to report the
+    segments, or the label (``OTHER`` for a doodle, or a digit drawn in pieces) of the single
+    segment the whole drawing should be reported as.
     """
     labels = []
     for row in np.asarray(segment_probabilities, np.float64):
@@ -198,11 +204,23 @@ def decide(
             label, confidence = OTHER, 1.0 - confidence
         labels.append((label, confidence))
     if whole_probabilities is None or len(labels) < 2:
-        return labels, False
-    whole_other = float(whole_probabilities[OTHER]) >= params.whole_other
+        return labels, None
+    whole_row = np.asarray(whole_probabilities, np.float64)
     any_other = any(label == OTHER for label, _ in labels)
-    whole = whole_other and (any_other or not looks_like_number(boxes, params))
-    return labels, whole
+    if whole_row[OTHER] >= params.whole_other and (
+        any_other or not looks_like_number(boxes, params)
+    ):
+        return labels, OTHER
+    whole_label = int(np.argmax(whole_row))
+    _, _, width, height = _union_box(boxes)
+    if (
+        any_other
+        and whole_label != OTHER
+        and whole_row[whole_label] >= params.whole_digit
+        and width <= params.whole_digit_aspect * height
+    ):
+        return labels, whole_label  # one digit in pieces, e.g. a 0 drawn as "(" and ")"
+    return labels, None
 
 
 class Recognizer:
@@ -354,13 +372,13 @@ class Recognizer:
         chosen = rows[model]
         whole_row = chosen[count] if item.whole_box is not None else None
         labels, whole = decide(chosen[:count], whole_row, item.boxes, self.decision)
-        if whole:
+        if whole is not None:
             index = count
             probabilities = {name: values[index].tolist() for name, values in rows.items()}
             segment = Segment(
-                OTHER, float(whole_row[OTHER]), item.whole_box, item.inputs[index], probabilities
+                whole, float(whole_row[whole]), item.whole_box, item.inputs[index], probabilities
             )
-            return Result("", [segment], model)
+            return Result("" if whole == OTHER else str(whole), [segment], model)
         segments = []
         for index, (label, confidence) in enumerate(labels):
             probabilities = {name: values[index].tolist() for name, values in rows.items()}

@@ -225,19 +225,29 @@ def test_decide_reports_a_doodle_as_one_other_segment():
     pieces = probabilities((1, 0.9), (7, 0.8), (4, 0.7))
     whole_other = probabilities((OTHER, 0.9))[0]
     whole_digit = probabilities((8, 0.9))[0]
-    assert decide(pieces, whole_other, DOODLE_BOXES, params)[1] is True
-    assert decide(pieces, whole_other, NUMBER_BOXES, params)[1] is False
-    assert decide(pieces, whole_digit, DOODLE_BOXES, params)[1] is False
+    assert decide(pieces, whole_other, DOODLE_BOXES, params)[1] == OTHER
+    assert decide(pieces, whole_other, NUMBER_BOXES, params)[1] is None
+    assert decide(pieces, whole_digit, DOODLE_BOXES, params)[1] is None
     unsure = probabilities((1, 0.9), (7, 0.3), (4, 0.9))  # one piece below min_confidence
     labels, whole = decide(unsure, whole_other, NUMBER_BOXES, params)
-    assert whole is True
+    assert whole == OTHER
     assert labels[1][0] == OTHER and labels[1][1] == pytest.approx(0.7)
+
+
+def test_decide_reads_a_digit_drawn_in_pieces_as_one_digit():
+    params = DecisionParams()
+    halves = probabilities((OTHER, 0.8), (1, 0.6))  # a 0 drawn as "(" and ")"
+    boxes = [(0, 0, 15, 50), (18, 0, 15, 50)]
+    assert decide(halves, probabilities((0, 0.97))[0], boxes, params)[1] == 0
+    assert decide(halves, probabilities((0, 0.6))[0], boxes, params)[1] is None  # unsure
+    wide = [(0, 0, 40, 50), (45, 0, 40, 50)]
+    assert decide(halves, probabilities((0, 0.97))[0], wide, params)[1] is None
 
 
 def test_decide_single_segment_threshold():
     params = DecisionParams(min_confidence=0.6)
     labels, whole = decide(probabilities((3, 0.55)), None, [(0, 0, 10, 10)], params)
-    assert labels == [(OTHER, pytest.approx(0.45))] and whole is False
+    assert labels == [(OTHER, pytest.approx(0.45))] and whole is None
     labels, _ = decide(probabilities((3, 0.65)), None, [(0, 0, 10, 10)], params)
     assert labels == [(3, pytest.approx(0.65))]
 
