@@ -25,12 +25,20 @@ from digitlib.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from digitlib.store.drawings import Drawing, DrawingRecord, DrawingStore, HeldDrawing
+from digitlib.store.drawings import (
+    Drawing,
+    DrawingRecord,
+    DrawingStore,
+    ExportResult,
+    HeldDrawing,
+)
 from digitlib.store.local import LocalStore
 from digitlib.store.registry import (
     LoadedModel,
     Manifest,
     ModelRegistry,
+    ModelUnavailable,
+    Promotion,
     PromotionConflict,
     UnsafeModelError,
     VerifyReport,
@@ -41,13 +49,16 @@ __all__ = [
     "Drawing",
     "DrawingRecord",
     "DrawingStore",
+    "ExportResult",
     "HeldDrawing",
     "KeyNotFound",
     "LoadedModel",
     "LocalStore",
     "Manifest",
     "ModelRegistry",
+    "ModelUnavailable",
     "PreconditionFailed",
+    "Promotion",
     "PromotionConflict",
     "RetryPolicy",
     "S3Store",
