@@ -124,7 +124,7 @@ class LearnConfig:
     """
 
     learning_rate: float = 3e-4
-    numpy_learning_rate: float = 0.005
+    numpy_learning_rate: float = 0.001
     epochs: int = 2
     batch_size: int = 32
     replay_size: int = 72
@@ -967,9 +967,12 @@ class OnlineLearner:
         newer = {}
         for name in self.trainable:
             current = self.registry.current(name)
-            if current is not None and current != versions.get(name):
-                loaded = self.registry.load(name, lambda path, name=name: load_model(path, name))
-                newer[name] = (loaded.model, loaded.version)
+            if current is None or current == versions.get(name):
+                continue
+            if versions.get(name) == "shipped" and self._is_shipped(name, current):
+                continue  # the shipped checkpoint, stored as a version: nothing new to load
+            loaded = self.registry.load(name, lambda path, name=name: load_model(path, name))
+            newer[name] = (loaded.model, loaded.version)
         if newer:
             self._set_live(
                 {name: model for name, (model, _) in newer.items()},
@@ -986,10 +989,7 @@ class OnlineLearner:
             for name, candidate in candidates.items():
                 parent = versions.get(name)
                 if not isinstance(parent, int):
-                    # The live model is the shipped file: store it as version 1 first, so that
-                    # the update has a parent to roll back to.
-                    seeded = self.registry.seed(name)
-                    parent = seeded.version if seeded else self.registry.current(name)
+                    parent = self._shipped_version(name)
                 path = Path(folder) / f"{name}{self.registry.suffix(name)}"
                 candidate.save(path)
                 manifest = self.registry.save_version(
@@ -1010,6 +1010,25 @@ class OnlineLearner:
                     continue
                 promoted[name] = (candidate, manifest.version)
         return promoted, conflicted
+
+    def _is_shipped(self, name: str, version: int) -> bool:
+        return self.registry.manifest(name, version).produced_by == "shipped"
+
+    def _shipped_version(self, name: str) -> int | None:
+        """The store version holding the shipped checkpoint the live model was loaded from.
+
+        The shipped file is stored as the first version (``ModelRegistry.seed``) so that an
+        update has a parent to roll back to. If another learner promoted since, the version
+        returned is not current and the promotion conflicts, as it must.
+        """
+        seeded = self.registry.seed(name)
+        if seeded is not None:
+            return seeded.version
+        current = self.registry.current(name)
+        if current is not None and self._is_shipped(name, current):
+            return current
+        shipped = [m.version for m in self.registry.history(name) if m.produced_by == "shipped"]
+        return min(shipped) if shipped else None
 
     def _install(self, promoted: dict) -> None:
         if not promoted:

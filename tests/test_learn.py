@@ -9,6 +9,8 @@ validates on even rows).
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 from digitlib import data
-from digitlib.config import HELD_OUT, OTHER, SHIPPED_MODELS_DIR
+from digitlib.config import HELD_OUT, MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR
 from digitlib.learn import (
     LearnConfig,
     OnlineLearner,
@@ -28,8 +30,10 @@ from digitlib.learn import (
 )
 from digitlib.store import DrawingStore, LocalStore, ModelRegistry
 
+#: The checkpoints the target tests start from (``DIGITLIB_TEST_MODELS_DIR`` tries others).
+MODELS_DIR = Path(os.environ.get("DIGITLIB_TEST_MODELS_DIR") or SHIPPED_MODELS_DIR)
 SHIPPED = all(
-    (SHIPPED_MODELS_DIR / name).is_file() for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz")
+    (MODELS_DIR / name).is_file() for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz")
 )
 needs_models = pytest.mark.skipif(not SHIPPED, reason="the shipped models are not trained yet")
 
@@ -90,7 +94,7 @@ def shipped_models():
     if not SHIPPED:
         pytest.skip("the shipped models are not trained yet")
     return {
-        name: load_model(SHIPPED_MODELS_DIR / f"{name}{suffix}", name)
+        name: load_model(MODELS_DIR / f"{name}{suffix}", name)
         for name, suffix in (("numpy_fnn", ".npz"), ("fnn", ".keras"), ("cnn", ".keras"))
     }
 
@@ -230,3 +234,194 @@ def test_learn_checks_the_session_id(store):
 def test_config_must_name_known_models(store):
     with pytest.raises(ValueError, match="does not have"):
         OnlineLearner(constant_recognizer(7), store, LearnConfig(models=("resnet",)))
+
+
+# --- targets, on the shipped models ------------------------------------------------------------
+
+
+@functools.cache
+def held_out_digits() -> list:
+    """pendigits digits of the held-out writers (never trained on, never in the gate)."""
+    return [d for d in data.load_pendigits() if d.writer in HELD_OUT.pendigits_writers]
+
+
+def held_out_canvases(count: int, seed: int) -> list[tuple[np.ndarray, int]]:
+    """``count`` random one-digit canvases of held-out writers, with their true digits."""
+    rng = np.random.default_rng(seed)
+    digits = held_out_digits()
+    picks = rng.choice(len(digits), count, replace=False)
+    return [
+        (canvas(digits[i].strokes, seed=int(rng.integers(1, 2**31))), digits[i].label)
+        for i in picks
+    ]
+
+
+def learner_on(store, shipped_models, **fields) -> OnlineLearner:
+    config = LearnConfig(validation=fields.pop("validation", SMALL), **fields)
+    return OnlineLearner(fresh_recognizer(shipped_models), store, config, shipped_dir=MODELS_DIR)
+
+
+def first_promoted(learner, cases) -> object:
+    """Learn ``cases`` (canvas, digit) with their true labels until one update is promoted."""
+    reasons = []
+    for image, digit in cases:
+        update = learner.learn(image, str(digit), session_id="test")
+        if update.promoted:
+            return update
+        reasons.append(update.reason)
+    raise AssertionError(f"no correction was promoted: {reasons}")
+
+
+def lineage(registry: ModelRegistry, name: str) -> list[int]:
+    """Versions from the current one back to the first, following parents."""
+    chain, version = [], registry.current(name)
+    while version is not None:
+        chain.append(version)
+        version = registry.manifest(name, version).parent
+    return chain
+
+
+@needs_models
+def test_a_confident_wrong_label_is_held_with_real_models(store, shipped_models):
+    learner = learner_on(store, shipped_models)
+    for image, digit in held_out_canvases(30, seed=5):
+        result = learner.recognizer.recognize(image)
+        confident = len(result.segments) == 1 and all(
+            max(probabilities) > 0.9999 and int(np.argmax(probabilities)) == digit
+            for probabilities in result.segments[0].probabilities.values()
+        )
+        if confident:
+            break
+    else:
+        pytest.skip("no held-out drawing that every model reads at > 99.99%")
+    wrong = str((digit + 5) % 10)
+    update = learner.learn(image, wrong, session_id="prankster")
+    assert not update.promoted and update.held, update.reason
+    assert "disagrees with every model" in update.reason
+    assert ModelRegistry(store, MODELS_DIR).names() == []
+    held = DrawingStore(store).get_held(update.held[0])
+    assert held.png.startswith(b"\x89PNG") and held.record.predictions["given"] == wrong
+
+
+@needs_models
+def test_restart_after_a_promoted_update_loads_the_promoted_version(tmp_path, shipped_models):
+    from digitlib.recognize import load_recognizer
+
+    root = tmp_path / "store"
+    learner = learner_on(LocalStore(root), shipped_models)
+    update = first_promoted(learner, held_out_canvases(6, seed=1))
+    promoted = {name: version for name, version in update.versions.items() if version != "shipped"}
+    assert promoted and update.seconds > 0 and update.metrics["validation"]
+
+    restarted = load_recognizer(MODELS_DIR, store=LocalStore(root))  # a new server process
+    assert restarted.versions == learner.recognizer.versions
+    probe = validation_set(SMALL).images[:64]
+    for name, model in restarted.models.items():
+        np.testing.assert_allclose(
+            model.predict_proba(probe),
+            learner.recognizer.models[name].predict_proba(probe),
+            atol=1e-5,
+        )
+    registry = ModelRegistry(LocalStore(root), MODELS_DIR)
+    for name, version in promoted.items():
+        manifest = registry.manifest(name, version)
+        assert manifest.produced_by == "online update"
+        assert manifest.parent is not None  # the shipped model, stored as the first version
+        assert registry.manifest(name, manifest.parent).produced_by == "shipped"
+        assert "before" in manifest.metrics["validation"][name]
+    log = DrawingStore(LocalStore(root)).updates()
+    assert log[-1]["promoted"] and log[-1]["versions"] == update.versions
+    assert log[-1]["session_id"] == "test" and log[-1]["labels"]
+
+    # The restarted server keeps learning on top of the promoted versions.
+    again = OnlineLearner(
+        restarted, LocalStore(root), LearnConfig(validation=SMALL), shipped_dir=MODELS_DIR
+    )
+    second = first_promoted(again, held_out_canvases(6, seed=2))
+    for name, version in second.versions.items():
+        if version != update.versions[name]:
+            assert registry.manifest(name, version).parent == update.versions[name]
+
+
+@needs_models
+def test_a_stale_learner_builds_on_the_other_learners_update(tmp_path, shipped_models):
+    root = tmp_path / "store"
+    first = learner_on(LocalStore(root), shipped_models)
+    second = learner_on(LocalStore(root), shipped_models)  # loaded before first's update
+    update = first_promoted(first, held_out_canvases(6, seed=3))
+    later = first_promoted(second, held_out_canvases(6, seed=4))
+    registry = ModelRegistry(LocalStore(root), MODELS_DIR)
+    for name, version in update.versions.items():
+        if version != "shipped":
+            assert version in lineage(registry, name), f"{name} lost version {version}"
+    assert later.versions != update.versions
+
+
+@needs_models
+def test_a_conflicting_promotion_is_reapplied_on_top_of_the_winner(tmp_path, shipped_models):
+    root = tmp_path / "store"
+    winner = learner_on(LocalStore(root), shipped_models)
+    loser = learner_on(LocalStore(root), shipped_models)
+    cases = held_out_canvases(8, seed=6)
+    raced = []
+    promote = loser._promote
+
+    def racing_promote(candidates, metrics):
+        if not raced:  # the other learner promotes between this one's gate and its promotion
+            raced.append(first_promoted(winner, cases[4:]))
+        return promote(candidates, metrics)
+
+    loser._promote = racing_promote
+    update = first_promoted(loser, cases[:4])
+    won = raced[0]
+    registry = ModelRegistry(LocalStore(root), MODELS_DIR)
+    clashed = [
+        name
+        for name in won.versions
+        if won.versions[name] != "shipped" and name in update.metrics["gate"]["passed"]
+    ]
+    if clashed:
+        assert update.attempts >= 2 and "re-applied" in update.reason
+    for name in MODEL_NAMES:
+        chain = lineage(registry, name)
+        for result in (won, update):
+            if result.versions[name] != "shipped":
+                assert result.versions[name] in chain, f"{name}: an update was lost"
+    assert {entry["promoted"] for entry in DrawingStore(LocalStore(root)).updates()} == {True}
+
+
+@needs_models
+def test_two_learners_at_once_lose_no_update(tmp_path, shipped_models):
+    root = tmp_path / "store"
+    learners = [learner_on(LocalStore(root), shipped_models) for _ in range(2)]
+    cases = held_out_canvases(6, seed=7)
+    results: list = []
+    errors: list = []
+    barrier = threading.Barrier(2)
+
+    def work(learner, mine):
+        try:
+            barrier.wait()
+            for image, digit in mine:
+                results.append(learner.learn(image, str(digit), session_id="race"))
+        except Exception as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=work, args=(learner, cases[index::2]))
+        for index, learner in enumerate(learners)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not errors, errors
+    assert len(results) == 6 and len(DrawingStore(LocalStore(root)).updates()) == 6
+    registry = ModelRegistry(LocalStore(root), MODELS_DIR)
+    for name in MODEL_NAMES:
+        chain = lineage(registry, name)
+        for result in results:  # every version a learner ended on is in the line of versions
+            version = result.versions[name]
+            if version != "shipped":
+                assert version in chain, f"{name} version {version} was lost"
+    assert any(result.promoted for result in results), [r.reason for r in results]
