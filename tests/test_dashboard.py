@@ -233,3 +233,40 @@ def test_notebook_only_wires():
     notebook = nbformat.read(PROJECT_ROOT / "notebooks" / "dashboard.ipynb", as_version=4)
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert len(code) <= 3 and sum(len(source.splitlines()) for source in code) <= 4
+
+
+# --- the dashboard's own logic ----------------------------------------------------------------
+
+
+def test_dashboard_without_models_still_loads_and_says_why():
+    from digitlib.dashboard import Dashboard, Services
+
+    dashboard = Dashboard(Services(None, problems=["no models: nothing in models/"]))
+    assert "nothing in models/" in dashboard.status.value and "dl-error" in dashboard.status.value
+    # A stroke's reading fails, and the failure reaches the status line instead of vanishing.
+    dashboard.pad._start(10, 10)
+    dashboard.pad._extend(40, 60)
+    dashboard.pad._finish()
+    assert "cannot read" in dashboard.status.value and "dl-error" in dashboard.status.value
+    dashboard.correction.value = "4x"
+    dashboard.save_button.click()
+    assert "should be digits" in dashboard.status.value
+
+
+def test_verdict_shows_the_figures_or_why_not():
+    from digitlib.dashboard.app import verdict_html
+    from digitlib.learn import Update
+
+    metrics = {
+        "validation": {"cnn": {"before": 0.981, "after": 0.983}},
+        "segments": {
+            "cnn": {"before": 0.2, "after": 0.7, "reading_before": "1", "reading_after": "7"}
+        },
+    }
+    promoted = verdict_html(Update(True, "promoted", metrics, 12.5, {"cnn": 4}))
+    assert "Promoted" in promoted and "98.1% → 98.3%" in promoted and "1 → 7" in promoted
+    assert "cnn 4" in promoted
+    refused = verdict_html(Update(False, "the ensemble lost 0.3 points", metrics, 3.0))
+    assert "Not promoted" in refused and "lost 0.3 points" in refused
+    held = verdict_html(Update(False, "disagrees with every model", {}, 0.1, held=["abc"]))
+    assert "Held for review" in held

@@ -26,17 +26,18 @@ BRUSH = 12
 READING_TIMEOUT = 30_000  # ms: generous, the machine is shared
 PAGE_TIMEOUT = 120_000  # ms: a page whose kernel was not preheated starts TensorFlow first
 
-# Records, in the page, when each stroke ends and when the reading changes (for the timing).
+# Records, in the page, when each stroke ends and when the status line changes: it says "Read N
+# mark(s) in T ms" after every reading, when the reading and its boxes are already shown.
 TIMING_JS = """
 () => {
   const canvas = document.querySelector('.digitlib-canvas');
-  const reading = document.querySelector('.digitlib-reading');
+  const status = document.querySelector('.digitlib-status');
   window.__dl = {ends: [], changes: []};
   for (const type of ['mouseup', 'touchend']) {
     canvas.addEventListener(type, () => window.__dl.ends.push(performance.now()), true);
   }
   new MutationObserver(() => window.__dl.changes.push(performance.now()))
-    .observe(reading, {subtree: true, childList: true, characterData: true});
+    .observe(status, {subtree: true, childList: true, characterData: true});
 }
 """
 
@@ -96,8 +97,11 @@ class Handwriting:
                     candidates = [d for d in candidates if len(d.strokes) == 1]
                 digits.append(candidates[(attempt * 7 + position * 3) % len(candidates)])
             strokes = layout_number(digits)
-            if reads(self.recognizer, strokes) == text:
-                return strokes
+            if reads(self.recognizer, strokes) != text:
+                continue
+            if one_stroke_last and reads(self.recognizer, strokes[:-1]) != text[:-1]:
+                continue  # Undo of the last stroke must leave a drawing that reads text[:-1]
+            return strokes
         raise AssertionError(f"no pendigits samples of {text!r} read correctly in 40 tries")
 
 
@@ -210,13 +214,17 @@ def test_page_is_offline_and_canvas_fixed_size(desktop):
 
 def test_mouse_digits_read_live(desktop, handwriting, results_dir):
     strokes = handwriting.number("4721")
-    draw_with_mouse(desktop, strokes)
+    for stroke in strokes:  # one at a time, as a person draws: each stroke gets its reading
+        seen = desktop.evaluate("window.__dl.changes.length")
+        draw_with_mouse(desktop, [stroke])
+        desktop.wait_for_function(f"window.__dl.changes.length > {seen}", timeout=READING_TIMEOUT)
     expect_reading(desktop, "4721")
     expect_no_errors(desktop)
     delays = stroke_to_reading_ms(desktop)
-    print(
-        f"\nend of stroke to reading: median {statistics.median(delays):.0f} ms over {len(delays)}"
-    )
+    median = statistics.median(delays)
+    print(f"\nend of stroke to reading: median {median:.0f} ms over {len(delays)} strokes")
+    # The target is 300 ms (make bench); this only catches a reading path gone badly wrong.
+    assert median < 1500, f"end of stroke to reading took {median:.0f} ms (median)"
     desktop.screenshot(path=str(results_dir / "dashboard-desktop.png"), full_page=True)
     desktop.screenshot(path=str(PROJECT_ROOT / "docs" / "dashboard.png"), full_page=False)
 

@@ -29,6 +29,7 @@ from ipywidgets import (
 from digitlib.config import OTHER
 from digitlib.dashboard import render
 from digitlib.dashboard.drawpad import DrawPad
+from digitlib.dashboard.panels import DataPanel, ModelsPanel
 from digitlib.dashboard.services import Services, shared_services
 
 ABOUT = """
@@ -118,10 +119,9 @@ class Dashboard:
         self.inspect = HTML()
         self.inspect.add_class("digitlib-inspect")
 
-        from digitlib.dashboard.panels import DataPanel, ModelsPanel
-
-        self.models_panel = ModelsPanel(self)
-        self.data_panel = DataPanel(self)
+        # Built when their tab is first opened: fewer widgets for the page to create at start.
+        self.models_panel: ModelsPanel | None = None
+        self.data_panel: DataPanel | None = None
         draw_view = HBox(
             [
                 VBox(
@@ -145,7 +145,7 @@ class Dashboard:
         )
         about = HTML(ABOUT + render.pipeline_svg(), layout=Layout(max_width="720px"))
         self.tabs = Tab(
-            children=[draw_view, self.models_panel.widget, self.data_panel.widget, about],
+            children=[draw_view, HTML("Loading…"), HTML("Loading…"), about],
             titles=["Draw", "Models", "Data", "About"],
         )
         self.tabs.observe(self.guard(self._on_tab), names="selected_index")
@@ -195,8 +195,10 @@ class Dashboard:
         problems += [
             f"skipped: {w}" for w in getattr(self.services.recognizer, "warnings", []) or []
         ]
-        if problems:
-            self.report("; ".join(problems), "warning")
+        if self.services.recognizer is None:
+            self.report("; ".join(problems), "error")
+        elif problems:
+            self.report("Ready, with warnings: " + "; ".join(problems), "warning")
         else:
             self.report("Ready: draw a number.")
 
@@ -285,7 +287,6 @@ class Dashboard:
         )
         drawing_id = record.id
         self.report(f"Saved drawing {drawing_id} labelled {labels}.")
-        self.data_panel.stale = True
 
     def start_learning(self) -> None:
         """Fine-tune on the drawing with the corrected labels; the verdict shows when done."""
@@ -337,8 +338,6 @@ class Dashboard:
             else:
                 outcome = "Models kept as they were"
             self.report(f"{outcome} after {update.seconds:.1f} s.")
-            self.models_panel.stale = True
-            self.data_panel.stale = True
         except Exception as error:  # noqa: BLE001 - a thread's errors go to the page too
             self.verdict.value = (
                 f'<span class="dl-verdict-no">Learning failed: {html.escape(type(error).__name__)}: '
@@ -356,10 +355,22 @@ class Dashboard:
     # --- tabs -------------------------------------------------------------------------------------
 
     def _on_tab(self, change: dict) -> None:
-        if change["new"] == 1:
+        index = change["new"]
+        if index == 1:
+            if self.models_panel is None:
+                self.models_panel = ModelsPanel(self)
+                self._set_tab(1, self.models_panel.widget)
             self.models_panel.refresh()
-        elif change["new"] == 2:
+        elif index == 2:
+            if self.data_panel is None:
+                self.data_panel = DataPanel(self)
+                self._set_tab(2, self.data_panel.widget)
             self.data_panel.refresh()
+
+    def _set_tab(self, index: int, widget: Any) -> None:
+        children = list(self.tabs.children)
+        children[index] = widget
+        self.tabs.children = children
 
 
 def verdict_html(update: Any) -> str:

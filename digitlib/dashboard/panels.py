@@ -25,7 +25,6 @@ class ModelsPanel:
 
     def __init__(self, dashboard: Dashboard) -> None:
         self.dashboard = dashboard
-        self.stale = True
         guard = dashboard.guard
         self.warnings = HTML()
         self.versions = HTML()
@@ -92,7 +91,6 @@ class ModelsPanel:
         self.history.value = self._history_charts()
         self._fill_versions()
         self.confusion.value = self._confusion()
-        self.stale = False
 
     def _history_charts(self) -> str:
         if not any(self._histories.values()):
@@ -202,7 +200,6 @@ class DataPanel:
 
     def __init__(self, dashboard: Dashboard) -> None:
         self.dashboard = dashboard
-        self.stale = True
         guard = dashboard.guard
         self.refresh_button = Button(description="Refresh", icon="refresh")
         self.export_button = Button(description="Export", icon="download")
@@ -247,7 +244,6 @@ class DataPanel:
         self.queue.children = [self._held_row(item) for item in held] or [
             HTML("<i>Nothing to review.</i>")
         ]
-        self.stale = False
 
     def _card(self, record: Any) -> VBox:
         guard = self.dashboard.guard

@@ -121,7 +121,23 @@ def build_services(store_url: str | None = None, models_dir: str | None = None) 
             raise
         problems.append(f"could not load the store's models ({error}); using the shipped models")
         recognizer = digitlib.load_recognizer(shipped)
+    warm_up(recognizer)
     return Services(recognizer, store, registry, drawings, problems=problems, models_dir=shipped)
+
+
+def warm_up(recognizer: Any) -> None:
+    """Read a small drawing once, so that the visitor's first stroke does not pay for the lazy
+    imports and first calls of the whole pipeline (a preheated kernel does this before the
+    visitor arrives)."""
+    import numpy as np
+
+    from digitlib.dashboard.render import render_drawing
+
+    strokes = [
+        np.array([[30, 20], [30, 80]], np.float32),
+        np.array([[60, 20], [90, 20], [70, 80]], np.float32),
+    ]
+    recognizer.recognize(render_drawing(strokes, [8.0, 8.0], (100, 120)))
 
 
 @functools.cache
