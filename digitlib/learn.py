@@ -540,7 +540,20 @@ class OnlineLearner:
         self, held_id: str, labels: str | Sequence | None = None, session_id: str | None = None
     ) -> Update:
         """Accept a held drawing from the review queue (optionally with corrected ``labels``)
-        and learn from it without the suspicion checks."""
+        and learn from it without the suspicion checks.
+
+        Raises ``ValueError`` (and leaves the drawing on the queue) when it cannot be learned as
+        labeled: no ink, a label that is no digit or "?", or not one label per segment.
+        """
+        held = self.drawings.get_held(held_id)
+        reading = list(held.labels) if labels is None else labels
+        try:
+            self._screen(self._segments(held.png), parse_labels(reading), trusted=True)
+        except Suspicious as problem:
+            raise ValueError(
+                f"cannot learn held drawing {held_id} as labeled: {problem}; accept it with "
+                "one label per segment"
+            ) from None
         item = self.drawings.accept(held_id, labels=labels)
         return self._learn(
             item.png, list(item.labels), session_id or item.record.session_id, trusted=True
@@ -553,7 +566,6 @@ class OnlineLearner:
     # --- one update -----------------------------------------------------------------------------
 
     def _learn(self, image, labels, session_id, *, trusted: bool) -> Update:
-        from digitlib.recognize import prepare
 
         start = time.perf_counter()
         parsed = parse_labels(labels)
@@ -564,16 +576,7 @@ class OnlineLearner:
                 f"session_id must be 1-64 letters, digits, '_' or '-', got {session_id!r}"
             )
         with self._lock:
-            # The same cut into segments as recognition makes (the whole-drawing input that
-            # recognize() adds for several segments is not a segment and is left out).
-            prepared = prepare(
-                image, getattr(self.recognizer, "segmentation", None) or _default_segmentation()
-            )
-            inputs = (
-                np.stack(prepared.inputs[: len(prepared.boxes)])
-                if prepared.boxes
-                else np.zeros((0, 28, 28), np.float32)
-            )
+            inputs = self._segments(image)
             update = Update(
                 False, "", session_id=session_id, labels=[p for p in parsed if p is not None]
             )
@@ -594,6 +597,17 @@ class OnlineLearner:
             update.seconds = time.perf_counter() - start
             self._record(update)
             return update
+
+    def _segments(self, image) -> np.ndarray:
+        """The model inputs (K, 28, 28) float32 of the drawing's segments, cut as recognition
+        cuts them (the whole-drawing input recognize() adds for several segments is left out)."""
+        from digitlib.recognize import prepare
+
+        segmentation = getattr(self.recognizer, "segmentation", None) or _default_segmentation()
+        prepared = prepare(image, segmentation)
+        if not prepared.boxes:
+            return np.zeros((0, 28, 28), np.float32)
+        return np.stack(prepared.inputs[: len(prepared.boxes)]).astype(np.float32)
 
     def _screen(self, inputs: np.ndarray, parsed: list, trusted: bool) -> None:
         if len(inputs) == 0:

@@ -219,6 +219,21 @@ def test_suspicious_drawings_are_held_not_trained(store, image, labels, reason):
     assert ModelRegistry(store, SHIPPED_MODELS_DIR).names() == []  # nothing saved
 
 
+def test_rejected_drawings_leave_the_queue_untrained(store):
+    learner = OnlineLearner(constant_recognizer(7), store)
+    update = learner.learn(canvas(seven()), "1")
+    learner.reject(update.held[0])
+    assert DrawingStore(store).list_held() == []
+
+
+def test_accepting_an_unlearnable_drawing_says_why_and_keeps_it_held(store):
+    learner = OnlineLearner(constant_recognizer(7), store)
+    update = learner.learn(canvas(seven()), "77")  # two labels, one segment
+    with pytest.raises(ValueError, match="2 labels for 1 segments.*one label per segment"):
+        learner.accept(update.held[0])
+    assert [record.id for record in DrawingStore(store).list_held()] == update.held
+
+
 def test_unsure_models_do_not_make_a_label_suspicious(store):
     learner = OnlineLearner(constant_recognizer(7, confidence=0.9), store)
     with pytest.raises(AssertionError, match="must not be trained"):
@@ -301,6 +316,12 @@ def test_a_confident_wrong_label_is_held_with_real_models(store, shipped_models)
     assert ModelRegistry(store, MODELS_DIR).names() == []
     held = DrawingStore(store).get_held(update.held[0])
     assert held.png.startswith(b"\x89PNG") and held.record.predictions["given"] == wrong
+
+    # A reviewer who finds the label right after all accepts it: then it trains.
+    accepted = learner.accept(update.held[0])
+    assert not accepted.held and accepted.labels == [int(wrong)]
+    assert "train" in accepted.metrics and accepted.reason
+    assert DrawingStore(store).list_held() == []
 
 
 @needs_models
@@ -425,3 +446,26 @@ def test_two_learners_at_once_lose_no_update(tmp_path, shipped_models):
             if version != "shipped":
                 assert version in chain, f"{name} version {version} was lost"
     assert any(result.promoted for result in results), [r.reason for r in results]
+
+
+@needs_models
+def test_a_hundred_wrong_labels_cost_no_mnist_accuracy(store, shipped_models):
+    """Target: 100 drawings with deliberately wrong labels, learned one after another: the live
+    ensemble's MNIST accuracy (5,000 odd test rows) stays within 0.3 points of the start, and
+    no promoted update costs more than that."""
+    learner = learner_on(store, shipped_models, exact_gate=False)
+    start = mnist_accuracy(learner.recognizer)
+    rng = np.random.default_rng(12)
+    outcomes = {"promoted": 0, "held": 0, "rejected": 0}
+    lowest = start
+    for image, digit in held_out_canvases(100, seed=11):
+        wrong = (digit + int(rng.integers(1, 10))) % 10
+        update = learner.learn(image, str(wrong), session_id="prankster")
+        outcomes["promoted" if update.promoted else "held" if update.held else "rejected"] += 1
+        if update.promoted:
+            lowest = min(lowest, mnist_accuracy(learner.recognizer))
+            assert lowest >= start - 0.003, (update.reason, update.metrics["validation"])
+    final = mnist_accuracy(learner.recognizer)
+    print(f"poisoning: MNIST {start:.2%} -> {final:.2%} (lowest {lowest:.2%}), {outcomes}")
+    assert final >= start - 0.003
+    assert len(DrawingStore(store).updates()) == 100
