@@ -64,9 +64,9 @@ def test_assembly_never_uses_held_out_writers_or_categories(monkeypatch):
     seen = {}
     real_render = train.render_many
 
-    def spy(drawings, renderings, seed, workers=1, chunk=500):
+    def spy(drawings, renderings, seed, workers=1, chunk=500, **options):
         seen.setdefault("calls", []).append(len(drawings))
-        return real_render(drawings, renderings, seed, 1, chunk)
+        return real_render(drawings, renderings, seed, 1, chunk, **options)
 
     real_doodles = data.load_quickdraw_strokes
 
