@@ -974,10 +974,13 @@ def plot_misreads(
         row = probabilities[index]
         true = labels[index]
         best = int(np.argmax(row))
-        captions.append(
-            f"drawn {CLASS_NAMES[true]}, read {CLASS_NAMES[label]}\n"
-            f"p({CLASS_NAMES[best]}) {row[best]:.2f}, p({CLASS_NAMES[true]}) {row[true]:.2f}"
-        )
+        if best == true:  # the right digit, but not likely enough: reported as "other"
+            odds = f"p({CLASS_NAMES[true]}) {row[true]:.2f}, below threshold"
+        else:
+            odds = (
+                f"p({CLASS_NAMES[best]}) {row[best]:.2f}, p({CLASS_NAMES[true]}) {row[true]:.2f}"
+            )
+        captions.append(f"drawn {CLASS_NAMES[true]}, read {CLASS_NAMES[label]}\n{odds}")
     return image_grid(
         list(images[indices]),
         columns=columns,
