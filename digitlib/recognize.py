@@ -42,6 +42,10 @@ class DecisionParams:
     ``line_offset``: ... and sit on one line: each segment's vertical center is within this many
     median segment heights of the median center.
     ``max_aspect``: ... and are not much wider than tall (width / height at most this).
+    ``max_holes`` and ``max_length``: a segment with more holes, or longer strokes (in units of
+    its longer side; ``digitlib.segment.Region``), than any digit has is "other" whatever the
+    models say: digits have at most two holes and strokes about 3.7 box sides long, doodles
+    often more (on training writers, no digit of 1,500 came near these limits).
     ``whole_digit`` and ``whole_digit_aspect``: when a segment of a drawing reads as "other" but
     the whole drawing, no wider than ``whole_digit_aspect`` times its height, reads as a digit
     with at least ``whole_digit`` probability, the drawing is that one digit drawn in pieces.
@@ -54,6 +58,8 @@ class DecisionParams:
     max_aspect: float = 1.6
     whole_digit: float = 0.9
     whole_digit_aspect: float = 1.0
+    max_holes: int = 2
+    max_length: float = 4.5
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class _Prepared:
     boxes: list[Box]
     inputs: list[np.ndarray]
     whole_box: Box | None
+    shapes: list[tuple[int, float]] = field(default_factory=list)  # (holes, length) per segment
 
 
 def _union_box(boxes: Sequence[Box]) -> Box:
@@ -156,7 +163,8 @@ def prepare(
     if factor > 1:
         boxes = [_scale_box(box, factor, image.shape) for box in boxes]
         whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
-    return _Prepared(boxes, inputs, whole_box)
+    shapes = [(region.holes, region.length) for region in regions]
+    return _Prepared(boxes, inputs, whole_box, shapes)
 
 
 def _scale_box(box: Box, factor: int, shape: tuple[int, ...]) -> Box:
@@ -187,6 +195,7 @@ def decide(
     whole_probabilities: np.ndarray | None,
     boxes: Sequence[Box],
     params: DecisionParams,
+    shapes: Sequence[tuple[int, float]] | None = None,
 ) -> tuple[list[tuple[int, float]], int | None]:
     """Labels and confidences of a drawing's segments, and whether to read the drawing as a whole.
 
@@ -194,13 +203,18 @@ def decide(
     float (11,) for the whole drawing, or None for a single segment. Returns ``(labels, whole)``:
     ``labels`` a list of ``(label, confidence)`` per segment; ``whole`` None to report the
     segments, or the label (``OTHER`` for a doodle, or a digit drawn in pieces) of the single
-    segment the whole drawing should be reported as.
+    segment the whole drawing should be reported as. ``shapes``: ``(holes, length)`` per segment
+    (``digitlib.segment.Region``), or None to judge by the probabilities alone.
     """
     labels = []
-    for row in np.asarray(segment_probabilities, np.float64):
+    shapes = list(shapes) if shapes is not None else [(0, 0.0)] * len(segment_probabilities)
+    for row, (holes, length) in zip(
+        np.asarray(segment_probabilities, np.float64), shapes, strict=True
+    ):
         label = int(np.argmax(row))
         confidence = float(row[label])
-        if label != OTHER and confidence < params.min_confidence:
+        unlike_digit = holes > params.max_holes or length > params.max_length
+        if label != OTHER and (confidence < params.min_confidence or unlike_digit):
             label, confidence = OTHER, 1.0 - confidence
         labels.append((label, confidence))
     if whole_probabilities is None or len(labels) < 2:
@@ -371,7 +385,9 @@ class Recognizer:
         count = len(item.boxes)
         chosen = rows[model]
         whole_row = chosen[count] if item.whole_box is not None else None
-        labels, whole = decide(chosen[:count], whole_row, item.boxes, self.decision)
+        labels, whole = decide(
+            chosen[:count], whole_row, item.boxes, self.decision, item.shapes or None
+        )
         if whole is not None:
             index = count
             probabilities = {name: values[index].tolist() for name, values in rows.items()}

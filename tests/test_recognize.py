@@ -244,6 +244,13 @@ def test_decide_reads_a_digit_drawn_in_pieces_as_one_digit():
     assert decide(halves, probabilities((0, 0.97))[0], wide, params)[1] is None
 
 
+def test_decide_shapes_no_digit_has_are_other():
+    params = DecisionParams(max_holes=2, max_length=4.5)
+    sure = probabilities((8, 0.99), (8, 0.99), (8, 0.99))
+    labels, _ = decide(sure, None, NUMBER_BOXES[:1] * 3, params, [(2, 3.0), (3, 3.0), (1, 5.0)])
+    assert [label for label, _ in labels] == [8, OTHER, OTHER]
+
+
 def test_decide_single_segment_threshold():
     params = DecisionParams(min_confidence=0.6)
     labels, whole = decide(probabilities((3, 0.55)), None, [(0, 0, 10, 10)], params)

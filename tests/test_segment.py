@@ -184,3 +184,19 @@ def test_random_canvas_numbers_have_one_segment_per_digit(training_digits):
         image = render_number([d.strokes for d in chosen], rng)
         right += len(find_segments(ink_levels(image))) == count
     assert right >= 58  # digits that touch (thick strokes, small gap) cannot be split
+
+
+def test_holes_and_stroke_length_describe_the_shape():
+    ink = canvas(110, 240)
+    cv2.line(ink, (20, 10), (20, 100), 1.0, 5)  # a 1: no hole, length about one side
+    cv2.ellipse(ink, (70, 32), (16, 20), 0, 0, 360, 1.0, 5)  # an 8: two holes
+    cv2.ellipse(ink, (70, 76), (18, 22), 0, 0, 360, 1.0, 5)
+    for column in (130, 160, 190, 220):  # a grid: nine holes, long strokes
+        cv2.line(ink, (column, 10), (column, 100), 1.0, 5)
+    for row in (10, 40, 70, 100):
+        cv2.line(ink, (130, row), (220, row), 1.0, 5)
+    one, eight, grid = find_segments(ink)
+    assert (one.holes, eight.holes, grid.holes) == (0, 2, 9)
+    assert 0.8 < one.length < 1.3
+    assert 2.0 < eight.length < 3.7
+    assert grid.length > 5
