@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import html
+import os
+import sys
 import threading
 import time
 import traceback
@@ -70,8 +72,9 @@ class Dashboard:
         canvas_size: tuple[int, int] = (240, 340),
         line_width: int = 12,
     ) -> None:
+        started = time.perf_counter()
         self.session_id = uuid.uuid4().hex[:12]
-        self.status = HTML(layout=Layout(min_height="20px"))
+        self.status = HTML(layout=Layout(height="36px", overflow="auto"))
         self.status.add_class("digitlib-status")
         self.services = (
             services if services is not None else self._load_services(store_url, models_dir)
@@ -141,8 +144,9 @@ class Dashboard:
                     layout=Layout(flex="1 1 360px"),
                 ),
             ],
-            layout=Layout(flex_flow="row wrap", gap="12px"),
+            layout=Layout(flex_flow="row wrap"),
         )
+        draw_view.add_class("dl-gap")
         about = HTML(ABOUT + render.pipeline_svg(), layout=Layout(max_width="720px"))
         self.tabs = Tab(
             children=[draw_view, HTML("Loading…"), HTML("Loading…"), about],
@@ -154,6 +158,17 @@ class Dashboard:
         )
         self.widget.add_class("digitlib-dashboard")
         self._report_startup()
+        self._announce(time.perf_counter() - started)
+
+    @staticmethod
+    def _announce(seconds: float) -> None:
+        # One line in the server's log (the kernel's own stderr, not the page) per dashboard
+        # built: operators see when a preheated kernel is ready, and so do the browser tests.
+        print(
+            f"[digitlib] dashboard ready in {seconds:.1f} s (kernel pid {os.getpid()})",
+            file=sys.__stderr__,
+            flush=True,
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

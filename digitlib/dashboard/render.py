@@ -324,7 +324,10 @@ PAGE_CSS = """
 .digitlib-canvas canvas { touch-action: none; }
 .digitlib-reading { font-size: 44px; font-weight: bold; line-height: 52px; min-height: 52px;
   letter-spacing: 2px; }
-.digitlib-status { font-size: 13px; color: #333; min-height: 18px; }
+/* A fixed height: a status that grows or shrinks would move the canvas under the pen. */
+.digitlib-status { font-size: 13px; color: #333; height: 36px; line-height: 18px;
+  overflow-y: auto; }
+.digitlib-status .widget-html-content { line-height: 18px; }
 .digitlib-status .dl-error { color: #b00020; font-weight: bold; }
 .digitlib-status .dl-warning { color: #8a5300; }
 .dl-cards { display: flex; flex-wrap: wrap; gap: 8px; }
@@ -360,6 +363,7 @@ PAGE_CSS = """
   .digitlib-reading { font-size: 36px; line-height: 44px; min-height: 44px; }
 }
 .digitlib-dashboard .widget-box { overflow: visible; }
+.dl-gap { gap: 12px; }
 .dl-warning-box { background: #fff4e5; border: 1px solid #f0b45b; padding: 6px; border-radius: 4px; }
 </style>
 """

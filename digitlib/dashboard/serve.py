@@ -47,8 +47,9 @@ def voila_command(
         f"--pool_size={pool_size}",
         "--strip_sources=True",
         "--show_tracebacks=False",
-        # Refill the pool right after a visitor takes a kernel.
-        "--VoilaKernelManager.fill_delay=0",
+        # Refill the pool soon after a visitor takes a kernel, but not while their page loads:
+        # a kernel starting TensorFlow would compete with it for the CPU.
+        "--VoilaKernelManager.fill_delay=3",
         "--theme=light",
         "--template=digitlib",
     ]

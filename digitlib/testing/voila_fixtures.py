@@ -28,7 +28,9 @@ from digitlib.testing.browser import LAUNCH_ARGS, find_chromium, missing_browser
 #: Seconds the server may take to fill its kernel pool (TensorFlow and three models per kernel).
 SERVER_READY_TIMEOUT = float(os.environ.get("DIGITLIB_VOILA_TIMEOUT", "180"))
 #: Preheated kernels of the test server.
-TEST_POOL_SIZE = int(os.environ.get("DIGITLIB_VOILA_POOL", "2"))
+TEST_POOL_SIZE = int(os.environ.get("DIGITLIB_VOILA_POOL", "3"))
+#: What ``Dashboard`` writes to the server log when a kernel has built it.
+READY_LINE = "[digitlib] dashboard ready"
 
 
 def free_port() -> int:
@@ -51,7 +53,8 @@ class DashboardServer:
 
 
 def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) -> DashboardServer:
-    """Start the dashboard server and wait until it listens and its kernel pool is filled."""
+    """Start the dashboard server; wait until it answers and every preheated kernel has built its
+    dashboard (TensorFlow imported, models loaded), so that the first visitor does not wait."""
     port = free_port()
     env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
     command = [
@@ -76,15 +79,13 @@ def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) 
         )
     server = DashboardServer(f"http://127.0.0.1:{port}/", store, log, process)
     deadline = time.monotonic() + SERVER_READY_TIMEOUT
-    ready_line = f"is filled with {pool_size} kernel" if pool_size > 0 else "is running at"
     while True:
         if process.poll() is not None:
             raise RuntimeError(
                 f"the dashboard server exited with {process.returncode}:\n{server.log_text()[-3000:]}"
             )
-        if ready_line in server.log_text() and _answers(
-            f"http://127.0.0.1:{port}/api/kernelspecs"
-        ):
+        built = server.log_text().count(READY_LINE)
+        if built >= pool_size and _answers(f"http://127.0.0.1:{port}/voila/static/voila.js"):
             return server
         if time.monotonic() > deadline:
             stop_dashboard(server)
