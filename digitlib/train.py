@@ -417,6 +417,40 @@ def assemble_training_set(
     return result
 
 
+def add_examples(
+    training_set: TrainingSet,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    copies: int = 10,
+    source: str = "drawings",
+) -> TrainingSet:
+    """A new training set with extra labelled model inputs (e.g. accepted drawings collected by
+    the dashboard), each repeated ``copies`` times (every copy is augmented differently).
+
+    ``images``: float32 (N, 28, 28) in [0, 1]; ``labels``: (N,) ints 0..10.
+    """
+    images = np.asarray(images, np.float32)
+    labels = np.asarray(labels, np.int64)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise ValueError(
+            f"examples must be images (N, 28, 28) with labels (N,), got {images.shape} and "
+            f"{labels.shape}"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise ValueError(f"labels must be 0..{NUM_CLASSES - 1}")
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    repeated = np.repeat(images, copies, axis=0)
+    return TrainingSet(
+        np.concatenate([training_set.images, repeated]),
+        np.concatenate([training_set.labels, np.repeat(labels, copies)]),
+        np.concatenate([training_set.sources, np.full(len(repeated), source)]),
+        training_set.validation_images,
+        training_set.validation_labels,
+    )
+
+
 def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
 

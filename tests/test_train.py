@@ -101,3 +101,13 @@ def test_train_model_rejects_unknown_names(tiny_set):
 def test_class_weights():
     weights = train.class_weights(train.TrainConfig(other_weight=0.5))
     assert weights.shape == (11,) and weights[OTHER] == 0.5 and weights[:10].tolist() == [1] * 10
+
+
+def test_add_examples_repeats_collected_drawings(tiny_set):
+    images = np.zeros((2, 28, 28), np.float32)
+    bigger = train.add_examples(tiny_set, images, np.array([3, 10]), copies=4)
+    assert len(bigger.images) == len(tiny_set.images) + 8
+    assert bigger.labels[-8:].tolist() == [3] * 4 + [10] * 4
+    assert (bigger.sources[-8:] == "drawings").all()
+    with pytest.raises(ValueError, match="labels must be"):
+        train.add_examples(tiny_set, images, np.array([3, 11]))

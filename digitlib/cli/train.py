@@ -66,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run side by side)",
     )
     parser.add_argument(
+        "--with-drawings",
+        metavar="STORE",
+        default=None,
+        help="also train on the accepted drawings of this store (folder or s3:// URL), each "
+        "segment 10 times",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="assemble the training set afresh instead of reading .cache/",
@@ -99,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
     training_set = train.assemble_training_set(
         config, cache_dir=None if args.no_cache else train.DEFAULT_CACHE_DIR, limit=args.limit
     )
+    if args.with_drawings:
+        from digitlib import segment
+        from digitlib.store import DrawingStore, open_store
+
+        drawings = DrawingStore(open_store(args.with_drawings))
+        images, labels, _, skipped = drawings.examples(extract=segment.extract)
+        training_set = train.add_examples(training_set, images, labels)
+        print(f"added {len(images)} segments of collected drawings ({len(skipped)} skipped)")
     assembly_seconds = time.monotonic() - started
     print(
         f"{len(training_set.images)} training images in {assembly_seconds:.0f} s: "
