@@ -31,3 +31,23 @@ def test_evaluate_cli_with_limit_writes_metrics(tmp_path, capsys):
 def test_evaluate_cli_rejects_a_bad_limit(capsys):
     assert main(["evaluate", "--limit", "0"]) == 1
     assert "--limit" in capsys.readouterr().err
+
+
+def test_predict_cli_reads_a_png(tmp_path, capsys):
+    import cv2
+
+    from digitlib import data
+
+    digits = [d for d in data.load_pendigits() if d.writer == 27][:2]
+    image = data.render_number([d.strokes for d in digits], 0, rgba=False)
+    path = tmp_path / "number.png"
+    cv2.imwrite(str(path), image[..., ::-1])
+    assert main(["predict", str(path), "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["text"] == "".join(str(d.label) for d in digits)
+    assert len(output["segments"]) == 2
+
+
+def test_predict_cli_reports_a_missing_file(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "missing.png")]) == 1
+    assert "no such file" in capsys.readouterr().err
