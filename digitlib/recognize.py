@@ -46,6 +46,8 @@ class DecisionParams:
     its longer side; ``digitlib.segment.Region``), than any digit has is "other" whatever the
     models say: digits have at most two holes and strokes about 3.7 box sides long, doodles
     often more (on training writers, no digit of 1,500 came near these limits).
+    ``max_digit_aspect``: a segment more than this many times wider than tall is "other" (no
+    training writer's digit is wider than 1.96 times its height).
     ``whole_digit`` and ``whole_digit_aspect``: when a segment of a drawing reads as "other" but
     the whole drawing, no wider than ``whole_digit_aspect`` times its height, reads as a digit
     with at least ``whole_digit`` probability, the drawing is that one digit drawn in pieces.
@@ -60,6 +62,7 @@ class DecisionParams:
     whole_digit_aspect: float = 1.0
     max_holes: int = 2
     max_length: float = 4.5
+    max_digit_aspect: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -208,12 +211,16 @@ def decide(
     """
     labels = []
     shapes = list(shapes) if shapes is not None else [(0, 0.0)] * len(segment_probabilities)
-    for row, (holes, length) in zip(
-        np.asarray(segment_probabilities, np.float64), shapes, strict=True
+    for row, (holes, length), box in zip(
+        np.asarray(segment_probabilities, np.float64), shapes, boxes, strict=True
     ):
         label = int(np.argmax(row))
         confidence = float(row[label])
-        unlike_digit = holes > params.max_holes or length > params.max_length
+        unlike_digit = (
+            holes > params.max_holes
+            or length > params.max_length
+            or box[2] > params.max_digit_aspect * box[3]
+        )
         if label != OTHER and (confidence < params.min_confidence or unlike_digit):
             label, confidence = OTHER, 1.0 - confidence
         labels.append((label, confidence))

@@ -249,6 +249,8 @@ def test_decide_shapes_no_digit_has_are_other():
     sure = probabilities((8, 0.99), (8, 0.99), (8, 0.99))
     labels, _ = decide(sure, None, NUMBER_BOXES[:1] * 3, params, [(2, 3.0), (3, 3.0), (1, 5.0)])
     assert [label for label, _ in labels] == [8, OTHER, OTHER]
+    wide = [(0, 0, 100, 40)]  # 2.5 times wider than tall
+    assert decide(sure[:1], None, wide, params)[0][0][0] == OTHER
 
 
 def test_decide_single_segment_threshold():
