@@ -123,8 +123,9 @@ class LearnConfig:
     seed : seeds the augmentation, replay sampling and training order.
     """
 
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-4
     numpy_learning_rate: float = 0.001
+    keras_optimizer: str = "adam"
     epochs: int = 2
     batch_size: int = 32
     replay_size: int = 72
@@ -413,12 +414,17 @@ class _KerasTrainer:
     Adam, batch norm and dropout in inference mode.
     """
 
-    def __init__(self, classifier) -> None:
+    def __init__(self, classifier, optimizer: str = "adam") -> None:
         import keras
         import tensorflow as tf
 
         model = classifier.model
-        self.optimizer = keras.optimizers.Adam(learning_rate=1e-4)
+        if optimizer == "adam":
+            self.optimizer = keras.optimizers.Adam(learning_rate=1e-4)
+        elif optimizer == "sgd":
+            self.optimizer = keras.optimizers.SGD(learning_rate=1e-2, momentum=0.9)
+        else:
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         variables = model.trainable_variables
         self.optimizer.build(variables)
         loss_function = keras.losses.SparseCategoricalCrossentropy()
@@ -728,7 +734,9 @@ class OnlineLearner:
             candidate.model.set_weights(live.model.get_weights())
             trainer = self._trainers.get(candidate)
             if trainer is None:
-                trainer = self._trainers[candidate] = _KerasTrainer(candidate)
+                trainer = self._trainers[candidate] = _KerasTrainer(
+                    candidate, self.config.keras_optimizer
+                )
             trainer.fit(
                 images,
                 labels,
