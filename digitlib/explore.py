@@ -852,8 +852,10 @@ def mnist_test_set(count: int, rng: np.random.Generator | int | None = None) -> 
 def decide_labels(probabilities: np.ndarray, min_confidence: float | None = None) -> np.ndarray:
     """The label the recognizer reports for each single-segment model input: the most likely
     class, or "other" when the most likely digit's probability is below ``min_confidence``
-    (``recognize.DecisionParams().min_confidence`` when None). The same rule as
-    ``recognize.decide``, vectorized (the tests check they agree). Returns int64 (N,)."""
+    (``recognize.DecisionParams().min_confidence`` when None). The rule of ``recognize.decide``
+    for a digit-shaped segment, vectorized (the tests check they agree); the recognizer's
+    further checks of a segment's shape (holes, stroke length, width) need the drawing and are
+    left out. Returns int64 (N,)."""
     from digitlib.recognize import DecisionParams
 
     probabilities = _check_probabilities(probabilities)

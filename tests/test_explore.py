@@ -135,7 +135,10 @@ def test_decide_labels_agrees_with_the_recognizer(threshold):
     from digitlib.recognize import DecisionParams, decide
 
     probabilities = np.random.default_rng(3).dirichlet(np.full(NUM_CLASSES, 0.3), 400)
-    decided, _ = decide(probabilities, None, [], DecisionParams(min_confidence=threshold))
+    square_boxes = [(0, 0, 20, 20)] * len(probabilities)  # shape checks pass: probabilities decide
+    decided, _ = decide(
+        probabilities, None, square_boxes, DecisionParams(min_confidence=threshold)
+    )
     expected = [label for label, _ in decided]
     np.testing.assert_array_equal(explore.decide_labels(probabilities, threshold), expected)
 
