@@ -1002,36 +1002,61 @@ class OnlineLearner:
             )
 
     def _promote(self, candidates: dict, metrics: dict) -> tuple[dict, list[str]]:
-        """Save and promote each candidate; returns ({name: (model, version)}, conflicted)."""
-        from digitlib.store import PromotionConflict
+        """Save and promote each candidate; returns ({name: (model, version)}, conflicted).
+
+        The models are saved and promoted side by side in threads (writing a ``.keras`` file
+        and the store round trips wait on I/O and zlib more than on Python).
+        """
+        from concurrent.futures import ThreadPoolExecutor
 
         versions = self._versions()
-        promoted, conflicted = {}, []
         with tempfile.TemporaryDirectory(prefix="digitlib-learn-") as folder:
-            for name, candidate in candidates.items():
-                parent = versions.get(name)
-                if not isinstance(parent, int):
-                    parent = self._shipped_version(name)
-                path = Path(folder) / f"{name}{self.registry.suffix(name)}"
-                candidate.save(path)
-                manifest = self.registry.save_version(
-                    name,
-                    path,
-                    parent=parent,
-                    metrics=_model_metrics(metrics, name),
-                    produced_by=PRODUCED_BY,
-                    note=f"learned {metrics.get('labels', '')!r}",
+
+            def save_and_promote(name: str):
+                return self._save_and_promote(
+                    name, candidates[name], versions.get(name), Path(folder), metrics
                 )
-                try:
-                    self.registry.promote(
-                        name, manifest.version, expected_current=parent, note=PRODUCED_BY
-                    )
-                except PromotionConflict:
-                    conflicted.append(name)
-                    self._release(name, candidate)
-                    continue
-                promoted[name] = (candidate, manifest.version)
+
+            if len(candidates) == 1:
+                outcomes = [save_and_promote(name) for name in candidates]
+            else:
+                with ThreadPoolExecutor(len(candidates)) as pool:
+                    outcomes = list(pool.map(save_and_promote, candidates))
+        promoted, conflicted = {}, []
+        for name, version in zip(candidates, outcomes, strict=True):
+            if version is None:
+                conflicted.append(name)
+                self._release(name, candidates[name])
+            else:
+                promoted[name] = (candidates[name], version)
         return promoted, conflicted
+
+    def _save_and_promote(
+        self, name: str, candidate, parent, folder: Path, metrics: dict
+    ) -> int | None:
+        """Save ``candidate`` as a new version of ``name`` and promote it over ``parent``;
+        the new version, or None when another learner promoted first."""
+        from digitlib.store import PromotionConflict
+
+        if not isinstance(parent, int):
+            parent = self._shipped_version(name)
+        path = folder / f"{name}{self.registry.suffix(name)}"
+        candidate.save(path)
+        manifest = self.registry.save_version(
+            name,
+            path,
+            parent=parent,
+            metrics=_model_metrics(metrics, name),
+            produced_by=PRODUCED_BY,
+            note=f"learned {metrics.get('labels', '')!r}",
+        )
+        try:
+            self.registry.promote(
+                name, manifest.version, expected_current=parent, note=PRODUCED_BY
+            )
+        except PromotionConflict:
+            return None
+        return manifest.version
 
     def _is_shipped(self, name: str, version: int) -> bool:
         return self.registry.manifest(name, version).produced_by == "shipped"
