@@ -28,7 +28,7 @@ from digitlib.testing.browser import LAUNCH_ARGS, find_chromium, missing_browser
 #: Seconds the server may take to fill its kernel pool (TensorFlow and three models per kernel).
 SERVER_READY_TIMEOUT = float(os.environ.get("DIGITLIB_VOILA_TIMEOUT", "180"))
 #: Preheated kernels of the test server.
-TEST_POOL_SIZE = int(os.environ.get("DIGITLIB_VOILA_POOL", "3"))
+TEST_POOL_SIZE = int(os.environ.get("DIGITLIB_VOILA_POOL", "4"))
 #: What ``Dashboard`` writes to the server log when a kernel has built it.
 READY_LINE = "[digitlib] dashboard ready"
 
@@ -48,8 +48,24 @@ class DashboardServer:
     log: Path
     process: subprocess.Popen
 
+    pool_size: int = TEST_POOL_SIZE
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def pool_is_full(self) -> bool:
+        """Whether every pool kernel taken by a visitor has been replaced by a ready one."""
+        text = self.log_text()
+        taken = text.count("Using pre-heated kernel")
+        return text.count(READY_LINE) >= taken + self.pool_size
+
+    def wait_for_pool(self, timeout: float = SERVER_READY_TIMEOUT) -> None:
+        """Wait (polling the log) until the kernel pool is full again."""
+        deadline = time.monotonic() + timeout
+        while not self.pool_is_full():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel pool did not refill:\n{self.log_text()[-3000:]}")
+            time.sleep(0.25)
 
 
 def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) -> DashboardServer:
@@ -77,7 +93,7 @@ def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) 
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stopping it stops its kernels too
         )
-    server = DashboardServer(f"http://127.0.0.1:{port}/", store, log, process)
+    server = DashboardServer(f"http://127.0.0.1:{port}/", store, log, process, pool_size)
     deadline = time.monotonic() + SERVER_READY_TIMEOUT
     while True:
         if process.poll() is not None:
