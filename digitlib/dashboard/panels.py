@@ -101,6 +101,15 @@ class ModelsPanel:
                 continue
             labels = [f"v{entry.version}" for entry in history]
             points = [accuracy_points(entry.metrics or {}, name) for entry in history]
+            # A version's score before an update is its parent's score on the same validation
+            # set: it fills the point of a parent that has none (the seeded shipped version).
+            position = {entry.version: index for index, entry in enumerate(history)}
+            for entry in history:
+                validation = ((entry.metrics or {}).get("validation") or {}).get(name) or {}
+                before = validation.get("before")
+                parent = position.get(entry.parent)
+                if isinstance(before, int | float) and parent is not None:
+                    points[parent].setdefault("validation (gate)", float(before))
             titles = sorted({title for point in points for title in point})
             series = {t: [point.get(t, float("nan")) for point in points] for t in titles}
             chart = (
@@ -108,7 +117,7 @@ class ModelsPanel:
                 if series
                 else f'<div class="dl-empty">{len(history)} version(s), no accuracy recorded.</div>'
             )
-            charts.append(f"<div><b>{html.escape(name)}</b>{chart}</div>")
+            charts.append(f"<div><div><b>{html.escape(name)}</b></div>{chart}</div>")
         return '<div style="display:flex;flex-wrap:wrap;gap:12px">' + "".join(charts) + "</div>"
 
     def _fill_versions(self, change: Any = None) -> None:
@@ -120,6 +129,11 @@ class ModelsPanel:
             )
             for entry in reversed(history)
         ]
+        # Preselect the version before the newest: the usual way back.
+        if len(history) > 1:
+            self.rollback_version.value = history[-2].version
+        elif history:
+            self.rollback_version.value = history[-1].version
 
     def _confusion(self) -> str:
         path = Path(SHIPPED_MODELS_DIR) / "metrics.json"
