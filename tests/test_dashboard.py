@@ -270,3 +270,28 @@ def test_verdict_shows_the_figures_or_why_not():
     assert "Not promoted" in refused and "lost 0.3 points" in refused
     held = verdict_html(Update(False, "disagrees with every model", {}, 0.1, held=["abc"]))
     assert "Held for review" in held
+
+
+def test_save_relabel_delete_through_the_data_view(tmp_path):
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.store import DrawingStore, LocalStore
+
+    drawings = DrawingStore(LocalStore(tmp_path))
+    dashboard = Dashboard(Services(None, drawings=drawings, problems=["no models"]))
+    dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
+    dashboard.correction.value = "1"
+    dashboard.save_button.click()
+    assert "Saved drawing" in dashboard.status.value
+    (record,) = drawings.list()
+    assert record.text == "1" and record.session_id == dashboard.session_id
+
+    dashboard.tabs.selected_index = 2  # the Data view is built and filled when first opened
+    (card,) = dashboard.data_panel.gallery.children
+    picture, (relabel_text, relabel_button) = card.children[0], card.children[1].children
+    assert "data:image/png;base64," in picture.value and "label <b" in picture.value
+    relabel_text.value = "7"
+    relabel_button.click()
+    assert drawings.list()[0].text == "7" and "relabelled 7" in dashboard.status.value
+    (card,) = dashboard.data_panel.gallery.children
+    card.children[2].click()
+    assert drawings.list() == [] and dashboard.data_panel.gallery.children == ()
