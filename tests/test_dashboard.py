@@ -295,3 +295,34 @@ def test_save_relabel_delete_through_the_data_view(tmp_path):
     (card,) = dashboard.data_panel.gallery.children
     card.children[2].click()
     assert drawings.list() == [] and dashboard.data_panel.gallery.children == ()
+
+
+def test_a_version_promoted_elsewhere_reaches_the_next_reading(tmp_path):
+    # Two visitors' kernels share the store; one promotes, the other's next reading uses it.
+    from digitlib.dashboard import build_services
+    from digitlib.models.numpy_fnn import NumpyFNN
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    NumpyFNN(rng=0).save(shipped / "numpy_fnn.npz")
+    store_url = str(tmp_path / "store")
+    visitor, other = build_services(store_url, shipped), build_services(store_url, shipped)
+    assert visitor.recognizer.versions["numpy_fnn"] == "shipped"
+    assert visitor.sync_models(force=True) == []  # nothing promoted yet
+
+    newer = tmp_path / "newer.npz"
+    NumpyFNN(rng=1).save(newer)
+    other.registry.seed("numpy_fnn")
+    manifest = other.registry.save_version("numpy_fnn", newer, parent=1, produced_by="test")
+    other.registry.promote("numpy_fnn", manifest.version, expected_current=1)
+
+    assert visitor.sync_models(force=True) == ["numpy_fnn"]
+    assert visitor.recognizer.versions["numpy_fnn"] == manifest.version
+    probe = np.zeros((1, 28, 28), np.float32)
+    probe[0, 5:20, 12:16] = 1.0
+    np.testing.assert_allclose(
+        visitor.recognizer.models["numpy_fnn"].predict_proba(probe),
+        NumpyFNN.load(newer).predict_proba(probe),
+        rtol=1e-5,
+    )
+    assert visitor.sync_models(force=True) == []  # and it is not loaded again
