@@ -47,8 +47,8 @@ class Sizes:
     heldout_doodles: int = 1000
     #: Points on the "other" threshold curve.
     threshold_points: int = 101
-    #: Digits of the misread writer shown before and after learning.
-    writer_digits: int = 40
+    #: Digits of each held-out writer read to find the one the models misread most.
+    writer_digits: int = 120
     #: Corrections taught to the learner, and wrong labels in the burst.
     corrections: int = 5
     wrong_labels: int = 5
@@ -1321,13 +1321,32 @@ def plot_before_after(
     *,
     title: str,
     columns: int = 10,
+    limit: int = 30,
 ):
-    """The writer's drawings with what was read before and after learning; captions of
-    readings that changed are colored (green: now right, red: now wrong). Returns a Figure."""
+    """The writer's drawings with what was read before and after learning, those misread before
+    or after first, at most ``limit``; captions of readings that changed are colored (green:
+    now right, red: now wrong). Returns a Figure."""
     if not (len(drawings) == len(before) == len(after)):
         raise ValueError("drawings, before and after must have the same length")
     if len(drawings) == 0:
-        raise ValueError("no drawings to show")
+        figure = _figure(6, 1.4)
+        axes = figure.subplots()
+        axes.text(0.5, 0.5, "no drawings: every one was read right", ha="center", va="center")
+        _hide_ticks(axes)
+        axes.set_xlabel("drawing")
+        axes.set_ylabel(f"writer {drawings.writer}")
+        figure.suptitle(title)
+        return figure
+    # Drawings misread before or after come first; at most ``limit`` are shown.
+    labels = [str(label) for label in drawings.labels]
+    order = sorted(
+        range(len(drawings)),
+        key=lambda i: (before[i] == labels[i] and after[i] == labels[i], i),
+    )[:limit]
+    drawings = WriterDrawings(
+        drawings.writer, [drawings.canvases[i] for i in order], drawings.labels[order]
+    )
+    before, after = [before[i] for i in order], [after[i] for i in order]
     columns = min(columns, len(drawings))
     rows = int(np.ceil(len(drawings) / columns))
     figure = _figure(columns * 1.3 + 0.6, rows * 1.65 + 1.0)
