@@ -611,11 +611,13 @@ def plot_inputs_and_probabilities(
             values = np.asarray(probabilities[name][row])
             best = int(values.argmax())
             colors = ["tab:orange" if c == best else "tab:blue" for c in range(NUM_CLASSES)]
-            axes.bar(positions, values, color=colors)
-            axes.set_ylim(0, 1)
+            # Log scale: the runners-up of a confident reading are still visible.
+            axes.bar(positions, np.maximum(values, 1e-5), color=colors)
+            axes.set_yscale("log")
+            axes.set_ylim(1e-4, 1.5)
             axes.set_xticks(positions, [name[:2] for name in CLASS_NAMES], fontsize=7)
             axes.set_title(f"{name}: {CLASS_NAMES[best]} ({values[best]:.2f})", fontsize=9)
-            axes.set_ylabel("probability", fontsize=8)
+            axes.set_ylabel("probability (log)", fontsize=8)
             if row == rows - 1:
                 axes.set_xlabel("class (ot = other)", fontsize=8)
     figure.suptitle(title)
@@ -1062,7 +1064,8 @@ def plot_threshold_curves(
         markeredgecolor="black",
         label=f"operating point ({operating_threshold:g})",
     )
-    trade_axes.set_xlabel("held-out digits reported as 'other' (%)")
+    trade_axes.set_xscale("symlog", linthresh=1.0)  # the interesting part is the first percent
+    trade_axes.set_xlabel("held-out digits reported as 'other' (%, log scale above 1)")
     trade_axes.set_ylabel("held-out doodles reported as a digit (%)")
     trade_axes.set_title("trade-off as the threshold moves")
     trade_axes.grid(alpha=0.3)
