@@ -54,6 +54,8 @@ from digitlib.config import CLASS_NAMES, HELD_OUT, NUM_CLASSES, OTHER, PROJECT_R
 PRODUCED_BY = "online update"
 #: Store prefix of the corrections kept for replay.
 CORRECTIONS_PREFIX = "learn/corrections/"
+#: How the parts of the validation set are named in reasons.
+GROUP_NAMES = {"mnist": "MNIST", "canvas": "canvas digits", "other": '"other" drawings'}
 #: Anonymous session ids: what the store's update log and review queue accept.
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: How many earlier corrections are read back for replay at start.
@@ -105,8 +107,12 @@ class ReplaySpec:
 class LearnConfig:
     """Settings of online learning.
 
-    learning_rate : Adam step of the Keras models (the live models are trained with ~1e-3).
+    learning_rate : step of the Keras models (SGD with momentum 0.9 by default).
     numpy_learning_rate : SGD-with-momentum step of the NumPy network.
+    keras_optimizer : "sgd" (momentum 0.9) or "adam" for the Keras models. Adam's first steps
+        move every weight by about the learning rate whatever its gradient, which cost the
+        shipped FNN validation accuracy in 12 of 16 updates at 1e-4; SGD at 3e-3 in 3 of 16,
+        with the same gain on the drawing.
     epochs, batch_size : passes over each update's batch and its mini-batch size.
     replay_size : earlier samples mixed into each update (MNIST, canvas digits, "other").
     correction_share : share of the replay taken from earlier accepted corrections, when any.
@@ -123,9 +129,9 @@ class LearnConfig:
     seed : seeds the augmentation, replay sampling and training order.
     """
 
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-3
     numpy_learning_rate: float = 0.001
-    keras_optimizer: str = "adam"
+    keras_optimizer: str = "sgd"
     epochs: int = 2
     batch_size: int = 32
     replay_size: int = 72
@@ -410,8 +416,8 @@ class _KerasTrainer:
 
     ``KerasClassifier.fine_tune`` builds its ``tf.function`` on every call; tracing it costs
     seconds, more than the whole budget of an update. The trainer keeps the traced step and the
-    optimizer and resets the optimizer's state before each use. Same recipe as ``fine_tune``:
-    Adam, batch norm and dropout in inference mode.
+    optimizer and resets the optimizer's state before each use. Batch norm and dropout run in
+    inference mode, as in ``fine_tune``; the optimizer is SGD with momentum or Adam.
     """
 
     def __init__(self, classifier, optimizer: str = "adam") -> None:
@@ -836,23 +842,22 @@ class OnlineLearner:
         after["ensemble"] = sum(weights[name] * after[name] for name in names)
         self._pending_probabilities = {name: after[name] for name in candidates}
 
+        # Accuracy on the whole set and on each of its parts (MNIST, canvas digits, "other"):
+        # gains on one part must not hide losses on another.
+        groups = {"all": np.ones(len(truth), bool)}
+        groups.update({str(g): validation.sources == g for g in np.unique(validation.sources)})
+        sizes = {group: int(mask.sum()) for group, mask in groups.items()}
+
+        def scores(probabilities: np.ndarray) -> dict[str, float]:
+            right = np.argmax(probabilities, 1) == truth
+            return {group: float(right[mask].mean()) for group, mask in groups.items()}
+
         keys = list(candidates) + ["ensemble"]
-        accuracy = {
-            key: (
-                float(np.mean(np.argmax(before[key], 1) == truth)),
-                float(np.mean(np.argmax(after[key], 1) == truth)),
-            )
-            for key in keys
-        }
-        reference = self._reference_accuracy({key: old for key, (old, _) in accuracy.items()})
+        old = {key: scores(before[key]) for key in keys}
+        new = {key: scores(after[key]) for key in candidates}
+        reference = self._reference_accuracy(old)
         metrics["labels"] = label_text(labels)
-        metrics["validation"] = {
-            key: {"before": old, "after": new} for key, (old, new) in accuracy.items()
-        }
-        metrics["reference"] = {
-            "spec": _spec_key(config.validation),
-            **{key: reference[key] for key in keys},
-        }
+        metrics["reference"] = {"spec": _spec_key(config.validation), **reference}
         metrics["gate"] = {
             "scored": int(len(rows)),
             "of": int(len(truth)),
@@ -868,46 +873,57 @@ class OnlineLearner:
             else segment_before[name]
             for name in names
         }
-        for table in (segment_before, segment_after):
-            table["ensemble"] = sum(weights[name] * table[name] for name in names)
         picked = np.arange(len(labels)), labels
-        metrics["segments"] = {
-            key: {
-                "before": float(np.mean(segment_before[key][picked])),
-                "after": float(np.mean(segment_after[key][picked])),
-                "reading_before": label_text(np.argmax(segment_before[key], 1)),
-                "reading_after": label_text(np.argmax(segment_after[key], 1)),
+
+        def segment_figures(before_table: np.ndarray, after_table: np.ndarray) -> dict:
+            return {
+                "before": float(np.mean(before_table[picked])),
+                "after": float(np.mean(after_table[picked])),
+                "reading_before": label_text(np.argmax(before_table, 1)),
+                "reading_after": label_text(np.argmax(after_table, 1)),
             }
-            for key in keys
+
+        metrics["segments"] = {
+            name: segment_figures(segment_before[name], segment_after[name]) for name in candidates
         }
 
         # Each model passes or fails on its own; the ensemble is judged with the models that
         # passed (the live ones in place of those that failed) and on the drawing itself.
         reasons = {}
-        for key, (old, new) in accuracy.items():
-            if key == "ensemble":
-                continue
-            problem = self._loss(key, old, new, reference[key])
+        for name in candidates:
+            problem = self._loss(name, old[name], new[name], reference[name], sizes)
             if problem:
-                reasons[key] = problem
+                reasons[name] = problem
         accepted = {name: model for name, model in candidates.items() if name not in reasons}
         mixed = {name: after[name] if name in accepted else before[name] for name in names}
-        mixed_ensemble = sum(weights[name] * mixed[name] for name in names)
-        old = accuracy["ensemble"][0]
-        new = float(np.mean(np.argmax(mixed_ensemble, 1) == truth))
-        metrics["validation"]["ensemble"]["after"] = new
+        new["ensemble"] = scores(sum(weights[name] * mixed[name] for name in names))
         segment_mixed = {
             name: segment_after[name] if name in accepted else segment_before[name]
             for name in names
         }
-        segment_ensemble = sum(weights[name] * segment_mixed[name] for name in names)
-        segment = metrics["segments"]["ensemble"]
-        segment["after"] = float(np.mean(segment_ensemble[picked]))
-        segment["reading_after"] = label_text(np.argmax(segment_ensemble, 1))
+        metrics["segments"]["ensemble"] = segment_figures(
+            sum(weights[name] * segment_before[name] for name in names),
+            sum(weights[name] * segment_mixed[name] for name in names),
+        )
+        metrics["validation"] = {
+            key: {
+                "before": old[key]["all"],
+                "after": new[key]["all"],
+                "groups": {
+                    group: {"before": old[key][group], "after": new[key][group]}
+                    for group in groups
+                    if group != "all"
+                },
+            }
+            for key in keys
+        }
         metrics["gate"]["passed"] = sorted(accepted)
         if accepted:
-            problem = self._loss("ensemble", old, new, reference["ensemble"])
-            if not problem and segment["after"] < segment["before"] - 1e-6:
+            problem = self._loss(
+                "ensemble", old["ensemble"], new["ensemble"], reference["ensemble"], sizes
+            )
+            segment = metrics["segments"]["ensemble"]
+            if not problem and segment["after"] < segment["before"] - 1e-3:
                 problem = (
                     f"the update did not help on the drawing itself (probability of "
                     f"{label_text(labels)!r} fell from {segment['before']:.1%} to "
@@ -918,24 +934,38 @@ class OnlineLearner:
                 accepted = {}
         return accepted, reasons
 
-    def _loss(self, key: str, old: float, new: float, reference: float) -> str:
-        """Why ``new`` validation accuracy is not acceptable against ``old`` ('' when it is)."""
+    def _loss(self, key: str, old: dict, new: dict, reference: dict, sizes: dict[str, int]) -> str:
+        """Why the ``new`` validation accuracies (group -> accuracy) are not acceptable against
+        the live model's ``old`` ones and the lineage's ``reference`` ('' when they are).
+
+        On a part of the set, one image (two against the reference) may always flip: a
+        tolerance finer than one image would reject updates for noise.
+        """
         config = self.config
-        what = "validation accuracy" if key == "ensemble" else f"{key} validation accuracy"
-        if new < old - config.tolerance - 1e-9:
-            return (
-                f"{what} fell from {old:.2%} to {new:.2%} (tolerance "
-                f"{config.tolerance * 100:.2f} points)"
-            )
-        if new < min(reference, old) - config.max_drift - 1e-9:
-            return (
-                f"{what} would fall to {new:.2%}, more than {config.max_drift * 100:.2f} "
-                f"points below the {reference:.2%} it had before online learning"
-            )
+        for group in new:
+            before, after = old[group], new[group]
+            what = "validation accuracy" if key == "ensemble" else f"{key} validation accuracy"
+            tolerance, drift = config.tolerance, config.max_drift
+            if group != "all":
+                what += f" on {GROUP_NAMES.get(group, group)}"
+                tolerance = max(tolerance, 1.0 / sizes[group])
+                drift = max(drift, 2.0 / sizes[group])
+            if after < before - tolerance - 1e-9:
+                return (
+                    f"{what} fell from {before:.2%} to {after:.2%} (tolerance "
+                    f"{tolerance * 100:.2f} points)"
+                )
+            start = reference.get(group, before)
+            if after < min(start, before) - drift - 1e-9:
+                return (
+                    f"{what} would fall to {after:.2%}, more than {drift * 100:.2f} points "
+                    f"below the {start:.2%} it had before online learning"
+                )
         return ""
 
-    def _reference_accuracy(self, current: dict[str, float]) -> dict[str, float]:
-        """Validation accuracy of each model's lineage before its first online update.
+    def _reference_accuracy(self, current: dict[str, dict]) -> dict[str, dict]:
+        """Validation accuracies (group -> accuracy) of each model's lineage before its first
+        online update.
 
         Read from the live version's manifest (written by an earlier update with the same
         validation set); otherwise the live model is the start of the lineage and its accuracy
@@ -962,8 +992,8 @@ class OnlineLearner:
                 except Exception:  # a missing manifest means: no stored reference
                     continue
                 saved = manifest.metrics.get("reference", {})
-                if saved.get("spec") == spec and key in saved:
-                    stored = float(saved[key])
+                if saved.get("spec") == spec and isinstance(saved.get(key), dict):
+                    stored = {group: float(value) for group, value in saved[key].items()}
                     break
             self._reference[lineage] = stored if stored is not None else value
         return {
