@@ -334,4 +334,5 @@ def test_correct_and_learn_shows_the_verdict(desktop, handwriting):
         re.compile("Promoted|Not promoted|Held for review"),
         timeout=300_000,
     )
+    print("\nverdict:", " ".join(verdict.inner_text().split())[:300])
     expect_no_errors(desktop)
