@@ -169,6 +169,7 @@ def test_drawpad_touch_ends_a_stroke_only_when_the_last_finger_lifts():
     pad = DrawPad((100, 100), on_change=changes.append)
     pad.canvas._canvases[-1]._touch_start_callbacks([(10.0, 10.0)])
     pad.canvas._canvases[-1]._touch_move_callbacks([(30.0, 40.0)])
+    pad.canvas._canvases[-1]._touch_start_callbacks([(30.0, 40.0), (80.0, 80.0)])  # 2nd finger
     pad.canvas._canvases[-1]._touch_end_callbacks([(5.0, 5.0)])  # another finger still down
     assert changes == []
     pad.canvas._canvases[-1]._touch_end_callbacks([])

@@ -72,7 +72,7 @@ class DrawPad:
         self.canvas.on_mouse_move(guard(self._extend))
         self.canvas.on_mouse_up(guard(self._finish))
         self.canvas.on_mouse_out(guard(self._finish))
-        self.canvas.on_touch_start(guard(lambda touches: self._start(*touches[0])))
+        self.canvas.on_touch_start(guard(self._touch_start))
         self.canvas.on_touch_move(guard(lambda touches: self._extend(*touches[0])))
         self.canvas.on_touch_end(guard(lambda touches: touches or self._finish()))
         self.canvas.on_touch_cancel(guard(lambda touches: touches or self._finish()))
@@ -112,6 +112,11 @@ class DrawPad:
         with hold_canvas():
             self._set_pen()
             self.ink.fill_circle(x, y, self.brush.value / 2)
+
+    def _touch_start(self, touches: list[tuple[float, float]]) -> None:
+        if self._drawing and len(touches) > 1:
+            return  # a second finger while drawing: keep the stroke of the first one
+        self._start(*touches[0])
 
     def _extend(self, x: float, y: float) -> None:
         if not self._drawing:
