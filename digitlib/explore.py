@@ -680,7 +680,7 @@ class Table:
     @staticmethod
     def _format(value) -> str:
         if isinstance(value, float | np.floating):
-            return f"{value:.3f}"
+            return "-" if np.isnan(value) else f"{value:.3f}"
         return str(value)
 
     def __str__(self) -> str:
