@@ -207,9 +207,7 @@ class Dashboard:
 
     def _report_startup(self) -> None:
         problems = list(self.services.problems)
-        problems += [
-            f"skipped: {w}" for w in getattr(self.services.recognizer, "warnings", []) or []
-        ]
+        problems += [str(w) for w in getattr(self.services.recognizer, "warnings", []) or []]
         if self.services.recognizer is None:
             self.report("; ".join(problems), "error")
         elif problems:

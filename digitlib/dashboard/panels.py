@@ -294,7 +294,7 @@ class DataPanel:
         card.add_class("digitlib-drawing")
         return card
 
-    def _held_row(self, record: Any) -> HBox:
+    def _held_row(self, record: Any) -> VBox:
         guard = self.dashboard.guard
         held_id = record.id
         png = self._drawings().get_held(held_id).png
@@ -315,19 +315,21 @@ class DataPanel:
 
         accept.on_click(guard(accept_label))
         reject.on_click(guard(reject_label))
-        return HBox(
+        row = VBox(
             [
                 HTML(
-                    f'<img style="height:48px;background:#fff;border:1px solid #ccc" '
-                    f'src="{render.png_data_url(png)}"/> <b>{html.escape(record.text)}</b> '
-                    f"<small>{html.escape(record.reason)}</small>",
-                    layout=Layout(max_width="260px"),
+                    f'<img style="height:60px;background:#fff;border:1px solid #ccc" '
+                    f'src="{render.png_data_url(png)}"/><div>held label '
+                    f'<b class="dl-label">{html.escape(record.text)}</b></div>'
+                    f'<div style="line-height:1.3"><small>{html.escape(record.reason)}</small></div>'
                 ),
-                accept,
-                reject,
+                HBox([accept, reject]),
             ],
-            layout=Layout(flex_flow="row wrap", align_items="center"),
+            layout=Layout(max_width="340px", margin="0 0 8px 0"),
         )
+        row.add_class("dl-thumb")
+        row.add_class("digitlib-held")
+        return row
 
     def export(self) -> None:
         import time as _time
@@ -336,7 +338,10 @@ class DataPanel:
 
         drawings = self._drawings()
         path = PROJECT_ROOT / "data" / "exports" / _time.strftime("drawings-%Y%m%d-%H%M%S.npz")
-        exported = drawings.export(path)
+        from digitlib.segment import extract
+
+        # Drawings saved without their 28x28 segments are cut the way the recognizer cuts them.
+        exported = drawings.export(path, extract=extract)
         link = ""
         if path.exists() and path.stat().st_size < 20_000_000:
             import base64
@@ -346,6 +351,10 @@ class DataPanel:
                 f' <a download="{path.name}" href="data:application/octet-stream;base64,{data}">'
                 "download</a>"
             )
-        skipped = f", {len(exported.skipped)} skipped" if exported.skipped else ""
+        skipped = (
+            f", {len(exported.skipped)} drawing(s) skipped ({exported.skipped[0][1]}, ...)"
+            if exported.skipped
+            else ""
+        )
         self.export_link.value = f"Exported {exported.count} labelled digits{skipped} to <code>{html.escape(str(path))}</code>{link}"
         self.dashboard.report(f"Exported {exported.count} labelled digits to {path}.")

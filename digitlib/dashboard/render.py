@@ -352,7 +352,7 @@ PAGE_CSS = """
   text-align: center; padding: 0; }
 .dl-verdict-ok { color: #106b21; font-weight: bold; }
 .dl-verdict-no { color: #8a5300; font-weight: bold; }
-.dl-thumb { border: 1px solid #ccc; border-radius: 4px; padding: 4px; width: 150px; }
+.dl-thumb { border: 1px solid #ccc; border-radius: 4px; padding: 4px; min-width: 150px; }
 .dl-thumb img { width: 140px; height: auto; background: #fff; }
 /* Phones: give the fixed-size canvas the room that Voila's paddings take. */
 @media (max-width: 600px) {
