@@ -164,7 +164,9 @@ def test_bad_images_raise_value_error(recognizer, image, message):
 
 def test_set_models_swaps_at_once_and_keeps_versions():
     recognizer = Recognizer(
-        {"a": FixedModel("a", 2), "b": FixedModel("b", 2)}, versions={"a": 3, "b": "shipped"}
+        {"a": FixedModel("a", 2), "b": FixedModel("b", 2)},
+        versions={"a": 3, "b": "shipped"},
+        decision=DecisionParams(min_confidence=0.4),
     )
     assert recognizer.versions == {"a": 3, "b": "shipped"}
     assert recognizer.recognize(drawing()).text == "22"
