@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from ipywidgets import HTML, Button, Dropdown, HBox, Layout, Text, VBox
 
-from digitlib.config import MODEL_NAMES, SHIPPED_MODELS_DIR
+from digitlib.config import MODEL_NAMES, NUM_CLASSES, SHIPPED_MODELS_DIR
 from digitlib.dashboard import render
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,6 +45,7 @@ class ModelsPanel:
         self.rollback_button.on_click(guard(lambda _: self.rollback()))
         self.refresh_button.on_click(guard(lambda _: self.refresh()))
         self._histories: dict[str, list[Any]] = {}
+        self._confusion_cache: dict[str, Any] = {}
         self.widget = VBox(
             [
                 self.refresh_button,
@@ -57,7 +59,7 @@ class ModelsPanel:
                     [self.rollback_model, self.rollback_version, self.rollback_button],
                     layout=Layout(flex_flow="row wrap"),
                 ),
-                HTML("<h4>Confusion matrix (shipped ensemble, test set)</h4>"),
+                HTML("<h4>Confusion matrix (live ensemble, 2,000 MNIST test digits)</h4>"),
                 self.confusion,
             ]
         )
@@ -67,7 +69,7 @@ class ModelsPanel:
         recognizer = services.recognizer
         warnings = list(getattr(recognizer, "warnings", []) or [])
         self.warnings.value = (
-            '<div class="dl-warning-box"><b>Corrupt checkpoints were skipped at load:</b><ul>'
+            '<div class="dl-warning-box"><b>Checkpoints skipped at load (corrupt, unsafe or missing):</b><ul>'
             + "".join(f"<li>{html.escape(str(w))}</li>" for w in warnings)
             + "</ul></div>"
             if warnings
@@ -83,11 +85,16 @@ class ModelsPanel:
                 except Exception as error:  # noqa: BLE001 - one model's history should not hide the rest
                     self._histories[name] = []
                     self.dashboard.report(f"history of {name} unavailable: {error}", "warning")
+        shipped = self._shipped_metrics()
         rows = []
         for name in MODEL_NAMES:
             history = self._histories.get(name, [])
-            rows.append((name, live.get(name, "?"), len(history)))
-        self.versions.value = render.table_html(rows, ("model", "live version", "versions stored"))
+            mnist = (shipped.get("mnist") or {}).get(name)
+            shown = f"{100 * mnist:.2f}%" if isinstance(mnist, int | float) else "?"
+            rows.append((name, live.get(name, "?"), len(history), shown))
+        self.versions.value = render.table_html(
+            rows, ("model", "live version", "versions stored", "shipped: MNIST test")
+        ) + _canvas_summary(shipped)
         self.history.value = self._history_charts()
         self._fill_versions()
         self.confusion.value = self._confusion()
@@ -135,15 +142,40 @@ class ModelsPanel:
         elif history:
             self.rollback_version.value = history[-1].version
 
+    def _shipped_metrics(self) -> dict:
+        folder = self.dashboard.services.models_dir or SHIPPED_MODELS_DIR
+        path = Path(folder) / "metrics.json"
+        try:
+            return json.loads(path.read_text()) if path.exists() else {}
+        except ValueError as error:
+            self.dashboard.report(f"{path} is not valid JSON: {error}", "warning")
+            return {}
+
     def _confusion(self) -> str:
-        path = Path(SHIPPED_MODELS_DIR) / "metrics.json"
-        if not path.exists():
-            return '<div class="dl-empty">models/metrics.json is not there yet (run make evaluate).</div>'
-        metrics = json.loads(path.read_text())
-        matrix = _find_confusion(metrics)
-        if matrix is None:
-            return '<div class="dl-empty">models/metrics.json holds no confusion matrix.</div>'
-        return render.confusion_matrix_html(matrix)
+        """The live models' confusion on held-back MNIST test digits (cached per versions)."""
+        recognizer = self.dashboard.services.recognizer
+        if recognizer is None:
+            return '<div class="dl-empty">No models are loaded.</div>'
+        key = tuple(sorted((str(k), str(v)) for k, v in recognizer.versions.items()))
+        if self._confusion_cache.get("key") != key:
+            from digitlib.data import load_mnist
+
+            images, labels = load_mnist("test")
+            # The odd rows: the learner's gate never validates on them.
+            images = images[1::2][:2000].astype(np.float32) / 255.0
+            labels = labels[1::2][:2000].astype(np.int64)
+            models, weights = recognizer.models, recognizer.weights
+            probabilities = sum(weights[n] * models[n].predict_proba(images) for n in models)
+            predicted = np.asarray(probabilities).argmax(axis=1)
+            matrix = np.zeros((10, NUM_CLASSES), np.int64)
+            np.add.at(matrix, (labels, predicted), 1)
+            accuracy = float(np.mean(predicted == labels))
+            self._confusion_cache = {
+                "key": key,
+                "html": f"<div>{100 * accuracy:.2f}% read right</div>"
+                + render.confusion_matrix_html(matrix),
+            }
+        return self._confusion_cache["html"]
 
     def rollback(self) -> None:
         registry = self.dashboard.services.registry
@@ -192,19 +224,20 @@ def _leaves(values: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ..
     return [(path, values)]
 
 
-def _find_confusion(metrics: Any) -> Any:
-    """The ensemble's (else any) confusion matrix in a metrics.json document."""
-    if isinstance(metrics, dict):
-        for key in ("ensemble", "confusion_matrix", "confusion"):
-            if key in metrics:
-                found = metrics[key] if key != "ensemble" else _find_confusion(metrics[key])
-                if found is not None and not isinstance(found, dict):
-                    return found
-        for value in metrics.values():
-            found = _find_confusion(value)
-            if found is not None:
-                return found
-    return None
+def _canvas_summary(metrics: dict) -> str:
+    """One line from models/metrics.json about canvas-style digits, if it has them."""
+    canvas = metrics.get("canvas_digits") or {}
+    exact = canvas.get("text_exact")
+    if not isinstance(exact, int | float):
+        return ""
+    mistakes = sorted((canvas.get("mistakes") or {}).items(), key=lambda item: -item[1])[:3]
+    common = ", ".join(f"{html.escape(k)} ({v})" for k, v in mistakes)
+    return (
+        f"<div><small>Shipped ensemble on {canvas.get('count', '?')} canvas-style digits: "
+        f"{100 * exact:.1f}% read exactly"
+        + (f"; most common mistakes {common}" if common else "")
+        + ".</small></div>"
+    )
 
 
 class DataPanel:

@@ -233,18 +233,26 @@ def line_chart_svg(
 def confusion_matrix_html(
     matrix: Sequence[Sequence[float]], names: Sequence[str] = CLASS_NAMES
 ) -> str:
-    """A confusion matrix as a shaded table: rows are true classes, columns predictions."""
+    """A confusion matrix as a shaded table: rows are true classes, columns predictions.
+
+    ``matrix`` has shape (rows, columns) with rows <= columns (e.g. 10 true digits by 11 readings,
+    "other" included); ``names`` label both, in class order.
+    """
     array = np.asarray(matrix, np.float64)
-    if array.ndim != 2 or array.shape[0] != array.shape[1]:
-        raise ValueError(f"a confusion matrix must be square, got shape {array.shape}")
-    names = list(names)[: array.shape[0]]
+    if array.ndim != 2 or array.shape[0] > array.shape[1] or array.shape[1] > len(names):
+        raise ValueError(
+            f"a confusion matrix must be (rows, columns) with rows <= columns <= {len(names)}, "
+            f"got shape {array.shape}"
+        )
+    row_names = list(names)[: array.shape[0]]
+    column_names = list(names)[: array.shape[1]]
     row_sums = np.maximum(array.sum(axis=1, keepdims=True), 1e-9)
     share = array / row_sums
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in column_names)
     rows = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(row_names):
         cells = []
-        for j in range(len(names)):
+        for j in range(len(column_names)):
             alpha = float(share[i, j])
             color = "31,119,180" if i == j else "214,39,40"
             count = array[i, j]
