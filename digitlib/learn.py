@@ -107,8 +107,10 @@ class ReplaySpec:
 class LearnConfig:
     """Settings of online learning.
 
-    learning_rate : step of the Keras models (SGD with momentum 0.9 by default).
-    numpy_learning_rate : SGD-with-momentum step of the NumPy network.
+    learning_rates : model name -> step (SGD with momentum 0.9 by default); ``learning_rate``
+        for models not named.
+    clip_norm : the Keras models' gradients are scaled down to this global norm at most (a
+        confidently misread drawing has a large loss; one unclipped step could undo much).
     keras_optimizer : "sgd" (momentum 0.9) or "adam" for the Keras models. Adam's first steps
         move every weight by about the learning rate whatever its gradient, which cost the
         shipped FNN validation accuracy in 12 of 16 updates at 1e-4; SGD at 3e-3 in 3 of 16,
@@ -129,9 +131,12 @@ class LearnConfig:
     seed : seeds the augmentation, replay sampling and training order.
     """
 
-    learning_rate: float = 3e-3
-    numpy_learning_rate: float = 0.001
+    learning_rates: dict = field(
+        default_factory=lambda: {"numpy_fnn": 1e-3, "fnn": 3e-3, "cnn": 1e-3}
+    )
+    learning_rate: float = 1e-3
     keras_optimizer: str = "sgd"
+    clip_norm: float | None = 1.0
     epochs: int = 2
     batch_size: int = 32
     replay_size: int = 72
@@ -150,8 +155,9 @@ class LearnConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (self.learning_rate > 0 and self.numpy_learning_rate > 0):
-            raise ValueError("learning rates must be > 0")
+        rates = [self.learning_rate, *dict(self.learning_rates).values()]
+        if not all(isinstance(rate, int | float) and rate > 0 for rate in rates):
+            raise ValueError(f"learning rates must be > 0, got {rates}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(
                 f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}"
@@ -420,15 +426,17 @@ class _KerasTrainer:
     inference mode, as in ``fine_tune``; the optimizer is SGD with momentum or Adam.
     """
 
-    def __init__(self, classifier, optimizer: str = "adam") -> None:
+    def __init__(self, classifier, optimizer: str = "sgd", clip_norm: float | None = None) -> None:
         import keras
         import tensorflow as tf
 
         model = classifier.model
         if optimizer == "adam":
-            self.optimizer = keras.optimizers.Adam(learning_rate=1e-4)
+            self.optimizer = keras.optimizers.Adam(learning_rate=1e-4, global_clipnorm=clip_norm)
         elif optimizer == "sgd":
-            self.optimizer = keras.optimizers.SGD(learning_rate=1e-2, momentum=0.9)
+            self.optimizer = keras.optimizers.SGD(
+                learning_rate=1e-2, momentum=0.9, global_clipnorm=clip_norm
+            )
         else:
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         variables = model.trainable_variables
@@ -730,6 +738,7 @@ class OnlineLearner:
     def _fine_tuned(self, name: str, images, labels, rng: np.random.Generator):
         config = self.config
         live = self.recognizer.models[name]
+        rate = float(dict(config.learning_rates).get(name, config.learning_rate))
         if _is_keras(live):
             # Reuse a spare model (its traced functions with it); a model that left the
             # recognizer rests one update first, so that a recognize() call still holding it
@@ -741,23 +750,18 @@ class OnlineLearner:
             trainer = self._trainers.get(candidate)
             if trainer is None:
                 trainer = self._trainers[candidate] = _KerasTrainer(
-                    candidate, self.config.keras_optimizer
+                    candidate, config.keras_optimizer, config.clip_norm
                 )
             trainer.fit(
                 images,
                 labels,
-                learning_rate=config.learning_rate,
+                learning_rate=rate,
                 epochs=config.epochs,
                 batch_size=config.batch_size,
                 rng=rng,
             )
             return candidate
         candidate = live.copy()
-        rate = (
-            config.numpy_learning_rate
-            if type(live).__name__ == "NumpyFNN"
-            else config.learning_rate
-        )
         candidate.fine_tune(
             images,
             labels,

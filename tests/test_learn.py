@@ -146,6 +146,7 @@ def test_label_text():
     "fields, message",
     [
         ({"learning_rate": 0}, "learning rates must be > 0"),
+        ({"learning_rates": {"cnn": -1.0}}, "learning rates must be > 0"),
         ({"epochs": 0}, "epochs and batch_size"),
         ({"replay_size": -1}, "replay_size"),
         ({"tolerance": 1.5}, "fractions"),
@@ -473,7 +474,7 @@ def test_a_hundred_wrong_labels_cost_no_mnist_accuracy(store, shipped_models):
 
 #: A held-out writer's digit that the shipped models misread on canvas renderings (found by
 #: reading every held-out writer's digits; see the test).
-STYLE_WRITER, STYLE_DIGIT = 0, 0
+STYLE_WRITER, STYLE_DIGIT = 28, 9
 
 
 @needs_models
