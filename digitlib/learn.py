@@ -34,6 +34,7 @@ its reading, the candidate is scored on the whole set instead (``metrics["gate"]
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import re
@@ -109,6 +110,9 @@ class LearnConfig:
 
     learning_rates : model name -> step (SGD with momentum 0.9 by default); ``learning_rate``
         for models not named.
+    keras_layers : "top" fine-tunes the Keras models' layers from their second-to-last Dense
+        layer on (features below kept; the gate then scores the whole validation set exactly at
+        almost no cost), "all" every layer (the gate screens, see the module docstring).
     clip_norm : the Keras models' gradients are scaled down to this global norm at most (a
         confidently misread drawing has a large loss; one unclipped step could undo much).
     keras_optimizer : "sgd" (momentum 0.9) or "adam" for the Keras models. Adam's first steps
@@ -132,12 +136,13 @@ class LearnConfig:
     """
 
     learning_rates: dict = field(
-        default_factory=lambda: {"numpy_fnn": 1e-3, "fnn": 3e-3, "cnn": 1e-3}
+        default_factory=lambda: {"numpy_fnn": 1e-3, "fnn": 1e-3, "cnn": 3e-3}
     )
     learning_rate: float = 1e-3
     keras_optimizer: str = "sgd"
     clip_norm: float | None = 1.0
-    epochs: int = 2
+    keras_layers: str = "top"
+    epochs: int = 3
     batch_size: int = 32
     replay_size: int = 72
     correction_share: float = 0.25
@@ -172,6 +177,8 @@ class LearnConfig:
             raise ValueError(
                 f"suspicion_confidence must be in (0.5, 1], got {self.suspicion_confidence}"
             )
+        if self.keras_layers not in ("top", "all"):
+            raise ValueError(f"keras_layers must be 'top' or 'all', got {self.keras_layers!r}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
 
@@ -482,6 +489,137 @@ class _KerasTrainer:
                 self.step(tf.constant(images[batch]), tf.constant(labels[batch]))
 
 
+class _KerasTop:
+    """Fine-tunes the top of one ``KerasClassifier`` in place: the layers from its second-to-last
+    ``Dense`` layer on (the CNN's dense block and softmax, the FNN's second hidden layer and
+    softmax), the feature layers below kept as they are.
+
+    This is the keras-io transfer-learning recipe (keep the feature extractor, train the
+    classifier on top) and what makes an update cheap and safe: the features of the validation
+    set are computed once per feature extractor, so the gate scores a candidate on the whole set
+    with two small matrix products, and one drawing cannot disturb the learned features.
+
+    The model must run its top layers as a chain (each layer's input the previous one's output);
+    ``build`` returns None for any other shape, which is then fine-tuned whole.
+    """
+
+    def __init__(self, classifier, backbone, top, optimizer: str, clip_norm: float | None):
+        import keras
+        import tensorflow as tf
+
+        self.backbone, self.top = backbone, top
+        if optimizer == "adam":
+            self.optimizer = keras.optimizers.Adam(learning_rate=1e-4, global_clipnorm=clip_norm)
+        elif optimizer == "sgd":
+            self.optimizer = keras.optimizers.SGD(
+                learning_rate=1e-2, momentum=0.9, global_clipnorm=clip_norm
+            )
+        else:
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        variables = top.trainable_variables
+        self.optimizer.build(variables)
+        loss_function = keras.losses.SparseCategoricalCrossentropy()
+        optimizer = self.optimizer
+        width = int(backbone.output.shape[-1])
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 28, 28), tf.float32)])
+        def features(images):
+            return backbone(images, training=False)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, width), tf.float32)])
+        def predict_top(feature_rows):
+            return top(feature_rows, training=False)
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, width), tf.float32),
+                tf.TensorSpec((None,), tf.int64),
+            ]
+        )
+        def step(feature_rows, labels):
+            with tf.GradientTape() as tape:
+                loss = loss_function(labels, top(feature_rows, training=False))
+            gradients = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            return loss
+
+        self.features, self.predict_top, self.step = features, predict_top, step
+
+    @classmethod
+    def build(cls, classifier, optimizer: str, clip_norm: float | None) -> _KerasTop | None:
+        import keras
+
+        model = classifier.model
+        layers = list(model.layers)
+        dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
+        if len(dense) < 2:
+            return None
+        first = layers.index(dense[-2])
+        try:
+            chain = layers[first:]
+            for previous, layer in zip(chain, chain[1:], strict=False):
+                if layer.input is not previous.output:
+                    return None
+            if chain[-1].output is not model.outputs[0]:
+                return None
+            feature = dense[-2].input
+            backbone = keras.Model(model.inputs, feature)
+            inputs = keras.Input(shape=tuple(feature.shape[1:]))
+            output = inputs
+            for layer in chain:
+                output = layer(output)
+            top = keras.Model(inputs, output)
+        except (AttributeError, ValueError):  # a layer used twice, several inputs...
+            return None
+        trainer = cls(classifier, backbone, top, optimizer, clip_norm)
+        probe = np.linspace(0, 1, 2 * 28 * 28, dtype=np.float32).reshape(2, 28, 28)
+        split = trainer.predict_top(trainer.features(probe)).numpy()
+        if not np.allclose(split, classifier.predict_proba(probe), atol=1e-5):
+            return None
+        return trainer
+
+    def fingerprint(self) -> str:
+        """Identifies the feature extractor's weights (the cache key of validation features)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for weights in self.backbone.get_weights():
+            digest.update(np.ascontiguousarray(weights).tobytes())
+        return digest.hexdigest()
+
+    def feature_rows(self, images: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [
+                self.features(images[start : start + 1024]).numpy()
+                for start in range(0, len(images), 1024)
+            ]
+        )
+
+    def fit(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        learning_rate: float,
+        epochs: int,
+        batch_size: int,
+        rng: np.random.Generator,
+    ) -> None:
+        import tensorflow as tf
+
+        for variable in self.optimizer.variables:
+            if variable is not self.optimizer.learning_rate:
+                variable.assign(tf.zeros(variable.shape, variable.dtype))
+        self.optimizer.learning_rate.assign(learning_rate)
+        rows = self.feature_rows(images)
+        for _ in range(epochs):
+            order = rng.permutation(len(rows))
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                self.step(tf.constant(rows[batch]), tf.constant(labels[batch]))
+
+    def probabilities(self, feature_rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.predict_top(feature_rows).numpy(), np.float32)
+
+
 def _is_keras(model) -> bool:
     return hasattr(model, "model") and hasattr(model.model, "get_weights")
 
@@ -537,6 +675,7 @@ class OnlineLearner:
         self._trainers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._spares: dict[str, list] = {name: [] for name in self.trainable}
         self._probabilities: dict[str, tuple[object, np.ndarray]] = {}
+        self._features: dict[str, tuple[str, np.ndarray]] = {}
         self._promotions_since_refresh = 0
         self._round = 0
         self._reference: dict[tuple, float] = {}
@@ -749,9 +888,11 @@ class OnlineLearner:
             candidate.model.set_weights(live.model.get_weights())
             trainer = self._trainers.get(candidate)
             if trainer is None:
-                trainer = self._trainers[candidate] = _KerasTrainer(
-                    candidate, config.keras_optimizer, config.clip_norm
-                )
+                if config.keras_layers == "top":
+                    trainer = _KerasTop.build(candidate, config.keras_optimizer, config.clip_norm)
+                if trainer is None:
+                    trainer = _KerasTrainer(candidate, config.keras_optimizer, config.clip_norm)
+                self._trainers[candidate] = trainer
             trainer.fit(
                 images,
                 labels,
@@ -787,6 +928,22 @@ class OnlineLearner:
             cached = (live, live.predict_proba(images))
             self._probabilities[name] = cached
         return cached[1]
+
+    def _exact_probabilities(self, name: str, candidate, images: np.ndarray) -> np.ndarray | None:
+        """The candidate's probabilities on the whole validation set when they are cheap: from
+        cached features for a top-trained Keras model, directly for a NumPy network; else None.
+        """
+        trainer = self._trainers.get(candidate) if _is_keras(candidate) else None
+        if isinstance(trainer, _KerasTop):
+            fingerprint = trainer.fingerprint()
+            cached = self._features.get(name)
+            if cached is None or cached[0] != fingerprint:
+                cached = (fingerprint, trainer.feature_rows(images))
+                self._features[name] = cached
+            return trainer.probabilities(cached[1])
+        if type(candidate).__name__ == "NumpyFNN":
+            return candidate.predict_proba(images)
+        return None
 
     def _weights(self) -> dict[str, float]:
         weights = getattr(self.recognizer, "weights", None)
@@ -834,6 +991,10 @@ class OnlineLearner:
             if name not in candidates:
                 after[name] = before[name]
                 continue
+            full = self._exact_probabilities(name, candidates[name], validation.images)
+            if full is not None:
+                after[name], exact[name] = full, True
+                continue
             scored = candidates[name].predict_proba(validation.images[rows])
             full = before[name].copy()
             full[rows] = scored
@@ -845,6 +1006,7 @@ class OnlineLearner:
             after[name] = full
         after["ensemble"] = sum(weights[name] * after[name] for name in names)
         self._pending_probabilities = {name: after[name] for name in candidates}
+        self._pending_exact = {name for name in candidates if exact.get(name)}
 
         # Accuracy on the whole set and on each of its parts (MNIST, canvas digits, "other"):
         # gains on one part must not hide losses on another.
@@ -1115,6 +1277,7 @@ class OnlineLearner:
         if not promoted:
             return
         pending = getattr(self, "_pending_probabilities", {})
+        exact = getattr(self, "_pending_exact", set())
         old = {name: self.recognizer.models[name] for name in promoted}
         self._set_live(
             {name: model for name, (model, _) in promoted.items()},
@@ -1124,8 +1287,9 @@ class OnlineLearner:
         refresh = self._promotions_since_refresh >= self.config.refresh_every
         for name, (model, _) in promoted.items():
             self._release(name, old[name], rest=True)
-            if name in pending and not refresh:
-                # The gate's figures: exact on the scored rows, the live model's elsewhere.
+            if name in pending and (not refresh or name in exact):
+                # The gate's figures: exact, or exact on the scored rows and the live model's
+                # elsewhere (then refreshed every ``refresh_every`` promotions).
                 self._probabilities[name] = (model, pending[name])
         if refresh:
             self._promotions_since_refresh = 0
