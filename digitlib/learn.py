@@ -6,29 +6,33 @@
 
 One call of ``learn``:
 
-1. **Read the drawing** with ``segment.extract`` and parse the labels.
+1. **Read the drawing**, cut into segments as recognition cuts it, and parse the labels.
 2. **Screen it**: a drawing with no ink, a label that is no digit or "?", a label count that does
    not match the segment count, or a segment on which every model agrees with high confidence on
    another class goes to the store's review queue instead of training (``Update.held``).
 3. **Train copies**: each labeled segment becomes its 24 variants (``augment.variants24``) plus the
    segment itself, mixed with a replay sample of earlier data (MNIST, canvas digits, "other"
-   drawings and earlier accepted corrections) so that the models do not forget; copies of all
-   trainable models are fine-tuned with a small learning rate. The live models are never touched.
+   drawings and earlier accepted corrections) so that the models do not forget. Copies of all
+   trainable models are fine-tuned with a small learning rate: the NumPy network whole, the
+   Keras models from their second-to-last Dense layer on (``LearnConfig.keras_layers``). The
+   live models are never touched.
 4. **Gate**: the copies are scored on a fixed validation set (``ValidationSpec``: MNIST test digits
-   of the even rows, canvas renderings of training writers' digits, "other" drawings) and on the
-   segments themselves. A copy that loses more than ``tolerance`` against the live model, or
-   drifts more than ``max_drift`` below the reference accuracy of its lineage, is rejected, and
-   so is an update that does not help on the drawing itself.
-5. **Promote**: the copies are saved as new versions in the registry (parent, metrics,
-   ``produced_by="online update"``), the ``current`` pointers are moved with conditional
-   promotion (when another learner promoted first, the update is re-applied on top of the winner)
-   and the recognizer swaps to them atomically. Every update, promoted or not, is recorded in the
-   store's update log.
+   of the even rows, canvas renderings of training writers' digits, "other" drawings), on the
+   whole set and on each part, and on the segments themselves. A copy that loses more than
+   ``tolerance`` against the live model, or drifts more than ``max_drift`` below the reference
+   accuracy of its lineage, keeps its live model; so do all when the ensemble fails.
+5. **Promote**: the copies that passed are saved as new versions in the registry (parent,
+   metrics, ``produced_by="online update"``), the ``current`` pointers are moved with
+   conditional promotion (when another learner promoted first, the update is re-applied on top
+   of the winner) and the recognizer swaps to them atomically. Every update, promoted or not, is
+   recorded in the store's update log.
 
-The gate is cheap: the live models' probabilities on the validation set are cached; a candidate
-is scored on the validation images the live models are unsure of (margin below
-``gate_margin``) plus a random control sample of the sure ones. When any control image changes
-its reading, the candidate is scored on the whole set instead (``metrics["gate"]["exact"]``).
+The gate is cheap: the features of the validation set below the trained Keras layers are cached
+per feature extractor, so a candidate is scored on the whole set with two small matrix
+products. With ``keras_layers="all"`` a candidate is instead scored on the validation images the
+live models are unsure of (margin below ``gate_margin``) plus a random control sample of the
+sure ones, and on the whole set when any control image changes its reading
+(``metrics["gate"]["exact"]``).
 """
 
 from __future__ import annotations
