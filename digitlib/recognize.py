@@ -14,8 +14,10 @@ as one "other" segment, so its text is "".
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -375,7 +377,7 @@ class Recognizer:
         """Read many drawings; all their segments go through each model in one batch."""
         ensemble, _ = self._state  # one snapshot: set_models() may swap meanwhile
         self._check_model(model, ensemble)
-        prepared = [prepare(image, self.segmentation) for image in images]
+        prepared = _prepare_all(images, self.segmentation)
         inputs = [array for item in prepared for array in item.inputs]
         if not inputs:
             return [Result("", [], model) for _ in prepared]
@@ -412,6 +414,20 @@ class Recognizer:
             )
         text = "".join(str(segment.label) for segment in segments if segment.label != OTHER)
         return Result(text, segments, model)
+
+
+#: Below this many drawings, threads cost more than they save.
+_PARALLEL_MIN = 8
+
+
+def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[_Prepared]:
+    """``prepare`` every drawing; many drawings are spread over the CPU's cores (OpenCV and most
+    of NumPy release the GIL)."""
+    workers = min(os.cpu_count() or 1, 4)
+    if len(images) < _PARALLEL_MIN or workers < 2:
+        return [prepare(image, params) for image in images]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda image: prepare(image, params), images, chunksize=16))
 
 
 def _warm_up(ensemble) -> None:
