@@ -151,7 +151,7 @@ class LearnConfig:
     replay_size: int = 72
     correction_share: float = 0.25
     tolerance: float = 0.001
-    max_drift: float = 0.002
+    max_drift: float = 0.001
     suspicion_confidence: float = 0.999
     validation: ValidationSpec = field(default_factory=ValidationSpec)
     replay: ReplaySpec = field(default_factory=ReplaySpec)
