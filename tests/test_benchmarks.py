@@ -168,9 +168,7 @@ def test_a_tiny_run_measures_every_recognize_figure(tmp_path):
     results = document["benchmarks"]
     assert results["import"]["status"] == "ok", results["import"]
     assert results["import"]["figures"]["heavy_modules_loaded"]["value"] == 0
-    if not MODELS_SHIPPED:
-        assert results["one_digit"]["status"] == "missing"
-        pytest.skip("no shipped models yet: the recognize benchmarks report them missing")
+    assert MODELS_SHIPPED, "models/ lacks the shipped checkpoints: run `make train`"
     for name in ("one_digit", "five_digits", "throughput"):
         assert results[name]["status"] == "ok", results[name].get("traceback")
     figures = results["one_digit"]["figures"]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
+import keras
 import numpy as np
 import pytest
 
 from digitlib.models import CheckpointError, KerasClassifier, build_cnn, build_fnn, load_model
-
-keras = pytest.importorskip("keras")
 
 
 def _images(count: int, seed: int = 0) -> np.ndarray:

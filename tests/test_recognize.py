@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitlib.config import HELD_OUT, OTHER, SHIPPED_MODELS_DIR
+from digitlib.config import HELD_OUT, OTHER
 from digitlib.models import NumpyFNN
 from digitlib.recognize import (
     DecisionParams,
@@ -309,7 +309,8 @@ def test_load_recognizer_without_any_model_says_how_to_fix(tmp_path):
 
 
 def test_load_recognizer_from_an_empty_store_falls_back_to_the_folder(tmp_path):
-    store_module = pytest.importorskip("digitlib.store")
+    import digitlib.store as store_module
+
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     NumpyFNN((784, 16, 11), rng=0).save(shipped / "numpy_fnn.npz")
@@ -321,11 +322,6 @@ def test_load_recognizer_from_an_empty_store_falls_back_to_the_folder(tmp_path):
 
 
 # --- the shipped models on held-out writers and categories ---------------------------------------
-
-SHIPPED = all(
-    (SHIPPED_MODELS_DIR / name).is_file() for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz")
-)
-shipped_only = pytest.mark.skipif(not SHIPPED, reason="shipped checkpoints not in models/ yet")
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +336,6 @@ def held_out_digits():
     return [d for d in load_pendigits() if d.writer in HELD_OUT.pendigits_writers]
 
 
-@shipped_only
 @pytest.mark.slow
 def test_shipped_models_read_held_out_canvas_digits(shipped_recognizer, held_out_digits):
     from digitlib.data import random_style, render_strokes
@@ -356,7 +351,6 @@ def test_shipped_models_read_held_out_canvas_digits(shipped_recognizer, held_out
     assert as_other <= 0.02
 
 
-@shipped_only
 @pytest.mark.slow
 def test_shipped_models_read_held_out_numbers(shipped_recognizer, held_out_digits):
     from digitlib.data import render_number
@@ -374,7 +368,6 @@ def test_shipped_models_read_held_out_numbers(shipped_recognizer, held_out_digit
     assert right >= 88
 
 
-@shipped_only
 @pytest.mark.slow
 def test_shipped_models_reject_held_out_doodles(shipped_recognizer):
     from digitlib.data import (
