@@ -54,7 +54,8 @@ def run(config: dict | None = None) -> dict:
     ``models_dir`` (default the shipped ``models/``), ``seed``.
 
     Returns ``{"learn": [seconds of each timed call], "promoted": count, "held": count,
-    "rejected": count, "warm_up": [seconds], "reasons": {reason: count}}``. Raises the harness's
+    "rejected": count, "warm_up": [seconds], "reasons": {reason: count}, "phases": {phase:
+    median seconds}}`` (phases: batch, train, gate, promote, install, of the trained calls). Raises the harness's
     ``Missing`` when the shipped models are not there.
     """
     config = dict(config or {})
@@ -75,7 +76,7 @@ def run(config: dict | None = None) -> dict:
         store = LocalStore(Path(folder) / "store")
         recognizer = load_recognizer(models_dir)
         learner = OnlineLearner(recognizer, store, shipped_dir=models_dir)
-        seconds, warm_up, reasons = [], [], {}
+        seconds, warm_up, reasons, phases = [], [], {}, {}
         counts = {"promoted": 0, "held": 0, "rejected": 0}
         for index, (image, label) in enumerate(cases):
             started = time.perf_counter()
@@ -85,11 +86,20 @@ def run(config: dict | None = None) -> dict:
                 warm_up.append(elapsed)
                 continue
             seconds.append(elapsed)
+            for phase, spent in update.metrics.get("timing", {}).items():
+                phases.setdefault(phase, []).append(spent)
             kind = "promoted" if update.promoted else "held" if update.held else "rejected"
             counts[kind] += 1
             reason = update.reason.split(" (")[0]
             reasons[reason] = reasons.get(reason, 0) + 1
-    return {"learn": seconds, **counts, "warm_up": warm_up, "reasons": reasons}
+    medians = {phase: round(float(np.median(spent)), 4) for phase, spent in phases.items()}
+    return {
+        "learn": seconds,
+        **counts,
+        "warm_up": warm_up,
+        "reasons": reasons,
+        "phases": medians,
+    }
 
 
 def main() -> None:

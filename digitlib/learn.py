@@ -128,10 +128,21 @@ class LearnConfig:
     correction_share : share of the replay taken from earlier accepted corrections, when any.
     tolerance : largest validation accuracy loss (a fraction: 0.001 = 0.1 points) a candidate may
         have against the live model, per model and for the ensemble.
-    max_drift : largest loss against the reference accuracy of the lineage (the accuracy before
-        the first online update), so that many small losses cannot add up.
+    noise_sigmas : a single model's loss is also allowed up to this many standard errors of the
+        gate's paired measurement (sqrt(images that flipped right/wrong) / images): a loss the gate
+        cannot tell from noise does not reject a model on its own. The ensemble is held to
+        ``tolerance`` alone. 0 turns it off.
+    max_drift : largest loss of the ensemble against the reference accuracy of its lineage (the
+        accuracy before the first online update), so that many small losses cannot add up: a
+        candidate below ``reference - max_drift`` is rejected unless it is no worse than the
+        live models. The ensemble is what a reading uses.
+    model_drift : the same bound for each single model (looser: a model's own figure moves more
+        per update than the ensemble's, and the ensemble's bound guards the readings).
     suspicion_confidence : a label is suspicious when every model reads another class with at
-        least this probability.
+        least this probability. Measured on the 1,247 held-out pendigits writers' canvas digits
+        with the shipped models: at 0.99 a wrong label is held on 78% of them (53% at 0.999),
+        while of the 9 that all three models misread alike, one would hold its correction, the
+        same one as at 0.999 (genuine misreads are rarely read wrong at 99% by every model).
     gate_margin, gate_control : the cheap gate's screening (see the module docstring); set
         ``exact_gate`` to score every validation image instead.
     max_attempts : promotions tried when other learners promote first.
@@ -145,14 +156,16 @@ class LearnConfig:
     learning_rate: float = 1e-3
     keras_optimizer: str = "sgd"
     clip_norm: float | None = 1.0
-    keras_layers: str = "top"
+    keras_layers: str | dict = "top"
     epochs: int = 3
     batch_size: int = 32
     replay_size: int = 72
     correction_share: float = 0.25
     tolerance: float = 0.001
+    noise_sigmas: float = 2.0
     max_drift: float = 0.001
-    suspicion_confidence: float = 0.999
+    model_drift: float = 0.003
+    suspicion_confidence: float = 0.99
     validation: ValidationSpec = field(default_factory=ValidationSpec)
     replay: ReplaySpec = field(default_factory=ReplaySpec)
     gate_margin: float = 0.6
@@ -175,16 +188,34 @@ class LearnConfig:
             raise ValueError(f"replay_size must be >= 0, got {self.replay_size}")
         if not 0 <= self.correction_share <= 1:
             raise ValueError(f"correction_share must be in [0, 1], got {self.correction_share}")
-        if not (0 <= self.tolerance < 1 and 0 <= self.max_drift < 1):
-            raise ValueError("tolerance and max_drift are fractions in [0, 1): 0.001 = 0.1 points")
+        if self.noise_sigmas < 0:
+            raise ValueError(f"noise_sigmas must be >= 0, got {self.noise_sigmas}")
+        if not (0 <= self.tolerance < 1 and 0 <= self.max_drift < 1 and 0 <= self.model_drift < 1):
+            raise ValueError(
+                "tolerance, max_drift and model_drift are fractions in [0, 1): 0.001 = 0.1 points"
+            )
         if not 0.5 < self.suspicion_confidence <= 1:
             raise ValueError(
                 f"suspicion_confidence must be in (0.5, 1], got {self.suspicion_confidence}"
             )
-        if self.keras_layers not in ("top", "all"):
-            raise ValueError(f"keras_layers must be 'top' or 'all', got {self.keras_layers!r}")
+        modes = (
+            dict(self.keras_layers).values()
+            if isinstance(self.keras_layers, dict)
+            else [self.keras_layers]
+        )
+        if not all(mode in ("top", "all") for mode in modes):
+            raise ValueError(
+                f"keras_layers must be 'top' or 'all' (or a dict of model name -> 'top' or "
+                f"'all'), got {self.keras_layers!r}"
+            )
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+    def layers_of(self, name: str) -> str:
+        """What of the Keras model ``name`` is fine-tuned: "top" or "all"."""
+        if isinstance(self.keras_layers, dict):
+            return dict(self.keras_layers).get(name, "top")
+        return self.keras_layers
 
 
 @dataclass
@@ -892,7 +923,7 @@ class OnlineLearner:
             candidate.model.set_weights(live.model.get_weights())
             trainer = self._trainers.get(candidate)
             if trainer is None:
-                if config.keras_layers == "top":
+                if config.layers_of(name) == "top":
                     trainer = _KerasTop.build(candidate, config.keras_optimizer, config.clip_norm)
                 if trainer is None:
                     trainer = _KerasTrainer(candidate, config.keras_optimizer, config.clip_norm)
@@ -1022,6 +1053,11 @@ class OnlineLearner:
             right = np.argmax(probabilities, 1) == truth
             return {group: float(right[mask].mean()) for group, mask in groups.items()}
 
+        def flips(old_table: np.ndarray, new_table: np.ndarray) -> dict[str, int]:
+            # Images read right by one side only: the paired measurement's noise.
+            moved = (np.argmax(old_table, 1) == truth) != (np.argmax(new_table, 1) == truth)
+            return {group: int(moved[mask].sum()) for group, mask in groups.items()}
+
         keys = list(candidates) + ["ensemble"]
         old = {key: scores(before[key]) for key in keys}
         new = {key: scores(after[key]) for key in candidates}
@@ -1061,7 +1097,14 @@ class OnlineLearner:
         # passed (the live ones in place of those that failed) and on the drawing itself.
         reasons = {}
         for name in candidates:
-            problem = self._loss(name, old[name], new[name], reference[name], sizes)
+            problem = self._loss(
+                name,
+                old[name],
+                new[name],
+                reference[name],
+                sizes,
+                flips(before[name], after[name]),
+            )
             if problem:
                 reasons[name] = problem
         accepted = {name: model for name, model in candidates.items() if name not in reasons}
@@ -1104,29 +1147,47 @@ class OnlineLearner:
                 accepted = {}
         return accepted, reasons
 
-    def _loss(self, key: str, old: dict, new: dict, reference: dict, sizes: dict[str, int]) -> str:
+    def _loss(
+        self,
+        key: str,
+        old: dict,
+        new: dict,
+        reference: dict,
+        sizes: dict[str, int],
+        flipped: dict[str, int] | None = None,
+    ) -> str:
         """Why the ``new`` validation accuracies (group -> accuracy) are not acceptable against
         the live model's ``old`` ones and the lineage's ``reference`` ('' when they are).
 
         On a part of the set, one image (two against the reference) may always flip: a
-        tolerance finer than one image would reject updates for noise.
+        tolerance finer than one image would reject updates for noise. With ``flipped`` (group ->
+        images read right by one side only), a single model may also lose up to
+        ``noise_sigmas`` standard errors of that paired measurement; never more than
+        ``model_drift`` (the ensemble ``max_drift``) below the reference, whatever the live
+        figure.
         """
         config = self.config
         for group in new:
             before, after = old[group], new[group]
             what = "validation accuracy" if key == "ensemble" else f"{key} validation accuracy"
-            tolerance, drift = config.tolerance, config.max_drift
+            tolerance = config.tolerance
+            drift = config.max_drift if key == "ensemble" else config.model_drift
             if group != "all":
                 what += f" on {GROUP_NAMES.get(group, group)}"
                 tolerance = max(tolerance, 1.0 / sizes[group])
                 drift = max(drift, 2.0 / sizes[group])
+            if flipped is not None:
+                noise = config.noise_sigmas * np.sqrt(flipped[group]) / sizes[group]
+                tolerance = max(tolerance, float(noise))
             if after < before - tolerance - 1e-9:
                 return (
                     f"{what} fell from {before:.2%} to {after:.2%} (tolerance "
                     f"{tolerance * 100:.2f} points)"
                 )
+            # The reference bounds the line of versions: below ``start - drift`` only an update
+            # that loses nothing more may pass, so many small losses cannot add up.
             start = reference.get(group, before)
-            if after < min(start, before) - drift - 1e-9:
+            if after < start - drift - 1e-9 and after < before - 1e-9:
                 return (
                     f"{what} would fall to {after:.2%}, more than {drift * 100:.2f} points "
                     f"below the {start:.2%} it had before online learning"

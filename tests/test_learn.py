@@ -153,6 +153,9 @@ def test_label_text():
         ({"suspicion_confidence": 0.3}, "suspicion_confidence"),
         ({"correction_share": 2}, "correction_share"),
         ({"max_attempts": 0}, "max_attempts"),
+        ({"noise_sigmas": -1}, "noise_sigmas"),
+        ({"model_drift": 1.5}, "fractions"),
+        ({"keras_layers": {"fnn": "middle"}}, "keras_layers"),
     ],
 )
 def test_config_is_checked(fields, message):
@@ -185,6 +188,37 @@ def test_validation_set_is_fixed_and_never_uses_the_evaluation_rows(tmp_path):
     even = images[0::2].reshape(len(images[0::2]), -1).astype(np.float32) / 255
     assert all((np.abs(even - row.reshape(1, -1)).sum(1) == 0).any() for row in mnist_rows[:20])
     assert len(evaluation) == 5000
+
+
+@pytest.mark.parametrize(
+    "key, before, after, flipped, passes",
+    [
+        # Against the live model: 0.1 points, or 2 standard errors of the paired measurement
+        # for a single model (20 flips of 1,000 images: 0.89 points), never for the ensemble.
+        ("ensemble", 0.990, 0.9885, 20, False),
+        ("cnn", 0.990, 0.9875, 20, True),
+        ("cnn", 0.990, 0.9875, 0, False),
+        # Against the reference (0.990 before online learning): the ensemble may end at most
+        # 0.1 points below it, a single model 0.3 points, however small each step...
+        ("ensemble", 0.9895, 0.9885, 0, False),
+        ("cnn", 0.9875, 0.9865, 0, False),
+        ("cnn", 0.9885, 0.9875, 0, True),
+        # ...but an update that loses nothing more may pass below it.
+        ("ensemble", 0.9850, 0.9850, 0, True),
+        ("ensemble", 0.9850, 0.9860, 0, True),
+    ],
+)
+def test_the_gate_bounds_each_step_and_the_whole_line(store, key, before, after, flipped, passes):
+    learner = OnlineLearner(constant_recognizer(7), store, LearnConfig(validation=SMALL))
+    problem = learner._loss(
+        key,
+        {"all": before},
+        {"all": after},
+        {"all": 0.990},
+        {"all": 1000},
+        None if key == "ensemble" else {"all": flipped},
+    )
+    assert (problem == "") == passes, problem
 
 
 # --- screening: suspicious drawings go to the review queue ---------------------------------------
@@ -472,42 +506,58 @@ def test_a_hundred_wrong_labels_cost_no_mnist_accuracy(store, shipped_models):
     assert len(DrawingStore(store).updates()) == 100
 
 
-#: A held-out writer's digit that the shipped models misread on canvas renderings (found by
-#: reading every held-out writer's digits; see the test).
-STYLE_WRITER, STYLE_DIGIT = 28, 9
+def misread_style(recognizer, teach: int = 10, least: int = 20) -> tuple[int, int]:
+    """The held-out writer's digit that ``recognizer`` reads right least often: (writer,
+    digit) among those with at least ``least`` drawings, measured on one random canvas of each
+    drawing after the first ``teach`` (those the test keeps unseen), so that the test follows
+    whichever models are in ``models/``."""
+    groups: dict[tuple[int, int], list] = {}
+    for digit in held_out_digits():
+        groups.setdefault((digit.writer, digit.label), []).append(digit)
+    pairs = sorted(pair for pair, digits in groups.items() if len(digits) >= least)
+    rng = np.random.default_rng(20)
+    owners, images = [], []
+    for pair in pairs:
+        for digit in groups[pair][teach:]:
+            owners.append(pair)
+            images.append(canvas(digit.strokes, seed=int(rng.integers(1, 2**31))))
+    right: dict[tuple[int, int], list[bool]] = {pair: [] for pair in pairs}
+    for pair, result in zip(owners, recognizer.recognize_many(images), strict=True):
+        right[pair].append(result.text == str(pair[1]))
+    return min(pairs, key=lambda pair: (np.mean(right[pair]), pair))
 
 
 @needs_models
-@pytest.mark.xfail(
-    strict=False,
-    reason="measured: writer 28's 9s read right 57% -> 86% (24/28) after 10 corrections, "
-    "short of the 90% target; MNIST unchanged",
-)
 def test_ten_corrections_teach_a_writers_style(store, shipped_models):
     """Target: after 10 corrections of one held-out writer's drawings of one digit that the live
     models misread, that writer's other drawings of the digit read right >= 90% of the time, and
     MNIST accuracy (5,000 odd test rows) stays within 0.3 points."""
-    mine = [d for d in held_out_digits() if (d.writer, d.label) == (STYLE_WRITER, STYLE_DIGIT)]
+    learner = learner_on(store, shipped_models)
+    writer, digit = misread_style(learner.recognizer)
+    mine = [d for d in held_out_digits() if (d.writer, d.label) == (writer, digit)]
     teach, unseen = mine[:10], mine[10:]
     rng = np.random.default_rng(21)
     tests = [canvas(d.strokes, seed=int(rng.integers(1, 2**31))) for d in unseen for _ in (0, 1)]
-    learner = learner_on(store, shipped_models)
 
     def read_right() -> float:
         results = learner.recognizer.recognize_many(tests)
-        return float(np.mean([result.text == str(STYLE_DIGIT) for result in results]))
+        return float(np.mean([result.text == str(digit) for result in results]))
 
     before, start = read_right(), mnist_accuracy(learner.recognizer)
+    if before >= 0.7:
+        pytest.skip(
+            f"the live models read every held-out writer's digits (the worst, writer {writer}'s "
+            f"{digit}s, {before:.0%} of unseen drawings): no misread style to teach"
+        )
     updates = [
-        learner.learn(canvas(d.strokes, seed=int(rng.integers(1, 2**31))), str(STYLE_DIGIT))
+        learner.learn(canvas(d.strokes, seed=int(rng.integers(1, 2**31))), str(digit))
         for d in teach
     ]
     after, end = read_right(), mnist_accuracy(learner.recognizer)
     print(
-        f"writer {STYLE_WRITER} digit {STYLE_DIGIT}: read right {before:.0%} -> {after:.0%} "
+        f"writer {writer} digit {digit}: read right {before:.0%} -> {after:.0%} "
         f"on {len(tests)} unseen drawings; MNIST {start:.2%} -> {end:.2%}; "
         f"{sum(u.promoted for u in updates)}/10 promoted"
     )
-    assert before < 0.7, "the live models already read this writer's digit"
     assert after >= 0.9, [update.reason for update in updates]
     assert end >= start - 0.003
