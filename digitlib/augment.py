@@ -143,3 +143,45 @@ def variants24(
             rotated = cv2.warpAffine(canvas, matrix, (side, side), flags=cv2.INTER_LINEAR)
             variants.append(to_model_input(np.clip(rotated, 0.0, 1.0)))
     return np.stack(variants).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class StrokeConfig:
+    """Ranges of the random change ``augment_strokes`` makes to a drawing's strokes before it is
+    rendered (each drawn uniformly per drawing).
+
+    ``rotation``: max degrees either way; ``shear``: max shear factor; ``aspect``: (low, high)
+    factor of the width against the height; ``jitter``: standard deviation of the per-point
+    wobble as a fraction of the drawing's longer side.
+    """
+
+    rotation: float = 15.0
+    shear: float = 0.2
+    aspect: tuple[float, float] = (0.8, 1.25)
+    jitter: float = 0.008
+
+
+def augment_strokes(
+    strokes: list[np.ndarray],
+    rng: np.random.Generator | int | None = None,
+    config: StrokeConfig = StrokeConfig(),
+) -> list[np.ndarray]:
+    """A randomly rotated, sheared, stretched and wobbled copy of ``strokes`` (a list of (P, 2)
+    float32 (x, y) arrays, y down), as another hand might draw the same shape. The input is
+    never changed; rendering fits the drawing to the canvas afterwards, so the result is not
+    re-centered."""
+    rng = np.random.default_rng(rng)
+    angle = np.deg2rad(rng.uniform(-config.rotation, config.rotation))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    shear = np.array([[1.0, rng.uniform(-config.shear, config.shear)], [0.0, 1.0]])
+    stretch = np.diag([rng.uniform(*config.aspect), 1.0])
+    linear = rotation @ shear @ stretch
+    points = np.concatenate([np.asarray(s, np.float64).reshape(-1, 2) for s in strokes])
+    size = float(np.ptp(points, axis=0).max()) if len(points) else 1.0
+    wobble = config.jitter * (size or 1.0)
+    return [
+        (np.asarray(s, np.float64) @ linear.T + rng.normal(0, wobble, np.shape(s))).astype(
+            np.float32
+        )
+        for s in strokes
+    ]

@@ -65,3 +65,22 @@ def test_variants24_accepts_a_model_input():
 def test_variants24_rejects_a_batch():
     with pytest.raises(ValueError, match="2-D"):
         augment.variants24(_digits(), 0)
+
+
+def test_augment_strokes_is_pure_seeded_and_changes_the_shape():
+    from digitlib.augment import StrokeConfig, augment_strokes
+
+    strokes = [
+        np.array([[0, 0], [10, 0], [10, 20]], np.float32),
+        np.array([[5, 5], [6, 9]], np.float32),
+    ]
+    before = [s.copy() for s in strokes]
+    first = augment_strokes(strokes, 3)
+    assert [s.shape for s in first] == [s.shape for s in strokes]
+    assert all(s.dtype == np.float32 for s in first)
+    np.testing.assert_array_equal(first[0], augment_strokes(strokes, 3)[0])
+    assert not np.allclose(first[0], strokes[0])
+    for a, b in zip(strokes, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    still = StrokeConfig(rotation=0, shear=0, aspect=(1, 1), jitter=0)
+    np.testing.assert_allclose(augment_strokes(strokes, 3, still)[1], strokes[1], atol=1e-5)

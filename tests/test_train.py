@@ -23,6 +23,38 @@ def test_synthetic_strokes_rejects_unknown_kind():
         train.synthetic_strokes("circle", np.random.default_rng(0))
 
 
+@pytest.mark.parametrize("kind", train.SHAPE_KINDS)
+def test_shape_strokes(kind):
+    strokes = train.shape_strokes(kind, np.random.default_rng(0))
+    assert len(strokes) >= 2  # always inner strokes: a bare outline may be a digit
+    assert all(s.ndim == 2 and s.shape[1] == 2 and s.dtype == np.float32 for s in strokes)
+    assert all(np.isfinite(s).all() for s in strokes)
+
+
+def test_shape_strokes_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="unknown shape kind"):
+        train.shape_strokes("circle", np.random.default_rng(0))
+
+
+def test_extras_key_changes_with_the_extras_only():
+    config = train.TrainConfig()
+    assert train.TrainConfig(shape_count=1).extras_key() != config.extras_key()
+    assert train.TrainConfig(shape_count=1).data_key() == config.data_key()
+
+
+def test_render_many_with_stroke_augmentation_is_seeded():
+    drawings = train.synthetic_drawings(3, 0)
+    options = dict(workers=1, augment=True, width_fraction=(0.025, 0.08))
+    first = train.render_many(drawings, 2, seed=5, **options)
+    np.testing.assert_array_equal(first, train.render_many(drawings, 2, seed=5, **options))
+    assert not np.array_equal(first, train.render_many(drawings, 2, seed=5, workers=1))
+
+
+def test_extras_are_off_by_default():
+    images, labels, sources = train.assemble_extras(train.TrainConfig(), cache_dir=None, limit=3)
+    assert images.shape == (0, 28, 28) and len(labels) == len(sources) == 0
+
+
 def test_render_many_does_not_depend_on_chunking():
     drawings = train.synthetic_drawings(6, 0)
     whole = train.render_many(drawings, 2, seed=5, workers=1, chunk=100)
@@ -36,7 +68,13 @@ def test_render_many_does_not_depend_on_chunking():
 @pytest.fixture(scope="module")
 def tiny_set():
     config = train.TrainConfig(
-        digit_renderings=1, doodle_renderings=1, workers=1, validation_share=0.1
+        digit_renderings=1,
+        doodle_renderings=1,
+        workers=1,
+        validation_share=0.1,
+        extra_digit_renderings=1,
+        extra_doodle_renderings=1,
+        shape_count=1,
     )
     return train.assemble_training_set(config, cache_dir=None, limit=20)
 
@@ -48,10 +86,22 @@ def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
         "quickdraw_canvas",
         "quickdraw_bitmaps",
         "synthetic",
+        "pendigits_canvas_augmented",
+        "quickdraw_canvas_augmented",
+        "shapes",
     }
     assert tiny_set.images.shape[1:] == (28, 28) and tiny_set.images.dtype == np.float32
     assert len(tiny_set.images) == len(tiny_set.labels) == len(tiny_set.sources)
-    others = np.isin(tiny_set.sources, ["quickdraw_canvas", "quickdraw_bitmaps", "synthetic"])
+    others = np.isin(
+        tiny_set.sources,
+        [
+            "quickdraw_canvas",
+            "quickdraw_bitmaps",
+            "synthetic",
+            "quickdraw_canvas_augmented",
+            "shapes",
+        ],
+    )
     assert np.all(tiny_set.labels[others] == OTHER) and np.all(tiny_set.labels[~others] < 10)
     assert len(tiny_set.validation_images) > 0
 
