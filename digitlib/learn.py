@@ -19,8 +19,10 @@ One call of ``learn``:
 4. **Gate**: the copies are scored on a fixed validation set (``ValidationSpec``: MNIST test digits
    of the even rows, canvas renderings of training writers' digits, "other" drawings), on the
    whole set and on each part, and on the segments themselves. A copy that loses more than
-   ``tolerance`` against the live model, or drifts more than ``max_drift`` below the reference
-   accuracy of its lineage, keeps its live model; so do all when the ensemble fails.
+   ``tolerance`` against the live model (a single model: or more than ``noise_sigmas`` standard
+   errors of the paired measurement), or ends more than ``model_drift`` below the reference
+   accuracy of its lineage while losing anything, keeps its live model; so do all when the
+   ensemble fails the same bounds (``tolerance``, ``max_drift``).
 5. **Promote**: the copies that passed are saved as new versions in the registry (parent,
    metrics, ``produced_by="online update"``), the ``current`` pointers are moved with
    conditional promotion (when another learner promoted first, the update is re-applied on top
