@@ -22,7 +22,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -93,26 +92,14 @@ def _check_parts() -> Path:
 @contextlib.contextmanager
 def serve(pool_size: int, folder: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """Run the dashboard server on a free port; yield its URL, process and log; stop it after."""
+    from digitlib.testing.voila_fixtures import spawn_dashboard
+
     port = _free_port()
     store = Path(folder) / f"store-{port}"  # a throw-away model store: no promoted versions
     store.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
-    command = [
-        sys.executable,
-        "-m",
-        "digitlib.dashboard.serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--pool-size",
-        str(pool_size),
-    ]
     log_path = Path(folder) / f"voila-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
-    server = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-    )
+    server = spawn_dashboard(port, store, log, pool_size=pool_size)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:

@@ -68,31 +68,30 @@ class DashboardServer:
             time.sleep(0.25)
 
 
+def spawn_dashboard(
+    port: int, store: Path, output, *, pool_size: int = TEST_POOL_SIZE
+) -> subprocess.Popen:
+    """Launch ``python -m digitlib.dashboard.serve`` on 127.0.0.1:``port`` with ``store`` as
+    its store, writing its log to the open binary file ``output``; returns at once."""
+    env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
+    command = [sys.executable, "-m", "digitlib.dashboard.serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--pool-size", str(pool_size)]
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stopping it stops its kernels too
+    )
+
+
 def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) -> DashboardServer:
     """Start the dashboard server; wait until it answers and every preheated kernel has built its
     dashboard (TensorFlow imported, models loaded), so that the first visitor does not wait."""
     port = free_port()
-    env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
-    command = [
-        sys.executable,
-        "-m",
-        "digitlib.dashboard.serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--pool-size",
-        str(pool_size),
-    ]
     with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopping it stops its kernels too
-        )
+        process = spawn_dashboard(port, store, output, pool_size=pool_size)
     server = DashboardServer(f"http://127.0.0.1:{port}/", store, log, process, pool_size)
     deadline = time.monotonic() + SERVER_READY_TIMEOUT
     while True:
