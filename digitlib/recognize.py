@@ -50,6 +50,14 @@ class DecisionParams:
     its longer side; ``digitlib.segment.Region``), than any digit has is "other" whatever the
     models say: digits have at most two holes and strokes about 3.7 box sides long, doodles
     often more (on training writers, no digit of 1,500 came near these limits).
+    ``max_nested``: a segment with more pieces of ink inside its holes (``Region.nested``: a
+    clock's hands, a sign's letters, a face's eyes; a slashed zero's slash does not count) is
+    "other": no digit has any.
+    ``number_confidence`` and ``number_share``: when the segments sit as the digits of a number
+    (``looks_like_number``) and at least ``number_share`` of them read as digits with
+    ``min_confidence``, a segment whose best class is a digit needs only ``number_confidence``:
+    among digits on a line, an unsure shape is most likely a digit too, and dropping it (or the
+    whole drawing, see ``whole_other``) loses the number.
     ``max_digit_aspect``: a segment more than this many times wider than tall is "other" (no
     training writer's digit is wider than 1.96 times its height).
     ``whole_digit`` and ``whole_digit_aspect``: when a segment of a drawing reads as "other" but
@@ -66,7 +74,10 @@ class DecisionParams:
     whole_digit_aspect: float = 1.0
     max_holes: int = 2
     max_length: float = 4.5
+    max_nested: int = 0
     max_digit_aspect: float = 2.0
+    number_confidence: float = 0.3
+    number_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,8 @@ class _Prepared:
     boxes: list[Box]
     inputs: list[np.ndarray]
     whole_box: Box | None
-    shapes: list[tuple[int, float]] = field(default_factory=list)  # (holes, length) per segment
+    #: (holes, length, nested) per segment (``digitlib.segment.Region``).
+    shapes: list[tuple[int, float, int]] = field(default_factory=list)
 
 
 def _union_box(boxes: Sequence[Box]) -> Box:
@@ -170,7 +182,7 @@ def prepare(
     if factor > 1:
         boxes = [_scale_box(box, factor, image.shape) for box in boxes]
         whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
-    shapes = [(region.holes, region.length) for region in regions]
+    shapes = [(region.holes, region.length, region.nested) for region in regions]
     return _Prepared(boxes, inputs, whole_box, shapes)
 
 
@@ -202,7 +214,7 @@ def decide(
     whole_probabilities: np.ndarray | None,
     boxes: Sequence[Box],
     params: DecisionParams,
-    shapes: Sequence[tuple[int, float]] | None = None,
+    shapes: Sequence[tuple[int, float, int]] | None = None,
 ) -> tuple[list[tuple[int, float]], int | None]:
     """Labels and confidences of a drawing's segments, and whether to read the drawing as a whole.
 
@@ -210,22 +222,43 @@ def decide(
     float (11,) for the whole drawing, or None for a single segment. Returns ``(labels, whole)``:
     ``labels`` a list of ``(label, confidence)`` per segment; ``whole`` None to report the
     segments, or the label (``OTHER`` for a doodle, or a digit drawn in pieces) of the single
-    segment the whole drawing should be reported as. ``shapes``: ``(holes, length)`` per segment
-    (``digitlib.segment.Region``), or None to judge by the probabilities alone.
+    segment the whole drawing should be reported as. ``shapes``: ``(holes, length, nested)`` per
+    segment (``digitlib.segment.Region``; ``(holes, length)`` is read as no nested pieces), or
+    None to judge by the probabilities alone.
+
+    A segment whose best class is a digit keeps it when the digit is likely enough
+    (``params.min_confidence``) and the segment's shape is one digits have; otherwise it is
+    "other". In a number (segments that ``looks_like_number`` and of which at least
+    ``params.number_share`` read as digits that way), the bar for the others is
+    ``params.number_confidence``: a shape on the line among digits is most likely a digit too.
     """
-    labels = []
-    shapes = list(shapes) if shapes is not None else [(0, 0.0)] * len(segment_probabilities)
-    for row, (holes, length), box in zip(
-        np.asarray(segment_probabilities, np.float64), shapes, boxes, strict=True
-    ):
-        label = int(np.argmax(row))
-        confidence = float(row[label])
-        unlike_digit = (
-            holes > params.max_holes
-            or length > params.max_length
-            or box[2] > params.max_digit_aspect * box[3]
+    rows = np.asarray(segment_probabilities, np.float64)
+    shapes = list(shapes) if shapes is not None else [(0, 0.0, 0)] * len(rows)
+    best = rows.argmax(axis=1) if len(rows) else np.zeros(0, np.int64)
+    like_digit = []
+    for (holes, length, *rest), box in zip(shapes, boxes, strict=True):
+        nested = rest[0] if rest else 0
+        like_digit.append(
+            holes <= params.max_holes
+            and length <= params.max_length
+            and nested <= params.max_nested
+            and box[2] <= params.max_digit_aspect * box[3]
         )
-        if label != OTHER and (confidence < params.min_confidence or unlike_digit):
+    sure = [
+        int(label) != OTHER and shaped and row[label] >= params.min_confidence
+        for row, label, shaped in zip(rows, best, like_digit, strict=True)
+    ]
+    threshold = params.min_confidence
+    if (
+        len(rows) >= 2
+        and sum(sure) >= params.number_share * len(rows)
+        and looks_like_number(boxes, params)
+    ):
+        threshold = min(threshold, params.number_confidence)
+    labels = []
+    for row, label, shaped in zip(rows, best, like_digit, strict=True):
+        label, confidence = int(label), float(row[label])
+        if label != OTHER and (confidence < threshold or not shaped):
             label, confidence = OTHER, 1.0 - confidence
         labels.append((label, confidence))
     if whole_probabilities is None or len(labels) < 2:

@@ -40,6 +40,8 @@ class SegmentParams:
     stroke widths.
     ``hole_area``: an enclosed paper area counts as a hole (``Region.holes``) when it is larger
     than this many stroke widths squared (the small loops where a stroke crosses itself do not).
+    ``slash_ratio``: a single piece of ink inside a hole of another (``Region.nested``) at least
+    this many times longer than wide is the slash of a slashed zero, not a doodle's inner part.
     ``max_pieces``: at most this many pieces of ink are considered (the largest ones); a canvas
     full of noise stays fast.
     """
@@ -53,6 +55,7 @@ class SegmentParams:
     speck_fraction: float = 0.2
     speck_strokes: float = 2.5
     hole_area: float = 4.0
+    slash_ratio: float = 3.0
     max_pieces: int = 200
 
 
@@ -76,6 +79,7 @@ class Region:
     mask: np.ndarray
     holes: int = 0
     length: float = 0.0
+    nested: int = 0
 
 
 def _binary(ink: np.ndarray, threshold: float) -> np.ndarray:
@@ -185,6 +189,44 @@ def _attach_small_pieces(
     return groups, group_boxes
 
 
+def _nested_pieces(members, outer, contours, children, boxes, stroke, params) -> int:
+    """How many pieces of a group lie inside a hole of another piece of the group.
+
+    ``members``: indices into ``outer`` (top-level contour indices) and ``boxes`` (their
+    (x, y, width, height)); ``children``: contour index -> its holes' contour indices. A piece
+    counts when its longer side is at least ``params.speck_strokes`` stroke widths (a stray dot
+    inside a 0 does not) and a point of its outline is inside a hole larger than
+    ``params.hole_area`` stroke widths squared of another member.
+    """
+    import cv2
+
+    if len(members) < 2:
+        return 0
+    holes = [
+        (member, contours[hole])
+        for member in members
+        for hole in children.get(outer[member], ())
+        if cv2.contourArea(contours[hole]) > params.hole_area * stroke * stroke
+    ]
+    if not holes:
+        return 0
+    inside = []
+    for member in members:
+        if max(boxes[member][2], boxes[member][3]) < params.speck_strokes * stroke:
+            continue
+        x, y = (float(v) for v in contours[outer[member]][0][0])
+        if any(
+            owner != member and cv2.pointPolygonTest(hole, (x, y), False) > 0
+            for owner, hole in holes
+        ):
+            inside.append(member)
+    if len(inside) == 1:  # a slashed zero's slash is one straight stroke
+        (_, _), sides, _ = cv2.minAreaRect(contours[outer[inside[0]]])
+        if max(sides) >= params.slash_ratio * max(min(sides), stroke):
+            return 0
+    return len(inside)
+
+
 def find_segments(ink: np.ndarray, params: SegmentParams = DEFAULT_PARAMS) -> list[Region]:
     """The digits (or other drawings) on a canvas, left to right.
 
@@ -242,7 +284,8 @@ def find_segments(ink: np.ndarray, params: SegmentParams = DEFAULT_PARAMS) -> li
             if cv2.contourArea(contours[hole]) > params.hole_area * stroke * stroke
         )
         length = cv2.countNonZero(mask) / max(stroke, 1.0) / max(width, height)
-        regions.append(Region(box, mask.astype(bool), holes, float(length)))
+        nested = _nested_pieces(members, outer, contours, children, boxes, stroke, params)
+        regions.append(Region(box, mask.astype(bool), holes, float(length), nested))
     regions.sort(key=lambda region: (region.box[0] + region.box[2] / 2, region.box[1]))
     return regions
 

@@ -230,10 +230,28 @@ def test_decide_reports_a_doodle_as_one_other_segment():
     assert decide(pieces, whole_other, DOODLE_BOXES, params)[1] == OTHER
     assert decide(pieces, whole_other, NUMBER_BOXES, params)[1] is None
     assert decide(pieces, whole_digit, DOODLE_BOXES, params)[1] is None
-    unsure = probabilities((1, 0.9), (7, 0.3), (4, 0.9))  # one piece below min_confidence
+    unsure = probabilities((1, 0.9), (7, 0.2), (4, 0.9))  # below even number_confidence
     labels, whole = decide(unsure, whole_other, NUMBER_BOXES, params)
     assert whole == OTHER
-    assert labels[1][0] == OTHER and labels[1][1] == pytest.approx(0.7)
+    assert labels[1][0] == OTHER and labels[1][1] == pytest.approx(0.8)
+
+
+def test_decide_an_unsure_digit_among_digits_on_a_line_keeps_its_reading():
+    params = DecisionParams(min_confidence=0.6, number_confidence=0.3, number_share=0.5)
+    whole_other = probabilities((OTHER, 0.9))[0]  # a whole number is no single digit
+    unsure = probabilities((1, 0.9), (8, 0.4), (4, 0.9))
+    labels, whole = decide(unsure, whole_other, NUMBER_BOXES, params)
+    assert whole is None and [label for label, _ in labels] == [1, 8, 4]
+    # ... not when the pieces do not sit like a number, nor when most of them are unsure
+    assert decide(unsure, whole_other, DOODLE_BOXES, params)[1] == OTHER
+    mostly_unsure = probabilities((1, 0.9), (8, 0.4), (4, 0.5))
+    labels, whole = decide(mostly_unsure, whole_other, NUMBER_BOXES, params)
+    assert whole == OTHER and [label for label, _ in labels] == [1, OTHER, OTHER]
+    # ... nor for a piece whose best class is "other", or whose shape no digit has
+    labels, _ = decide(probabilities((1, 0.9), (OTHER, 0.5), (4, 0.9)), None, NUMBER_BOXES, params)
+    assert [label for label, _ in labels] == [1, OTHER, 4]
+    labels, _ = decide(unsure, None, NUMBER_BOXES, params, [(0, 1.0, 0), (3, 3.0, 0), (1, 2, 0)])
+    assert [label for label, _ in labels] == [1, OTHER, 4]
 
 
 def test_decide_reads_a_digit_drawn_in_pieces_as_one_digit():
@@ -253,6 +271,9 @@ def test_decide_shapes_no_digit_has_are_other():
     assert [label for label, _ in labels] == [8, OTHER, OTHER]
     wide = [(0, 0, 100, 40)]  # 2.5 times wider than tall
     assert decide(sure[:1], None, wide, params)[0][0][0] == OTHER
+    # a piece of ink inside a hole (a clock's hands, a face's eyes) is no digit's
+    labels, _ = decide(sure[:2], None, NUMBER_BOXES[:2], params, [(1, 3.0, 0), (1, 3.0, 1)])
+    assert [label for label, _ in labels] == [8, OTHER]
 
 
 def test_decide_single_segment_threshold():

@@ -200,3 +200,21 @@ def test_holes_and_stroke_length_describe_the_shape():
     assert 0.8 < one.length < 1.3
     assert 2.0 < eight.length < 3.7
     assert grid.length > 5
+
+
+def test_pieces_inside_a_hole_are_counted_but_not_a_slashed_zeros_slash():
+    ink = canvas(110, 480)
+    cv2.circle(ink, (55, 55), 45, 1.0, 4)  # a clock: hands inside, apart from the rim
+    cv2.line(ink, (55, 55), (55, 25), 1.0, 4)
+    cv2.line(ink, (55, 55), (78, 66), 1.0, 4)
+    cv2.circle(ink, (175, 55), 45, 1.0, 4)  # a face: two eyes and a mouth
+    cv2.circle(ink, (160, 40), 6, 1.0, 4)
+    cv2.circle(ink, (190, 40), 6, 1.0, 4)
+    cv2.ellipse(ink, (175, 65), (20, 10), 0, 20, 160, 1.0, 4)
+    cv2.ellipse(ink, (295, 55), (30, 45), 0, 0, 360, 1.0, 4)  # a slashed zero
+    cv2.line(ink, (280, 80), (310, 30), 1.0, 4)
+    cv2.ellipse(ink, (415, 55), (30, 45), 0, 0, 360, 1.0, 4)  # a 0 with a stray dot inside
+    cv2.circle(ink, (415, 55), 2, 1.0, -1)
+    clock, face, slashed, dotted = find_segments(ink)
+    assert clock.nested == 1 and face.nested == 3
+    assert slashed.nested == 0 and dotted.nested == 0

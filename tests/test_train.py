@@ -50,9 +50,43 @@ def test_render_many_with_stroke_augmentation_is_seeded():
     assert not np.array_equal(first, train.render_many(drawings, 2, seed=5, workers=1))
 
 
-def test_extras_are_off_by_default():
-    images, labels, sources = train.assemble_extras(train.TrainConfig(), cache_dir=None, limit=3)
+def test_extras_can_be_turned_off():
+    config = train.TrainConfig(
+        extra_digit_renderings=0,
+        extra_doodle_renderings=0,
+        shape_count=0,
+        slashed_zero_renderings=0,
+    )
+    images, labels, sources = train.assemble_extras(config, cache_dir=None, limit=3)
     assert images.shape == (0, 28, 28) and len(labels) == len(sources) == 0
+
+
+def test_slash_zero_adds_one_straight_stroke_inside_the_zero():
+    from digitlib import data
+    from digitlib.preprocess import ink_levels
+    from digitlib.segment import find_segments
+
+    t = np.linspace(0, 2 * np.pi, 40)
+    zero = [np.stack([50 + 30 * np.cos(t), 60 + 45 * np.sin(t)], 1).astype(np.float32)]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        slashed = train.slash_zero(zero, rng)
+        assert len(slashed) == 2 and slashed[0] is not zero[0]
+        np.testing.assert_array_equal(slashed[0], zero[0])  # the 0 itself is unchanged
+        slash = slashed[1]
+        direction = slash[-1] - slash[0]
+        along = slash - slash[0]
+        offsets = (direction[0] * along[:, 1] - direction[1] * along[:, 0]) / np.linalg.norm(
+            direction
+        )
+        assert np.abs(offsets).max() < 1e-3  # straight
+        assert np.linalg.norm(direction) > 0.4 * np.hypot(60, 90)  # long
+        assert np.all((slash >= (20 - 8, 15 - 8)) & (slash <= (80 + 8, 105 + 8)))
+    canvas = data.render_strokes(
+        train.slash_zero(zero, rng), data.RenderStyle((200, 200), 6.0, 140.0, (100.0, 100.0))
+    )
+    (region,) = find_segments(ink_levels(canvas))
+    assert region.nested == 0 and region.holes >= 1  # still reads as a 0's shape
 
 
 def test_render_many_does_not_depend_on_chunking():
@@ -75,8 +109,9 @@ def tiny_set():
         extra_digit_renderings=1,
         extra_doodle_renderings=1,
         shape_count=1,
+        slashed_zero_renderings=1,
     )
-    return train.assemble_training_set(config, cache_dir=None, limit=20)
+    return train.assemble_training_set(config, cache_dir=None, limit=40)
 
 
 def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
@@ -89,7 +124,9 @@ def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
         "pendigits_canvas_augmented",
         "quickdraw_canvas_augmented",
         "shapes",
+        "pendigits_slashed_zero",
     }
+    assert np.all(tiny_set.labels[tiny_set.sources == "pendigits_slashed_zero"] == 0)
     assert tiny_set.images.shape[1:] == (28, 28) and tiny_set.images.dtype == np.float32
     assert len(tiny_set.images) == len(tiny_set.labels) == len(tiny_set.sources)
     others = np.isin(
