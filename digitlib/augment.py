@@ -185,3 +185,30 @@ def augment_strokes(
         )
         for s in strokes
     ]
+
+
+#: The fixed changes of ``second_look_variants``: (rotation degrees, scale).
+SECOND_LOOK_WARPS = ((-10, 1.0), (10, 1.0), (0, 0.88), (0, 1.12), (-6, 0.94), (6, 1.06))
+
+
+def second_look_variants(images: np.ndarray) -> np.ndarray:
+    """Fixed slight variants of each model input, for a second look at an unsure reading: the
+    input itself, rotated ±10°, scaled by 0.88 and 1.12, rotated ±6° while scaled, and with
+    strokes thickened and thinned (2x2 dilation and erosion).
+
+    ``images``: float32 (N, 28, 28) in [0, 1]. Returns float32 (N, 9, 28, 28), the input first.
+    Deterministic: the same input always gives the same variants.
+    """
+    import cv2
+
+    images = _check_batch(images).astype(np.float32, copy=False)
+    kernel = np.ones((2, 2), np.uint8)
+    out = np.empty((len(images), 3 + len(SECOND_LOOK_WARPS), 28, 28), np.float32)
+    for index, image in enumerate(images):
+        out[index, 0] = image
+        for position, (angle, scale) in enumerate(SECOND_LOOK_WARPS, start=1):
+            matrix = cv2.getRotationMatrix2D((14.0, 14.0), angle, scale)
+            out[index, position] = cv2.warpAffine(image, matrix, (28, 28), flags=cv2.INTER_LINEAR)
+        out[index, -2] = cv2.dilate(image, kernel)
+        out[index, -1] = cv2.erode(image, kernel)
+    return out

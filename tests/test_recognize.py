@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from digitlib.augment import second_look_variants
 from digitlib.config import HELD_OUT, OTHER
 from digitlib.models import NumpyFNN
 from digitlib.recognize import (
@@ -306,6 +307,66 @@ def test_whole_drawing_other_result_has_one_segment():
     assert len(result.segments) == 1 and result.segments[0].label == OTHER
     x, y, width, height = result.segments[0].box
     assert x <= 20 and x + width >= 190 and y <= 10 and y + height >= 110
+
+
+class SquintModel:
+    """Reads a 7 unsure (0.4) from the inputs of its first call, sure (0.95) from anything
+    else: a drawing that reads clearer when looked at again slightly changed."""
+
+    name = "squint"
+
+    def __init__(self):
+        self.first: np.ndarray | None = None
+        self.calls: list[int] = []
+
+    def predict_proba(self, images):
+        images = np.asarray(images)
+        self.calls.append(len(images))
+        if self.first is None:
+            self.first = images.copy()
+        rows = np.full((len(images), 11), 0.005, np.float32)
+        for index, image in enumerate(images):
+            seen = any(np.array_equal(image, first) for first in self.first)
+            rows[index, 7] = 0.4 if seen else 0.95
+        return rows
+
+
+def one_stroke() -> np.ndarray:
+    image = np.full((100, 100), 255, np.uint8)
+    cv2.line(image, (30, 20), (70, 20), 0, 6)
+    cv2.line(image, (70, 20), (40, 85), 0, 6)
+    return image
+
+
+def test_an_unsure_digit_gets_a_second_look():
+    model = SquintModel()
+    result = Recognizer({"squint": model}).recognize(one_stroke())
+    assert result.text == "7"
+    assert model.calls == [1, len(second_look_variants(np.zeros((1, 28, 28), np.float32))[0])]
+    # every model's probabilities of the segment are the mean over the variants
+    assert result.segments[0].probabilities["squint"][7] == pytest.approx((0.4 + 8 * 0.95) / 9)
+
+
+def test_the_second_look_can_be_turned_off_and_skips_sure_readings():
+    model = SquintModel()
+    params = DecisionParams(second_look=False)
+    result = Recognizer({"squint": model}, decision=params).recognize(one_stroke())
+    assert result.text == "" and model.calls == [1]
+    sure = FixedModel("sure", 7, 0.9)
+    assert Recognizer({"sure": sure}).recognize(one_stroke()).text == "7"
+    assert sure.calls == [1]  # a sure reading costs no second call
+
+
+def test_second_look_variants_are_fixed_and_keep_the_input_first():
+    image = np.zeros((2, 28, 28), np.float32)
+    image[:, 6:22, 12:16] = 1.0
+    variants = second_look_variants(image)
+    assert variants.shape == (2, 9, 28, 28) and variants.dtype == np.float32
+    np.testing.assert_array_equal(variants[:, 0], image)
+    np.testing.assert_array_equal(variants, second_look_variants(image))
+    assert all(not np.array_equal(variants[0, 0], variant) for variant in variants[0, 1:])
+    with pytest.raises(ValueError, match="28, 28"):
+        second_look_variants(np.zeros((28, 28), np.float32))
 
 
 # --- loading ----------------------------------------------------------------------------------

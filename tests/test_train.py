@@ -198,3 +198,20 @@ def test_add_examples_repeats_collected_drawings(tiny_set):
     assert (bigger.sources[-8:] == "drawings").all()
     with pytest.raises(ValueError, match="labels must be"):
         train.add_examples(tiny_set, images, np.array([3, 11]))
+
+
+def test_sample_weights_weigh_mnist_and_other():
+    config = train.TrainConfig(other_weight=0.5)
+    training_set = train.TrainingSet(
+        np.zeros((3, 28, 28), np.float32),
+        np.array([3, OTHER, 3]),
+        np.array(["mnist", "quickdraw_canvas", "pendigits_canvas"]),
+        np.zeros((0, 28, 28), np.float32),
+        np.zeros(0, np.int64),
+    )
+    weights = train.sample_weights(training_set, config, mnist_weight=2.0)
+    assert weights.dtype == np.float32
+    np.testing.assert_allclose(weights, [2.0, 0.5, 1.0])
+    np.testing.assert_allclose(train.sample_weights(training_set, config), [1.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match="mnist_weight"):
+        train.sample_weights(training_set, config, mnist_weight=0)
