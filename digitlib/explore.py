@@ -50,7 +50,7 @@ class Sizes:
     #: Digits of each held-out writer read to find the one the models misread most.
     writer_digits: int = 120
     #: Corrections taught to the learner, and wrong labels in the burst.
-    corrections: int = 5
+    corrections: int = 10
     wrong_labels: int = 5
 
 
@@ -1263,6 +1263,43 @@ def split_corrections(
         )
 
     return part(taught), part(rest)
+
+
+def worst_digit(recognizer, drawings: WriterDrawings) -> int:
+    """The digit of ``drawings`` the recognizer reads right least often (the smaller digit on a
+    tie)."""
+    if not len(drawings):
+        raise ValueError("no drawings given")
+    texts = read_texts(recognizer, drawings.canvases)
+    right: dict[int, list[bool]] = {}
+    for text, label in zip(texts, drawings.labels, strict=True):
+        right.setdefault(int(label), []).append(text == str(label))
+    return min(right, key=lambda digit: (float(np.mean(right[digit])), digit))
+
+
+def digit_drawings(
+    writer: int,
+    digit: int,
+    taught: int,
+    renderings: int = 2,
+    rng: np.random.Generator | int | None = None,
+) -> tuple[WriterDrawings, WriterDrawings]:
+    """All of ``writer``'s pendigits drawings of ``digit``, split in two: the first ``taught``
+    drawn once each on a random canvas (to correct), and the others drawn ``renderings`` times
+    each (to measure on: never taught, not even in another rendering)."""
+    from digitlib import data
+
+    rng = np.random.default_rng(rng)
+    mine = [d for d in data.load_pendigits() if d.writer == writer and d.label == digit]
+    if len(mine) <= taught:
+        raise ValueError(
+            f"writer {writer} has {len(mine)} drawings of {digit}; need more than {taught}"
+        )
+    corrected, others = mine[:taught], [d for d in mine[taught:] for _ in range(renderings)]
+    return (
+        WriterDrawings(writer, render_canvases(corrected, rng), np.full(taught, digit)),
+        WriterDrawings(writer, render_canvases(others, rng), np.full(len(others), digit)),
+    )
 
 
 def teach(learner, canvases: Sequence[np.ndarray], labels: Sequence) -> list:

@@ -262,3 +262,41 @@ def test_style_gallery_and_canvas_figures_show_real_drawings():
     _assert_titled_and_labeled(
         explore.plot_before_after(drawings, ["7", "1"], ["1", "1"], title="before and after")
     )
+
+
+class _Reader:
+    """A stand-in recognizer: reads each canvas as the text it was given for it."""
+
+    def __init__(self, texts: dict[int, str]):
+        self.texts = texts
+
+    def recognize_many(self, canvases):
+        from digitlib.recognize import Result
+
+        return [Result(self.texts[id(canvas)]) for canvas in canvases]
+
+
+def test_worst_digit_is_the_digit_read_right_least_often():
+    canvases = [np.zeros((4, 4), np.uint8) for _ in range(6)]
+    labels = np.array([1, 1, 7, 7, 9, 9])
+    readings = ["1", "7", "7", "7", "7", "7"]  # 1: half right, 7: all, 9: none
+    reader = _Reader({id(c): t for c, t in zip(canvases, readings, strict=True)})
+    drawings = explore.WriterDrawings(28, canvases, labels)
+    assert explore.worst_digit(reader, drawings) == 9
+    readings[4] = "9"  # 1 and 9 both half right: the smaller digit
+    reader = _Reader({id(c): t for c, t in zip(canvases, readings, strict=True)})
+    assert explore.worst_digit(reader, drawings) == 1
+    with pytest.raises(ValueError, match="no drawings"):
+        explore.worst_digit(reader, explore.WriterDrawings(28, [], np.zeros(0, np.int64)))
+
+
+def test_digit_drawings_keep_taught_drawings_out_of_the_measured_ones():
+    from digitlib import data
+
+    mine = [d for d in data.load_pendigits() if d.writer == 28 and d.label == 1]
+    corrected, unseen = explore.digit_drawings(28, 1, 3, renderings=2, rng=0)
+    assert len(corrected) == 3 and len(unseen) == 2 * (len(mine) - 3)
+    assert set(corrected.labels) == set(unseen.labels) == {1}
+    assert all(canvas.ndim == 3 and canvas.dtype == np.uint8 for canvas in corrected.canvases)
+    with pytest.raises(ValueError, match="need more than"):
+        explore.digit_drawings(28, 1, len(mine), rng=0)
