@@ -189,26 +189,18 @@ def _attach_small_pieces(
     return groups, group_boxes
 
 
-def _nested_pieces(members, outer, contours, children, boxes, stroke, params) -> int:
+def _nested_pieces(members, outer, contours, holes, boxes, stroke, params) -> int:
     """How many pieces of a group lie inside a hole of another piece of the group.
 
     ``members``: indices into ``outer`` (top-level contour indices) and ``boxes`` (their
-    (x, y, width, height)); ``children``: contour index -> its holes' contour indices. A piece
-    counts when its longer side is at least ``params.speck_strokes`` stroke widths (a stray dot
-    inside a 0 does not) and a point of its outline is inside a hole larger than
-    ``params.hole_area`` stroke widths squared of another member.
+    (x, y, width, height)); ``holes``: ``(member, hole contour)`` for the group's holes larger
+    than ``params.hole_area`` stroke widths squared. A piece counts when its longer side is at
+    least ``params.speck_strokes`` stroke widths (a stray dot inside a 0 does not) and a point
+    of its outline is inside a hole of another member.
     """
     import cv2
 
-    if len(members) < 2:
-        return 0
-    holes = [
-        (member, contours[hole])
-        for member in members
-        for hole in children.get(outer[member], ())
-        if cv2.contourArea(contours[hole]) > params.hole_area * stroke * stroke
-    ]
-    if not holes:
+    if len(members) < 2 or not holes:
         return 0
     inside = []
     for member in members:
@@ -277,15 +269,15 @@ def find_segments(ink: np.ndarray, params: SegmentParams = DEFAULT_PARAMS) -> li
         mask = np.zeros((height, width), np.uint8)
         cv2.drawContours(mask, [contours[outer[i]] for i in members], -1, 1, -1, offset=(-x, -y))
         mask &= binary[y : y + height, x : x + width]  # holes are not ink
-        holes = sum(
-            1
+        holes = [
+            (i, contours[hole])
             for i in members
             for hole in children.get(outer[i], ())
             if cv2.contourArea(contours[hole]) > params.hole_area * stroke * stroke
-        )
+        ]
         length = cv2.countNonZero(mask) / max(stroke, 1.0) / max(width, height)
-        nested = _nested_pieces(members, outer, contours, children, boxes, stroke, params)
-        regions.append(Region(box, mask.astype(bool), holes, float(length), nested))
+        nested = _nested_pieces(members, outer, contours, holes, boxes, stroke, params)
+        regions.append(Region(box, mask.astype(bool), len(holes), float(length), nested))
     regions.sort(key=lambda region: (region.box[0] + region.box[2] / 2, region.box[1]))
     return regions
 

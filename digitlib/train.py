@@ -98,11 +98,8 @@ class TrainConfig:
 
     def extras_key(self) -> str:
         """A short hash of the fields that decide the extra (stroke-augmented) data."""
-        fields = {
-            k: v
-            for k, v in asdict(self).items()
-            if k
-            in {
+        return self._key(
+            {
                 "seed",
                 "extra_digit_renderings",
                 "extra_doodle_renderings",
@@ -110,27 +107,27 @@ class TrainConfig:
                 "slashed_zero_renderings",
                 "extra_width_fraction",
                 "canvas_range",
-            }
-        }
-        fields["version"] = EXTRAS_VERSION
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+            },
+            EXTRAS_VERSION,
+        )
 
     def data_key(self) -> str:
         """A short hash of the fields that decide the assembled data (for the cache)."""
-        fields = {
-            k: v
-            for k, v in asdict(self).items()
-            if k
-            in {
+        return self._key(
+            {
                 "seed",
                 "digit_renderings",
                 "doodle_renderings",
                 "bitmap_count",
                 "synthetic_count",
                 "validation_share",
-            }
-        }
-        fields["version"] = DATA_VERSION
+            },
+            DATA_VERSION,
+        )
+
+    def _key(self, names: set[str], version: int) -> str:
+        fields = {k: v for k, v in asdict(self).items() if k in names}
+        fields["version"] = version
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -572,19 +569,14 @@ def assemble_extras(
         parts.append((inputs, np.zeros(len(inputs), np.int64), "pendigits_slashed_zero"))
     if not parts:
         return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, str)
-    images = np.concatenate([p[0] for p in parts]).astype(np.float32)
-    labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    sources = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+    images, labels, sources = _join_parts(parts)
     if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_path.with_suffix(".tmp.npz")
-        np.savez(
-            temporary,
+        _save_atomically(
+            cache_path,
             images=_to_uint8(images),
             labels=labels.astype(np.uint8),
             sources=sources.astype(str),
         )
-        temporary.replace(cache_path)
     return images, labels, sources
 
 
@@ -686,9 +678,7 @@ def _assemble_base(
     )
     parts.append((synthetic_inputs, np.full(len(synthetic_inputs), OTHER), "synthetic"))
 
-    images = np.concatenate([p[0] for p in parts]).astype(np.float32)
-    labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    sources = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+    images, labels, sources = _join_parts(parts)
     order = np.random.default_rng(seeds[5]).permutation(len(images))
     validation_count = int(round(len(images) * config.validation_share))
     validation, training = order[:validation_count], order[validation_count:]
@@ -700,17 +690,14 @@ def _assemble_base(
         labels[validation],
     )
     if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_path.with_suffix(".tmp.npz")
-        np.savez(
-            temporary,
+        _save_atomically(
+            cache_path,
             images=_to_uint8(result.images),
             labels=result.labels.astype(np.uint8),
             sources=result.sources.astype(str),
             validation_images=_to_uint8(result.validation_images),
             validation_labels=result.validation_labels.astype(np.uint8),
         )
-        temporary.replace(cache_path)
     return result
 
 
@@ -746,6 +733,26 @@ def add_examples(
         training_set.validation_images,
         training_set.validation_labels,
     )
+
+
+def _join_parts(
+    parts: list[tuple[np.ndarray, np.ndarray, str]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(images, labels, source name)`` parts -> images float32 (N, 28, 28), labels int64 (N,),
+    sources str (N,)."""
+    images = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    sources = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+    return images, labels, sources
+
+
+def _save_atomically(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez`` to a temporary file beside ``path``, then rename: a reader never sees half a
+    cache file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez(temporary, **arrays)
+    temporary.replace(path)
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
