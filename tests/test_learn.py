@@ -544,10 +544,10 @@ def test_ten_corrections_teach_a_writers_style(store, shipped_models):
         return float(np.mean([result.text == str(digit) for result in results]))
 
     before, start = read_right(), mnist_accuracy(learner.recognizer)
-    if before >= 0.7:
+    if before >= 0.9:  # the target already holds before any teaching
         pytest.skip(
-            f"the live models read every held-out writer's digits (the worst, writer {writer}'s "
-            f"{digit}s, {before:.0%} of unseen drawings): no misread style to teach"
+            f"the live models read every held-out writer's digits at >= 90% (the worst, writer "
+            f"{writer}'s {digit}s, {before:.0%} of unseen drawings): no misread style to teach"
         )
     updates = [
         learner.learn(canvas(d.strokes, seed=int(rng.integers(1, 2**31))), str(digit))

@@ -2,6 +2,7 @@
 checkpoints exist) how well it reads held-out writers' digits and numbers and rejects doodles."""
 
 import threading
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -310,12 +311,14 @@ def test_whole_drawing_other_result_has_one_segment():
 
 
 class SquintModel:
-    """Reads a 7 unsure (0.4) from the inputs of its first call, sure (0.95) from anything
-    else: a drawing that reads clearer when looked at again slightly changed."""
+    """Reads a 7 with ``first`` (0.4, unsure) from the inputs of its first call and with
+    ``clearer`` (0.95) from anything else: a drawing that reads differently when looked at
+    again slightly changed."""
 
     name = "squint"
 
-    def __init__(self):
+    def __init__(self, first: float = 0.4, clearer: float = 0.95):
+        self.first_confidence, self.clearer = first, clearer
         self.first: np.ndarray | None = None
         self.calls: list[int] = []
 
@@ -324,10 +327,12 @@ class SquintModel:
         self.calls.append(len(images))
         if self.first is None:
             self.first = images.copy()
-        rows = np.full((len(images), 11), 0.005, np.float32)
+        rows = np.empty((len(images), 11), np.float32)
         for index, image in enumerate(images):
             seen = any(np.array_equal(image, first) for first in self.first)
-            rows[index, 7] = 0.4 if seen else 0.95
+            confidence = self.first_confidence if seen else self.clearer
+            rows[index] = (1.0 - confidence) / 10  # the rest spread over the other classes
+            rows[index, 7] = confidence
         return rows
 
 
@@ -338,13 +343,46 @@ def one_stroke() -> np.ndarray:
     return image
 
 
+VARIANT_COUNT = second_look_variants(np.zeros((1, 28, 28), np.float32)).shape[1]
+
+
 def test_an_unsure_digit_gets_a_second_look():
     model = SquintModel()
     result = Recognizer({"squint": model}).recognize(one_stroke())
     assert result.text == "7"
-    assert model.calls == [1, len(second_look_variants(np.zeros((1, 28, 28), np.float32))[0])]
+    assert model.calls == [1, VARIANT_COUNT]
     # every model's probabilities of the segment are the mean over the variants
     assert result.segments[0].probabilities["squint"][7] == pytest.approx((0.4 + 8 * 0.95) / 9)
+
+
+def test_a_fairly_sure_digit_gets_a_second_look_too_and_can_lose_it():
+    # 0.8 clears min_confidence but not second_look_below; the variants read 0.3
+    params = DecisionParams(min_confidence=0.6, second_look_below=0.9)
+    model = SquintModel(first=0.8, clearer=0.3)
+    result = Recognizer({"squint": model}, decision=params).recognize(one_stroke())
+    assert model.calls == [1, VARIANT_COUNT]
+    assert result.text == "" and result.segments[0].label == OTHER
+    # with the old trigger (look again only below min_confidence) the 0.8 stands
+    model = SquintModel(first=0.8, clearer=0.3)
+    params = DecisionParams(min_confidence=0.6, second_look_below=0.6)
+    assert Recognizer({"squint": model}, decision=params).recognize(one_stroke()).text == "7"
+    assert model.calls == [1]
+
+
+def test_a_second_look_has_its_own_confidence_bar():
+    # the variants read 0.55, so the mean is (0.4 + 8 * 0.55) / 9 = 0.53: below min_confidence
+    lenient = DecisionParams(min_confidence=0.6, second_look_confidence=0.5)
+    strict = DecisionParams(min_confidence=0.6, second_look_confidence=0.6)
+    squint = SquintModel(clearer=0.55)
+    assert Recognizer({"squint": squint}, decision=lenient).recognize(one_stroke()).text == "7"
+    result = Recognizer({"squint": SquintModel(clearer=0.55)}, decision=strict).recognize(
+        one_stroke()
+    )
+    assert result.text == "" and result.segments[0].label == OTHER
+    # the lenient bar is for second looks only: one look at 0.53 is not enough
+    one_look = replace(lenient, second_look=False)
+    fixed = FixedModel("fixed", 7, 0.53)
+    assert Recognizer({"fixed": fixed}, decision=one_look).recognize(one_stroke()).text == ""
 
 
 def test_the_second_look_can_be_turned_off_and_skips_sure_readings():
@@ -352,7 +390,7 @@ def test_the_second_look_can_be_turned_off_and_skips_sure_readings():
     params = DecisionParams(second_look=False)
     result = Recognizer({"squint": model}, decision=params).recognize(one_stroke())
     assert result.text == "" and model.calls == [1]
-    sure = FixedModel("sure", 7, 0.9)
+    sure = FixedModel("sure", 7, 0.95)
     assert Recognizer({"sure": sure}).recognize(one_stroke()).text == "7"
     assert sure.calls == [1]  # a sure reading costs no second call
 
