@@ -65,13 +65,13 @@ class DecisionParams:
     (``augment.second_look_variants``: rotated, scaled, thickened, thinned) and its
     probabilities become their mean; its best digit then needs ``second_look_confidence``
     instead of ``min_confidence``. Costs one more model call, for drawings not read clearly.
-    Nine views tell a digit from a doodle better than one: with the models of 2026-11-22, on
-    fresh renderings of training writers' digits (2,082) and training categories' doodles
-    (1,053), looking again below 0.9 instead of below 0.6 kept the digits at 99.66% and raised
-    the doodles from 95.73% to 97.25% with the same bar of 0.6. The bar after a second look is
-    0.5, a majority of the probability over the nine views: it spends part of that gain on
-    unsure digits and keeps the doodles above where looking again below 0.6 left them (96.30%
-    against 95.73%).
+    Nine views tell a digit from a doodle better than one. With the shipped models, on fresh
+    renderings of a third of the training writers' digits (2,082) and of the training
+    categories' doodles (1,053), looking again below 0.9 instead of below ``min_confidence``
+    kept the digits at 99.66% and raised the doodles from 96.11% to 97.15% (same bar, 0.6).
+    The bar after a second look is 0.5, a majority of the probability over the nine views: it
+    spends part of that gain on unsure digits and keeps the doodles above where they were
+    (96.39%).
     ``max_digit_aspect``: a segment more than this many times wider than tall is "other" (no
     training writer's digit is wider than 1.96 times its height).
     ``whole_digit`` and ``whole_digit_aspect``: when a segment of a drawing reads as "other" but
@@ -496,7 +496,7 @@ def _second_look(
     prepared: Sequence[_Prepared],
     model: str,
     params: DecisionParams,
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Look again at one-segment drawings that ``model`` reads as a digit with less than
     ``params.second_look_below``: every model's probabilities of such a segment become their
     mean over ``augment.second_look_variants`` of its input (the input itself, slightly
