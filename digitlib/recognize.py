@@ -394,7 +394,10 @@ class Recognizer:
             new_versions = {**old_versions, **{name: "unversioned" for name in models}}
             new_versions.update(versions or {})
             state = self._build_state(merged, weights, new_versions)
-            _warm_up(state[0])  # trace new Keras models now, not in the next recognize()
+            if not state[0].runs_keras_together:
+                _warm_up(state[0])  # trace new Keras models now, not in the next recognize()
+            # else the Keras models' shared function is traced by the next recognize() (~0.2 s
+            # once): online learning, which calls this, does not wait for it.
             self._state = state
 
     # --- reading ------------------------------------------------------------------------------

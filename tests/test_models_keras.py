@@ -8,7 +8,15 @@ import keras
 import numpy as np
 import pytest
 
-from digitlib.models import CheckpointError, KerasClassifier, build_cnn, build_fnn, load_model
+from digitlib.models import (
+    CheckpointError,
+    Ensemble,
+    KerasClassifier,
+    NumpyFNN,
+    build_cnn,
+    build_fnn,
+    load_model,
+)
 
 
 def _images(count: int, seed: int = 0) -> np.ndarray:
@@ -74,3 +82,39 @@ def test_predict_proba_is_fast_for_one_input():
         model.predict_proba(image)
         samples.append(time.perf_counter() - started)
     assert np.median(samples) < 0.010  # model.predict takes ~34 ms; the tf.function ~1 ms
+
+
+def test_an_ensemble_runs_its_keras_models_in_one_call_with_the_same_answers():
+    models = {
+        "cnn": KerasClassifier(build_cnn(), "cnn"),
+        "fnn": KerasClassifier(build_fnn(), "fnn"),
+        "numpy_fnn": NumpyFNN(rng=0),
+    }
+    ensemble = Ensemble(models)
+    assert ensemble.runs_keras_together
+    images = _images(5)
+    outputs = ensemble.predict_all(images)
+    for name, model in models.items():
+        np.testing.assert_allclose(outputs[name], model.predict_proba(images), atol=1e-6)
+    # the shared function reads the models' current weights: it follows in-place fine-tuning
+    models["fnn"].fine_tune(
+        _images(16), np.full(16, 3), learning_rate=1e-2, epochs=2, batch_size=8, rng=0
+    )
+    after = ensemble.predict_all(images)["fnn"]
+    np.testing.assert_allclose(after, models["fnn"].predict_proba(images), atol=1e-6)
+    assert not np.allclose(after, outputs["fnn"])
+    empty = ensemble.predict_all(np.zeros((0, 28, 28), np.float32))
+    assert {name: values.shape for name, values in empty.items()} == {
+        name: (0, 11) for name in [*models, "ensemble"]
+    }
+
+
+def test_an_ensemble_with_one_keras_model_calls_it_on_its_own():
+    ensemble = Ensemble(
+        {"fnn": KerasClassifier(build_fnn(), "fnn"), "numpy_fnn": NumpyFNN(rng=0)}
+    )
+    assert not ensemble.runs_keras_together
+    images = _images(3)
+    np.testing.assert_allclose(
+        ensemble.predict_all(images)["fnn"], ensemble.models["fnn"].predict_proba(images)
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,32 @@ class Ensemble:
         total = sum(raw.values())
         self.models = dict(models)
         self.weights = {name: value / total for name, value in raw.items()}
+        self._together: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
+        self._together_lock = threading.Lock()
+
+    @property
+    def runs_keras_together(self) -> bool:
+        """Whether ``predict_all`` runs the Keras members in one compiled call (two or more)."""
+        return self._keras_together() is not None
+
+    def _keras_together(self) -> Callable[[np.ndarray], dict[str, np.ndarray]] | None:
+        """``keras_models.predict_together`` over the Keras members when there are two or more
+        (built on first use), else None. Without a Keras model loaded, TensorFlow stays
+        unimported."""
+        keras_models = sys.modules.get("digitlib.models.keras_models")
+        if keras_models is None:
+            return None
+        with self._together_lock:
+            if self._together is None:
+                members = {
+                    name: model
+                    for name, model in self.models.items()
+                    if isinstance(model, keras_models.KerasClassifier)
+                }
+                if len(members) < 2:
+                    return None
+                self._together = keras_models.predict_together(members)
+            return self._together
 
     def predict_all(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Probabilities of every model and of the ensemble: name -> (N, 11) float32.
@@ -47,7 +75,12 @@ class Ensemble:
         ``"ensemble"``.
         """
         images = check_images(images)
-        outputs = {name: model.predict_proba(images) for name, model in self.models.items()}
+        together = self._keras_together()
+        shared = together(images) if together is not None else {}
+        outputs = {
+            name: shared[name] if name in shared else model.predict_proba(images)
+            for name, model in self.models.items()
+        }
         combined = sum(self.weights[name] * outputs[name] for name in self.models)
         outputs["ensemble"] = np.asarray(combined, np.float32)
         return outputs

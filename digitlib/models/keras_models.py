@@ -7,6 +7,7 @@ signature instead of ``model.predict`` (which costs ~34 ms a call on 2 cores; th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,37 @@ def build_cnn(
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="cnn")
+
+
+def predict_together(classifiers: Mapping[str, KerasClassifier]):
+    """One compiled function that runs several Keras classifiers on the same batch: one call into
+    TensorFlow instead of one per model (each call costs 0.5-1 ms of dispatch on 2 cores, about
+    as much as a small model's arithmetic).
+
+    Returns a function: images float32 (N, 28, 28) in [0, 1] (checked by the caller) -> name ->
+    probabilities (N, 11) float32. It reads the models' current weights on every call, so it
+    follows in-place fine-tuning; tracing happens on the first call (~0.25 s for two models).
+    """
+    import tensorflow as tf
+
+    models = {name: classifier.model for name, classifier in classifiers.items()}
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 28, 28), tf.float32)])
+    def predict(images):
+        return {name: model(images, training=False) for name, model in models.items()}
+
+    def run(images: np.ndarray) -> dict[str, np.ndarray]:
+        if len(images) == 0:
+            return {name: np.zeros((0, NUM_CLASSES), np.float32) for name in models}
+        parts = [predict(images[start : start + 2048]) for start in range(0, len(images), 2048)]
+        return {
+            name: np.concatenate([part[name].numpy() for part in parts]).astype(
+                np.float32, copy=False
+            )
+            for name in models
+        }
+
+    return run
 
 
 class KerasClassifier:
