@@ -110,9 +110,7 @@ def test_an_ensemble_runs_its_keras_models_in_one_call_with_the_same_answers():
 
 
 def test_an_ensemble_with_one_keras_model_calls_it_on_its_own():
-    ensemble = Ensemble(
-        {"fnn": KerasClassifier(build_fnn(), "fnn"), "numpy_fnn": NumpyFNN(rng=0)}
-    )
+    ensemble = Ensemble({"fnn": KerasClassifier(build_fnn(), "fnn"), "numpy_fnn": NumpyFNN(rng=0)})
     assert not ensemble.runs_keras_together
     images = _images(3)
     np.testing.assert_allclose(
