@@ -49,7 +49,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -464,47 +464,53 @@ def replay_pool(
 # --- fast in-place fine-tuning of Keras models -----------------------------------------------------
 
 
-class _KerasTrainer:
-    """Fine-tunes one ``KerasClassifier`` in place with a training step traced once.
+def _optimizer(kind: str, clip_norm: float | None):
+    """A fresh Keras optimizer: "sgd" (momentum 0.9) or "adam"; its learning rate is set per use."""
+    import keras
 
-    ``KerasClassifier.fine_tune`` builds its ``tf.function`` on every call; tracing it costs
-    seconds, more than the whole budget of an update. The trainer keeps the traced step and the
-    optimizer and resets the optimizer's state before each use. Batch norm and dropout run in
-    inference mode, as in ``fine_tune``; the optimizer is SGD with momentum or Adam.
-    """
+    if kind == "adam":
+        return keras.optimizers.Adam(learning_rate=1e-4, global_clipnorm=clip_norm)
+    if kind == "sgd":
+        return keras.optimizers.SGD(learning_rate=1e-2, momentum=0.9, global_clipnorm=clip_norm)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
 
-    def __init__(self, classifier, optimizer: str = "sgd", clip_norm: float | None = None) -> None:
-        import keras
-        import tensorflow as tf
 
-        model = classifier.model
-        if optimizer == "adam":
-            self.optimizer = keras.optimizers.Adam(learning_rate=1e-4, global_clipnorm=clip_norm)
-        elif optimizer == "sgd":
-            self.optimizer = keras.optimizers.SGD(
-                learning_rate=1e-2, momentum=0.9, global_clipnorm=clip_norm
-            )
-        else:
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-        variables = model.trainable_variables
-        self.optimizer.build(variables)
-        loss_function = keras.losses.SparseCategoricalCrossentropy()
-        optimizer = self.optimizer
+def _training_step(model, optimizer, input_shape: tuple):
+    """One traced gradient step of ``model`` (inference-mode batch norm and dropout) on inputs
+    float32 ``(None, *input_shape)`` and int64 labels; builds ``optimizer`` for its variables."""
+    import keras
+    import tensorflow as tf
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec((None, 28, 28), tf.float32),
-                tf.TensorSpec((None,), tf.int64),
-            ]
-        )
-        def step(images, labels):
-            with tf.GradientTape() as tape:
-                loss = loss_function(labels, model(images, training=False))
-            gradients = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            return loss
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    loss_function = keras.losses.SparseCategoricalCrossentropy()
 
-        self.step = step
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None, *input_shape), tf.float32),
+            tf.TensorSpec((None,), tf.int64),
+        ]
+    )
+    def step(inputs, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_function(labels, model(inputs, training=False))
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return loss
+
+    return step
+
+
+class _FineTuner:
+    """What both Keras trainers share: a traced training ``step`` and an ``optimizer`` whose
+    state is reset before each ``fit``."""
+
+    step: Callable
+    optimizer: object
+
+    def training_inputs(self, images: np.ndarray) -> np.ndarray:
+        """What ``step`` trains on, made from model inputs float32 (N, 28, 28)."""
+        return images
 
     def fit(
         self,
@@ -516,20 +522,38 @@ class _KerasTrainer:
         batch_size: int,
         rng: np.random.Generator,
     ) -> None:
+        """Reset the optimizer's state (moments, step count), set its learning rate, and run
+        ``step`` over ``epochs`` shuffled passes of mini-batches."""
         import tensorflow as tf
 
-        for variable in self.optimizer.variables:
-            if variable is not self.optimizer.learning_rate:
+        optimizer = self.optimizer
+        for variable in optimizer.variables:
+            if variable is not optimizer.learning_rate:
                 variable.assign(tf.zeros(variable.shape, variable.dtype))
-        self.optimizer.learning_rate.assign(learning_rate)
+        optimizer.learning_rate.assign(learning_rate)
+        inputs = self.training_inputs(images)
         for _ in range(epochs):
-            order = rng.permutation(len(images))
+            order = rng.permutation(len(inputs))
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                self.step(tf.constant(images[batch]), tf.constant(labels[batch]))
+                self.step(tf.constant(inputs[batch]), tf.constant(labels[batch]))
 
 
-class _KerasTop:
+class _KerasTrainer(_FineTuner):
+    """Fine-tunes one ``KerasClassifier`` in place with a training step traced once.
+
+    ``KerasClassifier.fine_tune`` builds its ``tf.function`` on every call; tracing it costs
+    seconds, more than the whole budget of an update. The trainer keeps the traced step and the
+    optimizer and resets the optimizer's state before each use. Batch norm and dropout run in
+    inference mode, as in ``fine_tune``; the optimizer is SGD with momentum or Adam.
+    """
+
+    def __init__(self, classifier, optimizer: str = "sgd", clip_norm: float | None = None) -> None:
+        self.optimizer = _optimizer(optimizer, clip_norm)
+        self.step = _training_step(classifier.model, self.optimizer, (28, 28))
+
+
+class _KerasTop(_FineTuner):
     """Fine-tunes the top of one ``KerasClassifier`` in place: the layers from its second-to-last
     ``Dense`` layer on (the CNN's dense block and softmax, the FNN's second hidden layer and
     softmax), the feature layers below kept as they are.
@@ -544,22 +568,10 @@ class _KerasTop:
     """
 
     def __init__(self, classifier, backbone, top, optimizer: str, clip_norm: float | None):
-        import keras
         import tensorflow as tf
 
         self.backbone, self.top = backbone, top
-        if optimizer == "adam":
-            self.optimizer = keras.optimizers.Adam(learning_rate=1e-4, global_clipnorm=clip_norm)
-        elif optimizer == "sgd":
-            self.optimizer = keras.optimizers.SGD(
-                learning_rate=1e-2, momentum=0.9, global_clipnorm=clip_norm
-            )
-        else:
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-        variables = top.trainable_variables
-        self.optimizer.build(variables)
-        loss_function = keras.losses.SparseCategoricalCrossentropy()
-        optimizer = self.optimizer
+        self.optimizer = _optimizer(optimizer, clip_norm)
         width = int(backbone.output.shape[-1])
 
         @tf.function(input_signature=[tf.TensorSpec((None, 28, 28), tf.float32)])
@@ -570,19 +582,7 @@ class _KerasTop:
         def predict_top(feature_rows):
             return top(feature_rows, training=False)
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec((None, width), tf.float32),
-                tf.TensorSpec((None,), tf.int64),
-            ]
-        )
-        def step(feature_rows, labels):
-            with tf.GradientTape() as tape:
-                loss = loss_function(labels, top(feature_rows, training=False))
-            gradients = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            return loss
-
+        step = _training_step(top, self.optimizer, (width,))
         self.features, self.predict_top, self.step = features, predict_top, step
 
     @classmethod
@@ -633,28 +633,8 @@ class _KerasTop:
             ]
         )
 
-    def fit(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        *,
-        learning_rate: float,
-        epochs: int,
-        batch_size: int,
-        rng: np.random.Generator,
-    ) -> None:
-        import tensorflow as tf
-
-        for variable in self.optimizer.variables:
-            if variable is not self.optimizer.learning_rate:
-                variable.assign(tf.zeros(variable.shape, variable.dtype))
-        self.optimizer.learning_rate.assign(learning_rate)
-        rows = self.feature_rows(images)
-        for _ in range(epochs):
-            order = rng.permutation(len(rows))
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                self.step(tf.constant(rows[batch]), tf.constant(labels[batch]))
+    def training_inputs(self, images: np.ndarray) -> np.ndarray:
+        return self.feature_rows(images)
 
     def probabilities(self, feature_rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.predict_top(feature_rows).numpy(), np.float32)
