@@ -15,6 +15,7 @@ as one "other" segment, so its text is "".
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -539,9 +540,50 @@ def _warm_up(ensemble) -> None:
     ensemble.predict_all(np.zeros((1, 28, 28), np.float32))
 
 
-def _load_from_folder(models_dir: Path) -> tuple[dict, dict, list[str]]:
+#: How ``load_recognizer`` runs the Keras models: ``"lean"`` reads their inference files with
+#: LiteRT and NumPy (no TensorFlow), ``"keras"`` loads the ``.keras`` checkpoints in TensorFlow.
+RUNTIMES = ("lean", "keras")
+
+
+def _load_checkpoint(path: Path, name: str, runtime: str) -> tuple[object, list[str]]:
+    """One model of a folder: the checkpoint itself, or for a Keras model read lean, its
+    inference file (remade from the checkpoint, and written beside it when the folder allows,
+    if missing or stale). Returns (model, warnings)."""
     from digitlib.models import load_model
 
+    if runtime == "keras" or path.suffix != ".keras":
+        return load_model(path, name), []
+    from digitlib.models import inference as lean
+
+    target = lean.inference_path(path)
+    source = lean.sha256_of(path.read_bytes()) if path.is_file() else None
+    problem = ""
+    if not target.is_file():
+        problem = f"no inference file {target.name}"
+    else:
+        try:
+            model = lean.InferenceModel.load(target, name)
+        except lean.CheckpointError as error:
+            problem = str(error)
+        else:
+            if source is None or model.source_sha256 == source:
+                return model, []
+            problem = f"{target.name} was made from another checkpoint than {path.name}"
+    if source is None:
+        raise lean.CheckpointError(f"{problem}, and no checkpoint {path} to make it from")
+    with tempfile.TemporaryDirectory() as folder:
+        made = lean.export_checkpoint(path, Path(folder) / target.name, name=name)
+        data = made.read_bytes()
+    try:
+        target.write_bytes(data)
+        where = f"written to {target}"
+    except OSError:
+        where = "kept in memory (the folder is read-only)"
+    model = lean.load_inference(data, name, origin=str(target))
+    return model, [f"{name}: {problem}; remade from {path.name} and {where}"]
+
+
+def _load_from_folder(models_dir: Path, runtime: str) -> tuple[dict, dict, list[str]]:
     models, versions, warnings = {}, {}, []
     for name in MODEL_NAMES:
         path = models_dir / CHECKPOINT_FILES[name]
@@ -549,15 +591,16 @@ def _load_from_folder(models_dir: Path) -> tuple[dict, dict, list[str]]:
             warnings.append(f"{name}: no checkpoint at {path}; the model is left out")
             continue
         try:
-            models[name] = load_model(path, name)
+            models[name], remade = _load_checkpoint(path, name, runtime)
         except Exception as error:  # a corrupt or unsafe checkpoint: skip it, say so
             warnings.append(f"{name}: checkpoint {path} skipped: {error}")
             continue
+        warnings += remade
         versions[name] = "shipped"
     return models, versions, warnings
 
 
-def _load_from_store(store, models_dir: Path | None) -> tuple[dict, dict, list[str]]:
+def _load_from_store(store, models_dir: Path | None, runtime: str) -> tuple[dict, dict, list[str]]:
     from digitlib.models import load_model
     from digitlib.store import ModelRegistry, open_store
 
@@ -567,7 +610,10 @@ def _load_from_store(store, models_dir: Path | None) -> tuple[dict, dict, list[s
     models, versions, warnings = {}, {}, []
     for name in MODEL_NAMES:
         try:
-            loaded = registry.load(name, loader=lambda path, name=name: load_model(path, name))
+            if runtime == "lean":
+                loaded = registry.load_inference(name)
+            else:
+                loaded = registry.load(name, loader=lambda path, name=name: load_model(path, name))
         except Exception as error:  # ModelUnavailable: nothing loads, not even the shipped one
             warnings.extend(getattr(error, "warnings", None) or [f"{name}: {error}"])
             continue
@@ -581,6 +627,8 @@ def load_recognizer(
     models_dir: str | Path | None = None,
     store: object | None = None,
     weights: Mapping[str, float] | None = None,
+    *,
+    runtime: str = "lean",
 ) -> Recognizer:
     """A ``Recognizer`` with every model that loads.
 
@@ -595,15 +643,21 @@ def load_recognizer(
         checkpoint in ``models_dir``.
     weights : dict, optional
         Ensemble weights.
+    runtime : "lean" or "keras"
+        ``"lean"`` (default) reads the Keras models' inference files with LiteRT and NumPy: no
+        TensorFlow is imported. ``"keras"`` loads the ``.keras`` checkpoints in TensorFlow (the
+        way to compare, and what training uses).
 
     A checkpoint that is missing, corrupt or unsafe is skipped and named in
     ``Recognizer.warnings``; ``ValueError`` when no model at all loads.
     """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     folder = Path(models_dir) if models_dir is not None else SHIPPED_MODELS_DIR
     if store is not None:
-        models, versions, warnings = _load_from_store(store, folder)
+        models, versions, warnings = _load_from_store(store, folder, runtime)
     else:
-        models, versions, warnings = _load_from_folder(folder)
+        models, versions, warnings = _load_from_folder(folder, runtime)
     if not models:
         problems = "\n  ".join(warnings)
         raise ValueError(

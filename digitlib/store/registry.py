@@ -3,6 +3,7 @@
 Layout inside a store (``name`` is ``numpy_fnn``, ``fnn``, ``cnn`` or any lowercase name)::
 
     models/<name>/000042.keras            the checkpoint, one file, never rewritten
+    models/<name>/000042.infer.npz        its inference file (Keras models; what readings use)
     models/<name>/000042.json             its manifest (sha256, size, parent, metrics, ...)
     models/<name>/current.json            the live version (a copy of the newest promotion)
     models/<name>/promotions/000007.json  the 7th promotion: version, previous, when, by whom
@@ -21,6 +22,13 @@ Writes that could race are conditional (see ``Store.put_if``):
 Loading checks the manifest's size and sha256 and refuses ``Lambda`` layers and pickled arrays
 before it calls the loader, then falls back to the newest good earlier version (and finally to the
 shipped ``models/`` file) on any problem, with a warning for the dashboard.
+
+Readings use ``load_inference``: for a Keras model, the version's inference file
+(``digitlib.models.inference``), checked against the manifest's ``inference`` record (its own
+sha256 and size, and the sha256 of the checkpoint it was made from) and never needing TensorFlow;
+a missing, stale or corrupt inference file is remade from the verified checkpoint (that path
+imports TensorFlow) and written back. Versions saved before inference files existed are remade
+the same way on first load, so old stores keep loading.
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ SUFFIXES = (".keras", ".npz")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _VERSION_FILE = re.compile(r"^(\d{6,})\.(keras|npz|json)$")
 _ZIP_MAGIC = b"PK\x03\x04"
+#: Suffix of the inference files kept beside Keras checkpoints (``digitlib.models.inference``).
+INFERENCE_SUFFIX = ".infer.npz"
 #: Keras class names that carry arbitrary Python code.
 _CODE_CLASSES = {"Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda"}
 
@@ -95,7 +105,9 @@ class Manifest:
     ``key``: the checkpoint's store key; ``sha256``/``size``: of its bytes; ``parent``: the
     version it was derived from (None for a first or shipped version); ``metrics``: numbers such
     as ``{"accuracy": 0.98}``; ``created_at``: ISO 8601 UTC; ``produced_by``: e.g.
-    ``"train --seed 0"``, ``"online update"``, ``"shipped"``; ``token``: unique per save.
+    ``"train --seed 0"``, ``"online update"``, ``"shipped"``; ``token``: unique per save;
+    ``inference``: for Keras models, the inference file (``{"key", "sha256", "size",
+    "source_sha256"}``), None in versions saved before inference files existed.
     """
 
     name: str
@@ -109,6 +121,7 @@ class Manifest:
     produced_by: str
     note: str = ""
     token: str = ""
+    inference: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -331,6 +344,10 @@ class ModelRegistry:
         return f"models/{name}/{version:06d}{self.suffix(name)}"
 
     @staticmethod
+    def _inference_key(name: str, version: int) -> str:
+        return f"models/{name}/{version:06d}{INFERENCE_SUFFIX}"
+
+    @staticmethod
     def _manifest_key(name: str, version: int) -> str:
         return f"models/{name}/{version:06d}.json"
 
@@ -459,6 +476,7 @@ class ModelRegistry:
         metrics: dict[str, Any] | None = None,
         produced_by: str,
         note: str = "",
+        inference: bytes | None = None,
         _token: str | None = None,
     ) -> Manifest:
         """Store a new immutable version of ``name`` and return its manifest. Not promoted.
@@ -475,6 +493,9 @@ class ModelRegistry:
             JSON-serializable numbers, e.g. ``{"accuracy": 0.981, "other_recall": 0.9}``.
         produced_by : str
             What made it: ``"train --seed 0"``, ``"online update"``, ``"shipped"``.
+        inference : bytes, optional
+            For a Keras model, its inference file made from this checkpoint
+            (``digitlib.models.inference``); exported here when None (imports TensorFlow).
 
         Raises ``StoreUnavailable`` while an S3 store is unreachable (claiming a version number
         needs the server): then ``keep_pending`` keeps the checkpoint (spooled) until
@@ -491,6 +512,8 @@ class ModelRegistry:
                 raise ValueError(f"parent version {parent} of {name} does not exist") from None
 
         sha256 = hashlib.sha256(data).hexdigest()
+        if self.suffix(name) == ".keras":
+            inference = self._inference_bytes(name, data, sha256, inference)
         version = max(self.versions(name), default=0) + 1
         for _ in range(100):
             try:
@@ -500,6 +523,15 @@ class ModelRegistry:
                 version = max(max(self.versions(name), default=0), version) + 1
         else:
             raise StoreError(f"could not claim a version number for {name} after 100 tries")
+        record = None
+        if inference is not None:
+            record = {
+                "key": self._inference_key(name, version),
+                "sha256": hashlib.sha256(inference).hexdigest(),
+                "size": len(inference),
+                "source_sha256": sha256,
+            }
+            self.store.put(record["key"], inference)  # before the manifest completes the version
         manifest = Manifest(
             name=name,
             version=version,
@@ -512,6 +544,7 @@ class ModelRegistry:
             produced_by=produced_by,
             note=note,
             token=_token or uuid.uuid4().hex,
+            inference=record,
         )
         body = json.dumps(manifest.to_dict(), indent=1).encode()
         self.store.put_if(self._manifest_key(name, version), body, expected_tag=None)
@@ -685,8 +718,16 @@ class ModelRegistry:
         if self.versions(name):
             return None
         path = self.shipped_path(name)
+        inference = None
+        if self.suffix(name) == ".keras":
+            inference = self._shipped_inference_bytes(name, path)
         manifest = self.save_version(
-            name, path, parent=None, produced_by="shipped", note=f"seeded from {path.name}"
+            name,
+            path,
+            parent=None,
+            produced_by="shipped",
+            note=f"seeded from {path.name}",
+            inference=inference,
         )
         try:
             self.promote(name, manifest.version, expected_current=None, note="seed")
@@ -730,7 +771,18 @@ class ModelRegistry:
 
     def _check_version_bytes(self, name: str, version: int) -> str:
         try:
-            self._read_verified(_check_name(name), _check_version(version))
+            manifest, _ = self._read_verified(_check_name(name), _check_version(version))
+            record = manifest.inference
+            if record:
+                try:
+                    data = self.store.get(record["key"])
+                except KeyNotFound:
+                    return f"inference file {record['key']} missing (remade at the next load)"
+                if (
+                    len(data) != record["size"]
+                    or hashlib.sha256(data).hexdigest() != record["sha256"]
+                ):
+                    return "inference file corrupt: sha256 or size differs from the manifest (remade at the next load)"
         except (ValueError, StoreError) as error:
             return str(error)
         return ""
@@ -794,6 +846,154 @@ class ModelRegistry:
             model = loader(path)
         except Exception as error:
             warnings.append(f"{name} shipped checkpoint skipped: {error}")
+            raise ModelUnavailable(name, warnings) from error
+        return LoadedModel(model, name, None, "shipped", None, path, warnings)
+
+    # -- inference files ------------------------------------------------------------------------
+
+    @staticmethod
+    def _inference_bytes(name: str, checkpoint: bytes, sha256: str, given: bytes | None) -> bytes:
+        """The inference file of a Keras checkpoint: ``given`` checked to belong to it, or made
+        from it (imports TensorFlow)."""
+        from digitlib.models import inference as lean
+
+        if given is not None:
+            check_safe(bytes(given), ".npz")
+            made = lean.InferenceModel.from_bytes(bytes(given), name)
+            if made.source_sha256 != sha256:
+                raise ValueError(
+                    f"the inference file given for {name} was made from another checkpoint "
+                    f"(sha256 {made.source_sha256[:12]}..., this one {sha256[:12]}...)"
+                )
+            return bytes(given)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{name}.keras"
+            path.write_bytes(checkpoint)
+            return lean.export_checkpoint(path, name=name).read_bytes()
+
+    def _shipped_inference_bytes(self, name: str, checkpoint: Path) -> bytes:
+        """The shipped inference file of ``name`` when it belongs to the shipped checkpoint,
+        else one made from it (imports TensorFlow)."""
+        from digitlib.models import inference as lean
+
+        data = checkpoint.read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = lean.inference_path(checkpoint)
+        if path.is_file():
+            try:
+                return self._inference_bytes(name, data, sha256, path.read_bytes())
+            except (ValueError, lean.CheckpointError) as error:
+                log.warning("shipped %s is not usable (%s); making it again", path, error)
+        return self._inference_bytes(name, data, sha256, None)
+
+    def _read_inference(self, name: str, version: int) -> tuple[Manifest, bytes, list[str]]:
+        """A version's verified inference file bytes; remade from the verified checkpoint (and
+        written back) when missing, stale or corrupt. Returns (manifest, bytes, warnings)."""
+        from digitlib.models import inference as lean
+
+        try:
+            manifest = self.manifest(name, version)
+        except KeyNotFound:
+            raise ValueError("manifest missing (incomplete save)") from None
+        record = manifest.inference or {}
+        key = record.get("key") or self._inference_key(name, version)
+        problem = ""
+        try:
+            data = self.store.get(key)
+            if record and (
+                len(data) != record.get("size")
+                or hashlib.sha256(data).hexdigest() != record.get("sha256")
+            ):
+                problem = "inference file corrupt: sha256 or size differs from the manifest"
+            else:
+                check_safe(data, ".npz")
+                made = lean.InferenceModel.from_bytes(data, name)
+                if made.source_sha256 != manifest.sha256:
+                    problem = "inference file stale: it was made from another checkpoint"
+        except KeyNotFound:
+            problem = "inference file missing"
+        except (ValueError, lean.CheckpointError) as error:
+            problem = f"inference file unreadable: {error}"
+        if not problem:
+            return manifest, data, []
+        _, checkpoint = self._read_verified(name, version)
+        data = self._inference_bytes(name, checkpoint, manifest.sha256, None)
+        key = self._inference_key(name, version)
+        self.store.put(key, data)
+        manifest = self._record_inference(manifest, key, data)
+        message = f"{name} version {version}: {problem}; remade from its checkpoint"
+        log.warning(message)
+        return manifest, data, [message]
+
+    def _record_inference(self, manifest: Manifest, key: str, data: bytes) -> Manifest:
+        """Point the manifest's ``inference`` record at a remade inference file (a
+        compare-and-swap; the rest of the manifest stays as it was)."""
+        record = {
+            "key": key,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "source_sha256": manifest.sha256,
+        }
+        updated = Manifest.from_dict({**manifest.to_dict(), "inference": record})
+        manifest_key = self._manifest_key(manifest.name, manifest.version)
+        try:
+            body, tag = self.store.get_tagged(manifest_key)
+            if Manifest.from_dict(json.loads(body)).sha256 != manifest.sha256:
+                return manifest
+            payload = json.dumps(updated.to_dict(), indent=1).encode()
+            self.store.put_if(manifest_key, payload, expected_tag=tag)
+        except (PreconditionFailed, StoreError, KeyNotFound) as error:
+            # Another reader remade it at the same moment, or the store is offline: the file
+            # is checked against its checkpoint again at the next load.
+            log.info(
+                "inference record of %s %d not updated: %s", manifest.name, manifest.version, error
+            )
+        return updated
+
+    def load_inference(self, name: str, *, version: int | None = None) -> LoadedModel:
+        """Load what reads drawings for the live (or given) version of ``name``.
+
+        Keras models: the version's inference file as a ``digitlib.models.InferenceModel`` (no
+        TensorFlow), verified against its manifest and remade from the checkpoint when missing,
+        stale or corrupt. Other models (``numpy_fnn``): the checkpoint itself. Falls back to
+        older versions and the shipped files as ``load`` does; ``ModelUnavailable`` when
+        nothing loads.
+        """
+        from digitlib.models import inference as lean
+        from digitlib.models import load_model
+
+        _check_name(name)
+        if self.suffix(name) != ".keras":
+            return self.load(name, lambda path: load_model(path, name), version=version)
+        warnings: list[str] = []
+        start = version if version is not None else self.current(name)
+        if start is not None:
+            _check_version(start)
+            candidates = [start] + [v for v in reversed(self.versions(name)) if v < start]
+            for candidate in candidates:
+                try:
+                    manifest, data, remade = self._read_inference(name, candidate)
+                    model = lean.load_inference(data, name, origin=f"{name} {candidate}")
+                except Exception as error:  # any failure means: try an older version
+                    message = f"{name} version {candidate} skipped: {error}"
+                    log.warning(message)
+                    warnings.append(message)
+                    continue
+                warnings += remade
+                if getattr(self.store, "offline", False):
+                    warnings.append(
+                        f"{self.store.url} is unreachable: {name} version {candidate} was read "
+                        "from the local cache"
+                    )
+                path = self.cache_dir / name / f"{candidate:06d}{INFERENCE_SUFFIX}"
+                return LoadedModel(model, name, candidate, "store", manifest, path, warnings)
+        try:
+            checkpoint = self.shipped_path(name)
+            path = lean.inference_path(checkpoint)
+            data = self._shipped_inference_bytes(name, checkpoint)
+            model = lean.load_inference(data, name, origin=str(path))
+        except Exception as error:
+            warnings.append(f"{name} shipped inference file skipped: {error}")
             raise ModelUnavailable(name, warnings) from error
         return LoadedModel(model, name, None, "shipped", None, path, warnings)
 
