@@ -40,7 +40,6 @@ sure ones, and on the whole set when any control image changes its reading
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import json
 import re
@@ -570,7 +569,10 @@ class _KerasTop(_FineTuner):
     def __init__(self, classifier, backbone, top, optimizer: str, clip_norm: float | None):
         import tensorflow as tf
 
+        self.classifier = classifier
         self.backbone, self.top = backbone, top
+        #: Set by the learner to the live inference model's features (same weights, no trace).
+        self.lean_features: Callable[[np.ndarray], np.ndarray] | None = None
         self.optimizer = _optimizer(optimizer, clip_norm)
         width = int(backbone.output.shape[-1])
 
@@ -587,22 +589,15 @@ class _KerasTop(_FineTuner):
 
     @classmethod
     def build(cls, classifier, optimizer: str, clip_norm: float | None) -> _KerasTop | None:
+        """The trainer of ``classifier``'s head (``inference.split_layers``: where the model
+        declares its features), or None for a model without a head of that form."""
         import keras
 
+        from digitlib.models.inference import split_layers
+
         model = classifier.model
-        layers = list(model.layers)
-        dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
-        if len(dense) < 2:
-            return None
-        first = layers.index(dense[-2])
         try:
-            chain = layers[first:]
-            for previous, layer in zip(chain, chain[1:], strict=False):
-                if layer.input is not previous.output:
-                    return None
-            if chain[-1].output is not model.outputs[0]:
-                return None
-            feature = dense[-2].input
+            feature, chain = split_layers(model)
             backbone = keras.Model(model.inputs, feature)
             inputs = keras.Input(shape=tuple(feature.shape[1:]))
             output = inputs
@@ -611,19 +606,13 @@ class _KerasTop(_FineTuner):
             top = keras.Model(inputs, output)
         except (AttributeError, ValueError):  # a layer used twice, several inputs...
             return None
-        trainer = cls(classifier, backbone, top, optimizer, clip_norm)
-        probe = np.linspace(0, 1, 2 * 28 * 28, dtype=np.float32).reshape(2, 28, 28)
-        split = trainer.predict_top(trainer.features(probe)).numpy()
-        if not np.allclose(split, classifier.predict_proba(probe), atol=1e-5):
-            return None
-        return trainer
+        return cls(classifier, backbone, top, optimizer, clip_norm)
 
     def fingerprint(self) -> str:
         """Identifies the feature extractor's weights (the cache key of validation features)."""
-        digest = hashlib.blake2b(digest_size=16)
-        for weights in self.backbone.get_weights():
-            digest.update(np.ascontiguousarray(weights).tobytes())
-        return digest.hexdigest()
+        from digitlib.models.inference import weights_fingerprint
+
+        return weights_fingerprint(self.backbone.get_weights())
 
     def feature_rows(self, images: np.ndarray) -> np.ndarray:
         return np.concatenate(
@@ -634,10 +623,15 @@ class _KerasTop(_FineTuner):
         )
 
     def training_inputs(self, images: np.ndarray) -> np.ndarray:
+        if self.lean_features is not None:
+            return self.lean_features(images)
         return self.feature_rows(images)
 
     def probabilities(self, feature_rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.predict_top(feature_rows).numpy(), np.float32)
+        """The head's probabilities as readers compute them (the inference file's NumPy head)."""
+        from digitlib.models.inference import head_of, run_head
+
+        return run_head(head_of(self.classifier.model), feature_rows)
 
 
 def _is_keras(model) -> bool:
@@ -696,6 +690,8 @@ class OnlineLearner:
         self._spares: dict[str, list] = {name: [] for name in self.trainable}
         self._probabilities: dict[str, tuple[object, np.ndarray]] = {}
         self._features: dict[str, tuple[str, np.ndarray]] = {}
+        #: name -> (live reading model, its Keras checkpoint loaded for fine-tuning)
+        self._twins: dict[str, tuple[object, object]] = {}
         self._promotions_since_refresh = 0
         self._round = 0
         self._reference: dict[tuple, float] = {}
@@ -894,9 +890,34 @@ class OnlineLearner:
             labels.append(np.array([self._corrections[i][1] for i in picks], np.int64))
         return np.concatenate(images), np.concatenate(labels)
 
+    def _twin(self, name: str):
+        """What fine-tuning starts from for ``name``: the live model itself when it trains
+        (``NumpyFNN``, a Keras model read in TensorFlow), else the Keras checkpoint of the live
+        version behind its inference file, loaded once per version (this imports TensorFlow:
+        a process that only reads never does)."""
+        from digitlib.models import InferenceModel, load_model
+
+        live = self.recognizer.models[name]
+        if not isinstance(live, InferenceModel):
+            return live
+        cached = self._twins.get(name)
+        if cached is not None and cached[0] is live:
+            return cached[1]
+        version = self._versions().get(name)
+        if isinstance(version, int):
+            loaded = self.registry.load(
+                name, lambda path: load_model(path, name), version=version
+            ).model
+        else:
+            loaded = load_model(self.registry.shipped_path(name), name)
+        # The checkpoint and the inference file must be the same model: the gate scores with
+        # the inference file, promotion saves the checkpoint.
+        self._twins[name] = (live, loaded)
+        return loaded
+
     def _fine_tuned(self, name: str, images, labels, rng: np.random.Generator):
         config = self.config
-        live = self.recognizer.models[name]
+        live = self._twin(name)
         rate = float(dict(config.learning_rates).get(name, config.learning_rate))
         if _is_keras(live):
             # Reuse a spare model (its traced functions with it); a model that left the
@@ -913,6 +934,9 @@ class OnlineLearner:
                 if trainer is None:
                     trainer = _KerasTrainer(candidate, config.keras_optimizer, config.clip_norm)
                 self._trainers[candidate] = trainer
+            reading = self.recognizer.models[name]
+            if isinstance(trainer, _KerasTop) and hasattr(reading, "feature_rows"):
+                trainer.lean_features = reading.feature_rows
             trainer.fit(
                 images,
                 labels,
@@ -953,15 +977,22 @@ class OnlineLearner:
         """The candidate's probabilities on the whole validation set when they are cheap: from
         cached features for a top-trained Keras model, directly for a NumPy network; else None.
         """
+        from digitlib.models import NumpyFNN
+
         trainer = self._trainers.get(candidate) if _is_keras(candidate) else None
         if isinstance(trainer, _KerasTop):
+            reading = self.recognizer.models[name]
             fingerprint = trainer.fingerprint()
             cached = self._features.get(name)
             if cached is None or cached[0] != fingerprint:
-                cached = (fingerprint, trainer.feature_rows(images))
+                # The features as readers compute them (the inference file), when it has the
+                # same feature part; else the Keras backbone's.
+                same = getattr(reading, "features_fingerprint", None) == fingerprint
+                rows = reading.feature_rows(images) if same else trainer.feature_rows(images)
+                cached = (fingerprint, rows)
                 self._features[name] = cached
             return trainer.probabilities(cached[1])
-        if type(candidate).__name__ == "NumpyFNN":
+        if isinstance(candidate, NumpyFNN):
             return candidate.predict_proba(images)
         return None
 
@@ -1229,7 +1260,7 @@ class OnlineLearner:
 
     def _sync_with_registry(self) -> None:
         """Load versions another learner promoted since this recognizer loaded its models."""
-        from digitlib.models import load_model
+        from digitlib.models import InferenceModel, load_model
 
         versions = self._versions()
         newer = {}
@@ -1239,7 +1270,10 @@ class OnlineLearner:
                 continue
             if versions.get(name) == "shipped" and self._is_shipped(name, current):
                 continue  # the shipped checkpoint, stored as a version: nothing new to load
-            loaded = self.registry.load(name, lambda path, name=name: load_model(path, name))
+            if isinstance(self.recognizer.models[name], InferenceModel):
+                loaded = self.registry.load_inference(name)
+            else:
+                loaded = self.registry.load(name, lambda path, name=name: load_model(path, name))
             newer[name] = (loaded.model, loaded.version)
         if newer:
             self._set_live(
@@ -1269,25 +1303,44 @@ class OnlineLearner:
                 with ThreadPoolExecutor(len(candidates)) as pool:
                     outcomes = list(pool.map(save_and_promote, candidates))
         promoted, conflicted = {}, []
-        for name, version in zip(candidates, outcomes, strict=True):
-            if version is None:
+        for name, outcome in zip(candidates, outcomes, strict=True):
+            if outcome is None:
                 conflicted.append(name)
                 self._release(name, candidates[name])
             else:
-                promoted[name] = (candidates[name], version)
+                reading, version = outcome
+                promoted[name] = (reading, version)
+                if reading is not candidates[name]:  # read through its new inference file
+                    old = self._twins.get(name)
+                    if old is not None and old[1] is not candidates[name]:
+                        self._release(name, old[1])
+                    self._twins[name] = (reading, candidates[name])
         return promoted, conflicted
 
     def _save_and_promote(
         self, name: str, candidate, parent, folder: Path, metrics: dict
-    ) -> int | None:
-        """Save ``candidate`` as a new version of ``name`` and promote it over ``parent``;
-        the new version, or None when another learner promoted first."""
+    ) -> tuple[object, int] | None:
+        """Save ``candidate`` as a new version of ``name`` (with its inference file when the
+        live model reads through one) and promote it over ``parent``. Returns (the model that
+        reads with it, the new version), or None when another learner promoted first."""
+        from digitlib.models import InferenceModel
+        from digitlib.models import inference as lean
         from digitlib.store import PromotionConflict
 
         if not isinstance(parent, int):
             parent = self._shipped_version(name)
         path = folder / f"{name}{self.registry.suffix(name)}"
         candidate.save(path)
+        reading, inference = candidate, None
+        live = self.recognizer.models[name]
+        if isinstance(live, InferenceModel):
+            reading = lean.export_inference(
+                candidate.model,
+                name=name,
+                source_sha256=lean.sha256_of(path.read_bytes()),
+                reuse=live,
+            )
+            inference = reading.to_bytes()
         manifest = self.registry.save_version(
             name,
             path,
@@ -1295,6 +1348,7 @@ class OnlineLearner:
             metrics=_model_metrics(metrics, name),
             produced_by=PRODUCED_BY,
             note=f"learned {metrics.get('labels', '')!r}",
+            inference=inference,
         )
         try:
             self.registry.promote(
@@ -1302,7 +1356,7 @@ class OnlineLearner:
             )
         except PromotionConflict:
             return None
-        return manifest.version
+        return reading, manifest.version
 
     def _is_shipped(self, name: str, version: int) -> bool:
         return self.registry.manifest(name, version).produced_by == "shipped"

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from digitlib.models.base import CheckpointError, Classifier
 from digitlib.models.ensemble import Ensemble
+from digitlib.models.inference import InferenceModel
 from digitlib.models.numpy_fnn import NumpyFNN
 
 __all__ = [
     "Classifier",
     "CheckpointError",
     "Ensemble",
+    "InferenceModel",
     "KerasClassifier",
     "NumpyFNN",
     "build_cnn",
@@ -29,10 +31,13 @@ def load_model(path: Path | str, name: str | None = None) -> Classifier:
     """Load a checkpoint as a ``Classifier`` named ``name`` (default: the file's stem).
 
     ``.keras`` -> ``KerasClassifier`` (``safe_mode=True``, ``compile=False``); ``.npz`` ->
-    ``NumpyFNN`` (``allow_pickle=False``). Raises ``CheckpointError`` for a missing, corrupt or
+    ``NumpyFNN`` (``allow_pickle=False``); ``.infer.npz`` -> ``InferenceModel`` (reads only, no
+    TensorFlow). Raises ``CheckpointError`` for a missing, corrupt or
     unsafe file or an unknown suffix.
     """
     path = Path(path)
+    if path.name.endswith(".infer.npz"):
+        return InferenceModel.load(path, name)
     if path.suffix == ".keras":
         from digitlib.models.keras_models import KerasClassifier
 
