@@ -1,4 +1,5 @@
-"""``digitlib models list | verify | rollback MODEL VERSION | seed``: the checkpoint store."""
+"""``digitlib models list | verify | rollback MODEL VERSION | seed | export``: model versions
+and the inference files that read with them."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--model", help="only this model")
     add_store_argument(seed)
     seed.set_defaults(handler=run_seed)
+
+    export = actions.add_parser(
+        "export",
+        help="write the inference file (.infer.npz) of each .keras checkpoint in a folder "
+        "(what reading uses; make train does this)",
+    )
+    export.add_argument(
+        "--models", default=None, metavar="DIR", help="folder of checkpoints (default: models/)"
+    )
+    export.set_defaults(handler=run_export)
 
 
 def _registry(args: argparse.Namespace):
@@ -125,4 +136,20 @@ def run_seed(args: argparse.Namespace) -> int:
                 print(f"{name}: seeded version {manifest.version:06d} from the shipped file")
     except StoreError as error:
         return _fail(error)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from digitlib.config import SHIPPED_MODELS_DIR
+    from digitlib.models.inference import export_checkpoint
+
+    folder = Path(args.models) if args.models else SHIPPED_MODELS_DIR
+    checkpoints = sorted(folder.glob("*.keras"))
+    if not checkpoints:
+        raise FileNotFoundError(f"{folder}: no .keras checkpoints to export")
+    for checkpoint in checkpoints:
+        target = export_checkpoint(checkpoint)
+        print(f"{checkpoint.stem}: {target} ({target.stat().st_size / 1e6:.2f} MB)")
     return 0

@@ -26,12 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from digitlib.preprocess import check_image
     from digitlib.recognize import load_recognizer
 
     if not args.file.is_file():
         raise FileNotFoundError(f"{args.file}: no such file; expected a PNG or JPEG drawing")
+    image = check_image(args.file.read_bytes())  # a bad file is refused before any model loads
     recognizer = load_recognizer(args.models)
-    result = recognizer.recognize(args.file.read_bytes(), model=args.model)
+    result = recognizer.recognize(image, model=args.model)
     if args.json:
         segments = [
             {

@@ -171,6 +171,11 @@ def run(args: argparse.Namespace) -> int:
         model.save(path)
         size = path.stat().st_size
         print(f"{name}: {seconds:.0f} s, saved {path} ({size / 1e6:.2f} MB)")
+        if path.suffix == ".keras":  # what readings use: no TensorFlow needed to read
+            from digitlib.models.inference import export_checkpoint
+
+            exported = export_checkpoint(path, name=name)
+            print(f"{name}: inference file {exported} ({exported.stat().st_size / 1e6:.2f} MB)")
         card["models"][name] = {
             "seconds": round(seconds, 1),
             "file": path.name,
