@@ -55,10 +55,16 @@ class EvalConfig:
     number_count: int = 500
 
 
-def load_models(models_dir: Path = SHIPPED_MODELS_DIR) -> dict:
-    """The three shipped models of ``models_dir``: name -> ``Classifier``."""
-    from digitlib.models import load_model
+def load_models(models_dir: Path = SHIPPED_MODELS_DIR, runtime: str = "lean") -> dict:
+    """The three shipped models of ``models_dir``: name -> ``Classifier``.
 
+    ``runtime="lean"`` reads the Keras models through their inference files (no TensorFlow),
+    ``"keras"`` loads the ``.keras`` checkpoints (see ``digitlib.recognize.load_recognizer``).
+    """
+    from digitlib.recognize import RUNTIMES, _load_checkpoint
+
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     models_dir = Path(models_dir)
     missing = [f for f in MODEL_FILES.values() if not (models_dir / f).exists()]
     if missing:
@@ -66,16 +72,17 @@ def load_models(models_dir: Path = SHIPPED_MODELS_DIR) -> dict:
             f"{models_dir} lacks {', '.join(missing)}; train them with `digitlib train --out "
             f"{models_dir}` or point --models at the folder that holds them"
         )
-    return {name: load_model(models_dir / MODEL_FILES[name], name) for name in MODEL_NAMES}
+    return {
+        name: _load_checkpoint(models_dir / MODEL_FILES[name], name, runtime)[0]
+        for name in MODEL_NAMES
+    }
 
 
-def _recognizer(models_dir: Path):
-    """The full pipeline's recognizer, or None while ``digitlib.recognize`` is not there."""
-    try:
-        from digitlib.recognize import load_recognizer
-    except ImportError:
-        return None
-    return load_recognizer(models_dir)
+def _recognizer(models: dict):
+    """The full pipeline's recognizer over ``models``."""
+    from digitlib.recognize import Recognizer
+
+    return Recognizer(models, versions={name: "shipped" for name in models})
 
 
 def evaluate_mnist(ensemble, limit: int | None = None) -> dict[str, float]:
@@ -235,14 +242,15 @@ def evaluate(
     models_dir: Path = SHIPPED_MODELS_DIR,
     config: EvalConfig = EvalConfig(),
     progress: Progress | None = None,
+    runtime: str = "lean",
 ) -> dict:
     """Run the whole protocol on the models in ``models_dir``; returns the metrics dict
-    (what ``digitlib evaluate --write`` stores)."""
+    (what ``digitlib evaluate --write`` stores). ``runtime``: see ``load_models``."""
     from digitlib.models import Ensemble
 
-    models = load_models(models_dir)
+    models = load_models(models_dir, runtime)
     ensemble = Ensemble(models)
-    recognizer = _recognizer(Path(models_dir))
+    recognizer = _recognizer(models)
     started = time.monotonic()
     metrics: dict = {
         "seed": config.seed,

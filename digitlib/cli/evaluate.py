@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=2024,
         help="seed of the evaluation drawings (2024, as in metrics.json)",
     )
+    parser.add_argument(
+        "--runtime",
+        choices=("lean", "keras"),
+        default="lean",
+        help="lean (default): the inference files, no TensorFlow; keras: the .keras checkpoints",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -56,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         if done == total:
             bars[stage].close()
 
-    metrics = evaluate(args.models, EvalConfig(seed=args.seed, limit=args.limit), progress)
+    metrics = evaluate(
+        args.models, EvalConfig(seed=args.seed, limit=args.limit), progress, args.runtime
+    )
     limit = f" --limit {args.limit}" if args.limit else ""
     metrics["command"] = f"digitlib evaluate --models {args.models} --seed {args.seed}{limit}"
     text = json.dumps(metrics, indent=2)

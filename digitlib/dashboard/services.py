@@ -73,13 +73,16 @@ class Services:
             self._tried[name] = current
         if not stale:
             return []
-        from digitlib.models import load_model
+        from digitlib.models import InferenceModel, load_model
 
         models, versions = {}, {}
         for name, version in stale.items():
-            loaded = self.registry.load(
-                name, lambda path, name=name: load_model(path, name), version=version
-            )
+            if isinstance(self.recognizer.models[name], InferenceModel):
+                loaded = self.registry.load_inference(name, version=version)
+            else:
+                loaded = self.registry.load(
+                    name, lambda path, name=name: load_model(path, name), version=version
+                )
             models[name] = loaded.model
             versions[name] = loaded.version if loaded.version is not None else "shipped"
             self.recognizer.warnings.extend(loaded.warnings)
