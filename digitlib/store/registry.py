@@ -495,7 +495,9 @@ class ModelRegistry:
             What made it: ``"train --seed 0"``, ``"online update"``, ``"shipped"``.
         inference : bytes, optional
             For a Keras model, its inference file made from this checkpoint
-            (``digitlib.models.inference``); exported here when None (imports TensorFlow).
+            (``digitlib.models.inference``; checked to belong to it). Without one, the first
+            ``load_inference`` of the version makes it (importing TensorFlow there): online
+            learning and ``seed`` always pass it.
 
         Raises ``StoreUnavailable`` while an S3 store is unreachable (claiming a version number
         needs the server): then ``keep_pending`` keeps the checkpoint (spooled) until
@@ -512,7 +514,7 @@ class ModelRegistry:
                 raise ValueError(f"parent version {parent} of {name} does not exist") from None
 
         sha256 = hashlib.sha256(data).hexdigest()
-        if self.suffix(name) == ".keras":
+        if inference is not None:
             inference = self._inference_bytes(name, data, sha256, inference)
         version = max(self.versions(name), default=0) + 1
         for _ in range(100):
