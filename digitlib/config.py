@@ -48,6 +48,19 @@ def default_store_url(environ: dict[str, str] | None = None) -> str:
     return environ.get("DIGITLIB_STORE") or str(DEFAULT_STORE_DIR)
 
 
+#: How the Keras models are run for reading: see ``digitlib.recognize.load_recognizer``.
+RUNTIMES = ("lean", "keras")
+
+
+def default_runtime(environ: dict[str, str] | None = None) -> str:
+    """``DIGITLIB_RUNTIME`` (``lean`` or ``keras``; default ``lean``: no TensorFlow to read)."""
+    environ = os.environ if environ is None else environ
+    runtime = environ.get("DIGITLIB_RUNTIME") or "lean"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"DIGITLIB_RUNTIME must be one of {RUNTIMES}, got {runtime!r}")
+    return runtime
+
+
 @dataclass(frozen=True)
 class HeldOut:
     """Which parts of the shared data are kept out of training, to measure generalization.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlib.config import MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR
+from digitlib.config import MODEL_NAMES, OTHER, RUNTIMES, SHIPPED_MODELS_DIR
 from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model_input
 from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
 
@@ -538,11 +538,6 @@ def _second_look(
 def _warm_up(ensemble) -> None:
     """One prediction, so Keras traces its graph now rather than in the first ``recognize``."""
     ensemble.predict_all(np.zeros((1, 28, 28), np.float32))
-
-
-#: How ``load_recognizer`` runs the Keras models: ``"lean"`` reads their inference files with
-#: LiteRT and NumPy (no TensorFlow), ``"keras"`` loads the ``.keras`` checkpoints in TensorFlow.
-RUNTIMES = ("lean", "keras")
 
 
 def _load_checkpoint(path: Path, name: str, runtime: str) -> tuple[object, list[str]]:

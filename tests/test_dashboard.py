@@ -197,6 +197,13 @@ def test_voila_command_preheats_strips_and_uses_the_offline_template():
     assert "--strip_sources=True" in command and "--template=digitlib" in command
     assert "--Voila.ip=localhost" in command and "--port=8866" in command
     assert "--preheat_kernel=False" in voila_command(pool_size=0)
+    assert "--MappingKernelManager.cull_idle_timeout=600" in voila_command()
+    assert "--MappingKernelManager.cull_idle_timeout=0" in voila_command(cull_idle_seconds=0)
+
+
+def test_voila_environment_passes_the_runtime_to_the_kernels():
+    assert voila_environment({}, runtime="keras")["DIGITLIB_RUNTIME"] == "keras"
+    assert "DIGITLIB_RUNTIME" not in voila_environment({})
 
 
 @pytest.mark.parametrize(("port", "pool"), [(0, 2), (70000, 2), (8866, -1)])

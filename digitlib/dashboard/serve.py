@@ -1,8 +1,10 @@
 """Serve the dashboard notebook with Voila: ``python -m digitlib.dashboard.serve --port 8866``.
 
 Kernels are preheated (a small pool runs the notebook before anyone asks, so a visitor does not
-wait for TensorFlow and the models to load), sources are stripped, and every asset comes from the
-installed packages (no CDN). It listens on localhost unless ``--host`` says otherwise: exposing it
+wait for the models to load), idle kernels whose page is gone are culled, sources are stripped,
+and every asset comes from the installed packages (no CDN). A kernel reads drawings through the
+models' inference files and imports TensorFlow only when its visitor first asks it to learn
+(``--runtime keras`` reads with TensorFlow instead, to compare). It listens on localhost unless ``--host`` says otherwise: exposing it
 (``--host 0.0.0.0``) is a choice to make knowingly, as anyone who reaches the port can teach the
 shared models.
 """
@@ -26,15 +28,22 @@ def voila_command(
     host: str = "localhost",
     port: int = 8866,
     *,
-    pool_size: int = 2,
+    pool_size: int = 4,
+    cull_idle_seconds: int = 600,
     notebook: Path = NOTEBOOK,
     python: str = sys.executable,
 ) -> list[str]:
-    """The Voila command line that serves ``notebook``."""
+    """The Voila command line that serves ``notebook``.
+
+    ``cull_idle_seconds``: a kernel idle that long with no page connected is shut down (Jupyter
+    server's own culling; 0 turns it off), so a class that leaves frees its memory.
+    """
     if not 0 < port < 65536:
         raise ValueError(f"port must be 1..65535, got {port}")
     if pool_size < 0:
         raise ValueError(f"pool_size must be 0 (no preheating) or more, got {pool_size}")
+    if cull_idle_seconds < 0:
+        raise ValueError(f"cull_idle_seconds must be 0 (never) or more, got {cull_idle_seconds}")
     return [
         python,
         "-m",
@@ -47,17 +56,24 @@ def voila_command(
         f"--pool_size={pool_size}",
         "--strip_sources=True",
         "--show_tracebacks=False",
-        # Refill the pool soon after a visitor takes a kernel, but not while their page loads:
-        # a kernel starting TensorFlow would compete with it for the CPU.
+        # Refill the pool soon after a visitor takes a kernel, but not while their page loads.
         "--VoilaKernelManager.fill_delay=3",
+        f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
+        f"--MappingKernelManager.cull_interval={max(1, min(60, cull_idle_seconds // 2 or 60))}",
+        "--MappingKernelManager.cull_connected=False",
         "--theme=light",
         "--template=digitlib",
     ]
 
 
-def voila_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for Voila: our template on ``JUPYTER_PATH``, TensorFlow's logs quiet."""
+def voila_environment(
+    environ: dict[str, str] | None = None, runtime: str | None = None
+) -> dict[str, str]:
+    """The environment for Voila: our template on ``JUPYTER_PATH``, TensorFlow's logs quiet (it
+    loads for learning), and ``DIGITLIB_RUNTIME`` when ``runtime`` is given."""
     env = dict(os.environ if environ is None else environ)
+    if runtime is not None:
+        env["DIGITLIB_RUNTIME"] = runtime
     env["JUPYTER_PATH"] = os.pathsep.join(
         part for part in (str(TEMPLATES_ROOT), env.get("JUPYTER_PATH", "")) if part
     )
@@ -72,11 +88,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=8866)
     parser.add_argument(
-        "--pool-size", type=int, default=2, help="preheated kernels kept ready (0: none)"
+        "--pool-size", type=int, default=4, help="preheated kernels kept ready (0: none)"
+    )
+    parser.add_argument(
+        "--cull-idle-seconds",
+        type=int,
+        default=600,
+        help="shut down a kernel idle this long with its page closed (0: never; default 600)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=("lean", "keras"),
+        default=None,
+        help="how kernels read drawings: lean (inference files, no TensorFlow; default) or keras",
     )
     args = parser.parse_args(argv)
-    command = voila_command(args.host, args.port, pool_size=args.pool_size)
-    env = voila_environment()
+    command = voila_command(
+        args.host, args.port, pool_size=args.pool_size, cull_idle_seconds=args.cull_idle_seconds
+    )
+    env = voila_environment(runtime=args.runtime)
     print(f"digitlib dashboard on http://{args.host}:{args.port}/", flush=True)
     os.execve(command[0], command, env)
     return 0  # pragma: no cover - execve does not return

@@ -97,9 +97,10 @@ def build_services(store_url: str | None = None, models_dir: str | None = None) 
     shipped models so the page still reads digits.
     """
     import digitlib
-    from digitlib.config import SHIPPED_MODELS_DIR, default_store_url
+    from digitlib.config import SHIPPED_MODELS_DIR, default_runtime, default_store_url
 
     problems: list[str] = []
+    runtime = default_runtime()
     store = registry = drawings = None
     shipped = Path(models_dir) if models_dir is not None else SHIPPED_MODELS_DIR
     url = store_url or default_store_url()
@@ -117,13 +118,13 @@ def build_services(store_url: str | None = None, models_dir: str | None = None) 
             problems.append(f"model registry unavailable ({error})")
     try:
         recognizer = digitlib.load_recognizer(
-            shipped, store=store if registry is not None else None
+            shipped, store=store if registry is not None else None, runtime=runtime
         )
     except Exception as error:  # noqa: BLE001
         if store is None:
             raise
         problems.append(f"could not load the store's models ({error}); using the shipped models")
-        recognizer = digitlib.load_recognizer(shipped)
+        recognizer = digitlib.load_recognizer(shipped, runtime=runtime)
     warm_up(recognizer)
     return Services(recognizer, store, registry, drawings, problems=problems, models_dir=shipped)
 
