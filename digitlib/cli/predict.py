@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", default="ensemble", help="ensemble (default), cnn, fnn or numpy_fnn"
     )
     parser.add_argument("--json", action="store_true", help="print segments as JSON")
+    parser.add_argument(
+        "--runtime",
+        choices=("lean", "keras"),
+        default="lean",
+        help="lean (default): inference files, no TensorFlow; keras: the .keras checkpoints",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -32,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise FileNotFoundError(f"{args.file}: no such file; expected a PNG or JPEG drawing")
     image = check_image(args.file.read_bytes())  # a bad file is refused before any model loads
-    recognizer = load_recognizer(args.models)
+    recognizer = load_recognizer(args.models, runtime=args.runtime)
     result = recognizer.recognize(image, model=args.model)
     if args.json:
         segments = [
