@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import logging
 import re
 import tempfile
 import threading
@@ -55,6 +56,8 @@ from pathlib import Path
 import numpy as np
 
 from digitlib.config import CLASS_NAMES, HELD_OUT, NUM_CLASSES, OTHER, PROJECT_ROOT
+
+log = logging.getLogger(__name__)
 
 #: ``produced_by`` of the versions this module saves.
 PRODUCED_BY = "online update"
@@ -404,6 +407,40 @@ def _assemble(
     return result
 
 
+#: Store prefix where built validation sets and replay pools are shared between servers.
+STORE_CACHE_PREFIX = "learn/cache/"
+
+
+def share_cache(store, spec, kind: str, cache_dir: Path | None = DEFAULT_CACHE_DIR) -> str:
+    """Make the built ``kind`` ("validation" or "replay") set of ``spec`` the same on this
+    machine and in ``store``: fetched from the store when this machine has not built it, put
+    there when this machine has and the store has not. Returns "fetched", "shared" or "".
+
+    Building a set renders thousands of drawings (seconds); every later server and kernel then
+    reads it in milliseconds, so a first Learn does not pay for it.
+    """
+    path = _cache_path(kind, spec, cache_dir)
+    if path is None:
+        return ""
+    key = STORE_CACHE_PREFIX + path.name
+    try:
+        if not path.is_file():
+            data = store.get(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{uuid.uuid4().hex}.tmp.npz")
+            temporary.write_bytes(data)
+            temporary.replace(path)
+            return "fetched"
+        if key not in store.list(STORE_CACHE_PREFIX):
+            store.put(key, path.read_bytes())
+            return "shared"
+    except KeyError:  # not in the store yet: this machine builds it
+        return ""
+    except Exception as error:  # noqa: BLE001 - a cache is never worth failing a learn
+        log.warning("learning cache %s not shared with the store: %s", key, error)
+    return ""
+
+
 def _cache_path(kind: str, spec, cache_dir: Path | None) -> Path | None:
     if cache_dir is None:
         return None
@@ -692,6 +729,7 @@ class OnlineLearner:
         self._features: dict[str, tuple[str, np.ndarray]] = {}
         #: name -> (live reading model, its Keras checkpoint loaded for fine-tuning)
         self._twins: dict[str, tuple[object, object]] = {}
+        self._prepared = False
         self._promotions_since_refresh = 0
         self._round = 0
         self._reference: dict[tuple, float] = {}
@@ -700,16 +738,21 @@ class OnlineLearner:
     # --- public ---------------------------------------------------------------------------------
 
     def learn(
-        self, image: np.ndarray | bytes, labels: str | Sequence, session_id: str | None = None
+        self,
+        image: np.ndarray | bytes,
+        labels: str | Sequence,
+        session_id: str | None = None,
+        progress: Callable[[str, float], None] | None = None,
     ) -> Update:
         """Learn the reading ``labels`` of the drawing ``image``.
 
         ``image``: a canvas as ``preprocess.ink_from_image`` takes it (uint8 (H, W), (H, W, 3) or
         (H, W, 4), or PNG/JPEG bytes). ``labels``: one character per segment ("42"; "?" marks a
-        segment that is not a digit), or a list with one label per segment. Returns an
-        ``Update``; suspicious drawings are held for review and not trained (``Update.held``).
+        segment that is not a digit), or a list with one label per segment. ``progress``: see
+        ``prepare`` (called while a first learn gets ready). Returns an ``Update``; suspicious
+        drawings are held for review and not trained (``Update.held``).
         """
-        return self._learn(image, labels, session_id, trusted=False)
+        return self._learn(image, labels, session_id, trusted=False, progress=progress)
 
     def accept(
         self, held_id: str, labels: str | Sequence | None = None, session_id: str | None = None
@@ -738,11 +781,47 @@ class OnlineLearner:
         """Reject a held drawing: it is never trained."""
         self.drawings.reject(held_id)
 
+    def prepare(self, progress: Callable[[str, float], None] | None = None) -> None:
+        """Do now what every ``learn`` needs and no drawing changes, so that the first one is
+        quick: the validation set and replay pool (shared through the store's cache), the live
+        models' validation scores, and the Keras checkpoints behind the live inference files
+        with their traced training steps (this imports TensorFlow).
+
+        ``progress(step, fraction)`` is called before each step (``fraction`` in [0, 1)) and
+        with 1.0 at the end. Idempotent and thread-safe; ``learn`` calls it first.
+        """
+        report = progress or (lambda step, fraction: None)
+        with self._lock:
+            if self._prepared:
+                report("ready", 1.0)
+                return
+            config = self.config
+            report("loading the validation drawings", 0.0)
+            share_cache(self.store, config.validation, "validation")
+            validation_set(config.validation)
+            share_cache(self.store, config.validation, "validation")
+            report("loading earlier examples to replay", 0.15)
+            if config.replay_size:
+                share_cache(self.store, config.replay, "replay")
+                replay_pool(config.replay)
+                share_cache(self.store, config.replay, "replay")
+            report("scoring the live models", 0.3)
+            for name in self.recognizer.models:
+                self._live_probabilities(name)
+            for index, name in enumerate(self.trainable):
+                report(f"loading the trainable {name}", 0.45 + 0.5 * index / len(self.trainable))
+                live = self._twin(name)
+                if _is_keras(live):
+                    self._spares[name].append((self._trainable_copy(name, live), 0))
+            self._prepared = True
+        report("ready", 1.0)
+
     # --- one update -----------------------------------------------------------------------------
 
-    def _learn(self, image, labels, session_id, *, trusted: bool) -> Update:
+    def _learn(self, image, labels, session_id, *, trusted: bool, progress=None) -> Update:
 
         start = time.perf_counter()
+        self.prepare(progress)
         parsed = parse_labels(labels)
         if session_id is not None and not (
             isinstance(session_id, str) and _SESSION.match(session_id)
@@ -925,15 +1004,12 @@ class OnlineLearner:
             # is not served half-written weights.
             spares = self._spares[name]
             ready = [index for index, (_, after) in enumerate(spares) if after <= self._round]
-            candidate = spares.pop(ready[0])[0] if ready else live.copy()
-            candidate.model.set_weights(live.model.get_weights())
-            trainer = self._trainers.get(candidate)
-            if trainer is None:
-                if config.layers_of(name) == "top":
-                    trainer = _KerasTop.build(candidate, config.keras_optimizer, config.clip_norm)
-                if trainer is None:
-                    trainer = _KerasTrainer(candidate, config.keras_optimizer, config.clip_norm)
-                self._trainers[candidate] = trainer
+            if ready:
+                candidate = spares.pop(ready[0])[0]
+                candidate.model.set_weights(live.model.get_weights())
+            else:
+                candidate = self._trainable_copy(name, live)
+            trainer = self._trainers.get(candidate) or self._trainer_of(name, candidate)
             reading = self.recognizer.models[name]
             if isinstance(trainer, _KerasTop) and hasattr(reading, "feature_rows"):
                 trainer.lean_features = reading.feature_rows
@@ -956,6 +1032,37 @@ class OnlineLearner:
             rng=rng,
         )
         return candidate
+
+    def _trainable_copy(self, name: str, live):
+        """A copy of the Keras model ``live`` with its trainer, its training step traced (one
+        step at learning rate 0), so that the first update does not pay for tracing."""
+        candidate = live.copy()
+        self._trainer_of(name, candidate)
+        candidate.model.set_weights(live.model.get_weights())
+        return candidate
+
+    def _trainer_of(self, name: str, candidate):
+        """The trainer of the Keras ``candidate``, made and traced (one step at learning rate
+        0) on first use."""
+        config = self.config
+        trainer = None
+        if config.layers_of(name) == "top":
+            trainer = _KerasTop.build(candidate, config.keras_optimizer, config.clip_norm)
+        if trainer is None:
+            trainer = _KerasTrainer(candidate, config.keras_optimizer, config.clip_norm)
+        self._trainers[candidate] = trainer
+        if isinstance(trainer, _KerasTop):
+            width = int(trainer.backbone.output.shape[-1])
+            probe = np.zeros((1, width), np.float32)
+        else:
+            probe = np.zeros((1, 28, 28), np.float32)
+        import tensorflow as tf
+
+        weights = candidate.model.get_weights()
+        trainer.optimizer.learning_rate.assign(0.0)
+        trainer.step(tf.constant(probe), tf.constant(np.zeros(1, np.int64)))
+        candidate.model.set_weights(weights)
+        return trainer
 
     def _release(self, name: str, model, *, rest: bool = False) -> None:
         if _is_keras(model):
@@ -995,6 +1102,16 @@ class OnlineLearner:
         if isinstance(candidate, NumpyFNN):
             return candidate.predict_proba(images)
         return None
+
+    def _candidate_probabilities(self, name: str, candidate, images: np.ndarray) -> np.ndarray:
+        """A candidate's probabilities as readers will compute them: its new head on the live
+        inference file's features when only the head was trained, else the model itself."""
+        trainer = self._trainers.get(candidate) if _is_keras(candidate) else None
+        reading = self.recognizer.models[name]
+        if isinstance(trainer, _KerasTop) and hasattr(reading, "feature_rows"):
+            if reading.features_fingerprint == trainer.fingerprint():
+                return trainer.probabilities(reading.feature_rows(images))
+        return candidate.predict_proba(images)
 
     def _weights(self) -> dict[str, float]:
         weights = getattr(self.recognizer, "weights", None)
@@ -1090,7 +1207,7 @@ class OnlineLearner:
             name: self.recognizer.models[name].predict_proba(inputs) for name in names
         }
         segment_after = {
-            name: candidates[name].predict_proba(inputs)
+            name: self._candidate_probabilities(name, candidates[name], inputs)
             if name in candidates
             else segment_before[name]
             for name in names

@@ -78,6 +78,10 @@ def voila_environment(
         part for part in (str(TEMPLATES_ROOT), env.get("JUPYTER_PATH", "")) if part
     )
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Every visitor has a kernel of their own: one BLAS thread each, or a class's kernels spin
+    # against each other for the same cores.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(variable, "1")
     return env
 
 
