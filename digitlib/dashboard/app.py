@@ -99,6 +99,7 @@ class Dashboard:
             style={"description_width": "58px"},
         )
         self.correction.add_class("digitlib-correction")
+        self.correction.observe(self.guard(self._on_correction_typed), "value")
         self.save_button = Button(
             description="Save drawing", icon="save", layout=Layout(width="120px")
         )
@@ -301,12 +302,29 @@ class Dashboard:
         drawing_id = record.id
         self.report(f"Saved drawing {drawing_id} labelled {labels}.")
 
+    def _on_correction_typed(self, change: dict) -> None:
+        if change["new"].strip():
+            self.services.prepare_learning()
+
+    def _show_preparation(self, step: str, fraction: float) -> None:
+        """Progress of a first learn's preparation (``OnlineLearner.prepare``)."""
+        if fraction < 1:
+            self.progress.value = max(self.progress.value, int(60 * fraction))
+            self.verdict.value = (
+                f"<i>Getting ready to learn (only the first time): {html.escape(step)}…</i>"
+            )
+
     def start_learning(self) -> None:
         """Fine-tune on the drawing with the corrected labels; the verdict shows when done."""
         labels = self._labels()
         image = self.pad.image()
         self.learn_in_background(
-            lambda learner: learner.learn(image, labels=labels, session_id=self.session_id),
+            lambda learner: learner.learn(
+                image,
+                labels=labels,
+                session_id=self.session_id,
+                progress=self._show_preparation,
+            ),
             f"that this reads {labels}",
         )
 

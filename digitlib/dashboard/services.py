@@ -9,11 +9,14 @@ once (``shared_services``), so a preheated kernel has them ready before the visi
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Services:
     _last_sync: float = 0.0
     _tried: dict[str, int] = field(default_factory=dict)
     _learner_lock: threading.Lock = field(default_factory=threading.Lock)
+    _preparing: bool = False
 
     def get_learner(self) -> Any:
         """The online learner, built on first use (it is only needed when someone clicks Learn)."""
@@ -47,6 +51,24 @@ class Services:
                     self.recognizer, self.store, shipped_dir=self.models_dir
                 )
             return self.learner
+
+    def prepare_learning(self) -> None:
+        """Get the learner ready in the background (TensorFlow, the Keras checkpoints, the
+        validation set), once, when a visitor starts typing a correction: by the time they
+        press Learn most of a first learn's wait is over. A visitor who only draws never
+        starts it."""
+        with self._learner_lock:
+            if self._preparing or self.store is None:
+                return
+            self._preparing = True
+
+        def work() -> None:
+            try:
+                self.get_learner().prepare()
+            except Exception:  # noqa: BLE001 - Learn itself reports what fails, in the page
+                log.warning("preparing the learner failed", exc_info=True)
+
+        threading.Thread(target=work, name="digitlib-prepare-learning", daemon=True).start()
 
     def sync_models(self, *, force: bool = False) -> list[str]:
         """Load the models whose current version in the registry is not the live one (another
