@@ -86,7 +86,7 @@ def run(config: dict | None = None) -> dict:
                 warm_up.append(elapsed)
                 continue
             seconds.append(elapsed)
-            for phase, spent in update.metrics.get("timing", {}).items():
+            for phase, spent in update.metrics.timing.items():
                 phases.setdefault(phase, []).append(spent)
             kind = "promoted" if update.promoted else "held" if update.held else "rejected"
             counts[kind] += 1

@@ -1319,20 +1319,21 @@ def updates_table(updates: Sequence) -> Table:
     rows = []
     for number, update in enumerate(updates, start=1):
         metrics = update.metrics
-        validation = metrics.get("validation", {}).get("ensemble", {})
-        segment = metrics.get("segments", {}).get("ensemble", {})
-        gate = metrics.get("gate", {})
+        validation = metrics.validation.get("ensemble")
+        segment = metrics.segments.get("ensemble")
+        gate = metrics.gate
+        nan = float("nan")
         rows.append(
             (
                 number,
-                metrics.get("labels", "".join(CLASS_NAMES[label][0] for label in update.labels)),
+                metrics.labels or "".join(CLASS_NAMES[label][0] for label in update.labels),
                 "yes" if update.promoted else ("held" if update.held else "no"),
                 update.reason,
-                validation.get("before", float("nan")),
-                validation.get("after", float("nan")),
-                segment.get("before", float("nan")),
-                segment.get("after", float("nan")),
-                f"{gate['scored']}/{gate['of']}" if gate else "-",
+                validation.before if validation else nan,
+                validation.after if validation else nan,
+                segment.before if segment else nan,
+                segment.after if segment else nan,
+                f"{gate.scored}/{gate.of}" if gate else "-",
                 float(update.seconds),
             )
         )

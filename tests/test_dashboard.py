@@ -261,22 +261,31 @@ def test_dashboard_without_models_still_loads_and_says_why():
     assert "should be digits" in dashboard.status.value
 
 
-def test_verdict_shows_the_figures_or_why_not():
+def test_verdict_says_which_models_learned_and_which_did_not():
     from digitlib.dashboard.app import verdict_html
-    from digitlib.learn import Update
+    from digitlib.learn import SegmentFigures, Update, UpdateMetrics, ValidationFigures
 
-    metrics = {
-        "validation": {"cnn": {"before": 0.981, "after": 0.983}},
-        "segments": {
-            "cnn": {"before": 0.2, "after": 0.7, "reading_before": "1", "reading_after": "7"}
-        },
-    }
-    promoted = verdict_html(Update(True, "promoted", metrics, 12.5, {"cnn": 4}))
-    assert "Promoted" in promoted and "98.1% → 98.3%" in promoted and "1 → 7" in promoted
-    assert "cnn 4" in promoted
+    metrics = UpdateMetrics(
+        validation={"cnn": ValidationFigures(0.981, 0.983)},
+        segments={"cnn": SegmentFigures(0.2, 0.7, "1", "7")},
+    )
+    promoted = verdict_html(
+        Update(
+            True,
+            "promoted cnn; kept fnn (fnn validation accuracy fell)",
+            metrics,
+            12.5,
+            {"cnn": 4},
+            promoted_models=["cnn"],
+            kept={"fnn": "fnn validation accuracy fell"},
+        )
+    )
+    assert "Promoted: cnn learned" in promoted and "98.1% → 98.3%" in promoted
+    assert "1 → 7" in promoted and "cnn 4" in promoted
+    assert "Kept as they were: fnn (fnn validation accuracy fell)" in promoted
     refused = verdict_html(Update(False, "the ensemble lost 0.3 points", metrics, 3.0))
     assert "Not promoted" in refused and "lost 0.3 points" in refused
-    held = verdict_html(Update(False, "disagrees with every model", {}, 0.1, held=["abc"]))
+    held = verdict_html(Update(False, "disagrees with every model", seconds=0.1, held=["abc"]))
     assert "Held for review" in held
 
 

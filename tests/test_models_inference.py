@@ -234,3 +234,16 @@ def test_an_inference_file_of_another_checkpoint_is_refused_at_save(registry):
     with pytest.raises(ValueError, match="made from another checkpoint"):
         registry.save_version("cnn", checkpoint, parent=None, produced_by="test", inference=other)
     assert registry.versions("cnn") == []
+
+
+@pytest.mark.parametrize("factory", ["build_cnn", "build_fnn"])
+def test_the_factories_declare_where_the_features_end(factory):
+    import digitlib.models as models
+
+    model = getattr(models, factory)()
+    feature, head = lean.split_layers(model)
+    assert feature is model.get_layer(lean.FEATURES_LAYER).output
+    assert [layer.__class__.__name__ for layer in head][0] == "Dense"
+    made = lean.export_inference(model, name=factory, source_sha256="")
+    probe = np.random.default_rng(6).random((32, 28, 28), dtype=np.float32)
+    assert lean.parity(made, model, probe) <= lean.PARITY_TOLERANCE

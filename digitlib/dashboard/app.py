@@ -405,30 +405,39 @@ class Dashboard:
 
 
 def verdict_html(update: Any) -> str:
-    """The learner's verdict: promoted with the new figures, or why not."""
+    """The learner's verdict (a ``digitlib.learn.Update``): which models learned the correction
+    and which kept as they were, and why, with the gate's figures."""
+    kept = dict(update.kept or {})
     if update.promoted:
-        head = '<div class="dl-verdict-ok">Promoted: the models learned your correction.</div>'
-    elif getattr(update, "held", None):
-        head = '<div class="dl-verdict-no">Held for review (see the Data view), not learned.</div>'
+        learned = ", ".join(update.promoted_models) or "the models"
+        head = f'<div class="dl-verdict-ok">Promoted: {html.escape(learned)} learned your correction.</div>'
+        if kept:
+            head += (
+                "<div>Kept as they were: "
+                + "; ".join(
+                    f"{html.escape(name)} ({html.escape(reason)})" for name, reason in kept.items()
+                )
+                + ".</div>"
+            )
+        reason = ""
     else:
-        head = '<div class="dl-verdict-no">Not promoted: the models stay as they were.</div>'
-    shown_reason = update.reason and str(update.reason).strip().lower() != "promoted"
-    reason = f"<div>{html.escape(str(update.reason))}</div>" if shown_reason else ""
-    metrics = update.metrics or {}
-    validation = metrics.get("validation", {}) or {}
-    segments = metrics.get("segments", {}) or {}
+        if update.held:
+            head = '<div class="dl-verdict-no">Held for review (see the Data view), not learned.</div>'
+        else:
+            head = '<div class="dl-verdict-no">Not promoted: the models stay as they were.</div>'
+        reason = f"<div>{html.escape(str(update.reason))}</div>" if update.reason else ""
+    metrics = update.metrics
+    validation, segments = metrics.validation, metrics.segments
     rows = []
     for name in [*validation, *[n for n in segments if n not in validation]]:
-        before_after = validation.get(name, {})
-        segment = segments.get(name, {})
+        figures = validation.get(name)
+        segment = segments.get(name)
         rows.append(
             (
                 name,
-                _change(before_after.get("before"), before_after.get("after")),
-                _change(segment.get("before"), segment.get("after")),
-                f"{segment.get('reading_before', '')} → {segment.get('reading_after', '')}"
-                if segment
-                else "",
+                _change(figures.before, figures.after) if figures else "",
+                _change(segment.before, segment.after) if segment else "",
+                f"{segment.reading_before} → {segment.reading_after}" if segment else "",
             )
         )
     table = (

@@ -26,16 +26,20 @@ def build_fnn(
 ):
     """A fully connected network 784-512-256-``num_classes`` (ReLU, dropout), uncompiled.
 
-    Input (N, 28, 28) float32; output (N, num_classes) softmax probabilities.
+    Input (N, 28, 28) float32; output (N, num_classes) softmax probabilities. The layer named
+    ``"features"`` ends the feature part (``digitlib.models.inference``): the last hidden
+    layer and the softmax above it are the head.
     """
     import keras
     from keras import layers
 
     inputs = keras.Input(shape=(28, 28), name="image")
-    x = layers.Flatten()(inputs)
-    for units in hidden:
+    x = layers.Flatten(name="features" if len(hidden) == 1 else None)(inputs)
+    for index, units in enumerate(hidden):
         x = layers.Dense(units, activation="relu")(x)
-        x = layers.Dropout(dropout)(x)
+        # The feature part ends below the last hidden layer: online learning fine-tunes the
+        # head above it, and inference files run it in NumPy.
+        x = layers.Dropout(dropout, name="features" if index == len(hidden) - 2 else None)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="fnn")
 
@@ -52,7 +56,8 @@ def build_cnn(
     and a ``num_classes`` softmax.
 
     Sized for 2 CPU cores (~5 M multiply-adds per image, ~190 k parameters). Input (N, 28, 28)
-    float32; output (N, num_classes) probabilities.
+    float32; output (N, num_classes) probabilities. The flattened convolution features (the
+    layer ``"features"``) end the feature part; the dense block and softmax are the head.
     """
     import keras
     from keras import layers
@@ -70,7 +75,7 @@ def build_cnn(
     x = convolution(x, filters[1])  # 9x9
     x = layers.MaxPooling2D()(x)  # 4x4
     x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten(name="features")(x)  # the feature part; the dense head is fine-tuned
     x = layers.Dense(dense_units, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
