@@ -69,6 +69,8 @@ def test_models_list_verify_rollback(local, capsys):
     assert code == 0 and "current is now 000002 (was 000003)" in out
     code, out, err = run(capsys, "models", "rollback", "numpy_fnn", "3", "--store", url)
     assert code == 1 and "cannot roll numpy_fnn back to version 3" in err
+    code, out, err = run(capsys, "models", "rollback", "numpy_fnn", "7", "--store", url)
+    assert code == 1 and "numpy_fnn has no version 7; versions are 1-3" in err
 
 
 def test_models_list_uses_digitlib_store_by_default(local, capsys, monkeypatch):
@@ -80,7 +82,7 @@ def test_models_list_uses_digitlib_store_by_default(local, capsys, monkeypatch):
 
 def test_models_bad_input(local, capsys):
     code, _, err = run(capsys, "models", "rollback", "numpy_fnn", "9", "--store", local.url)
-    assert code == 1 and "manifest missing" in err
+    assert code == 1 and "numpy_fnn has no version 9; it has no versions yet" in err
     code, _, err = run(capsys, "models", "list", "--store", "http://nope")
     assert code == 1 and "unsupported store URL scheme" in err
     with pytest.raises(SystemExit):
@@ -154,3 +156,75 @@ def test_models_list_on_s3_from_the_aws_environment(seaweedfs, capsys, monkeypat
     assert code == 0 and f"store: {url}" in out and "numpy_fnn: current 000003" in out
     code, out, _ = run(capsys, "models", "verify")
     assert code == 0 and out.count(": ok") == 3
+
+
+# --- a broken store is not an empty store ---------------------------------------------------
+
+READING_COMMANDS = [
+    ("models", "list"),
+    ("models", "verify"),
+    ("drawings", "list"),
+    ("drawings", "export", "--format", "npz", "--out", "{out}"),
+]
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_reading_a_missing_local_store_fails_and_creates_nothing(capsys, tmp_path, command):
+    missing = tmp_path / "nonexistent" / "dir" / "store"
+    out_file = tmp_path / "export.npz"
+    argv = [part.format(out=out_file) for part in command]
+    code, out, err = run(capsys, *argv, "--store", str(missing))
+    assert code == 1, out
+    assert f"no store at {missing}" in err and "the folder does not exist" in err
+    assert not (tmp_path / "nonexistent").exists() and not out_file.exists()
+
+
+def test_a_writing_command_creates_a_store_only_inside_an_existing_folder(capsys, tmp_path):
+    deep = tmp_path / "nonexistent" / "store"
+    code, _, err = run(capsys, "models", "rollback", "numpy_fnn", "1", "--store", str(deep))
+    assert code == 1 and f"its parent folder {deep.parent} does not exist" in err
+    assert not deep.parent.exists()
+    shallow = tmp_path / "store"
+    code, _, err = run(capsys, "models", "rollback", "numpy_fnn", "1", "--store", str(shallow))
+    assert code == 1 and "has no version 1" in err  # the store now exists, and is empty
+    assert shallow.is_dir()
+
+
+@pytest.fixture(scope="module")
+def stopped_s3(tmp_path_factory):
+    """A SeaweedFS that held a model version and drawings, then stopped."""
+    from digitlib.store import S3Store
+    from digitlib.testing.seaweedfs import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs-stopped")).start()
+    try:
+        server.client().create_bucket(Bucket="digitlib-stopped")
+        store = S3Store(
+            "digitlib-stopped",
+            "p",
+            client=server.client(),
+            local_dir=tmp_path_factory.mktemp("stopped-local"),
+        )
+        fill(store)
+        DrawingStore(store).save(PNG, "7", segments=np.zeros((1, 28, 28), np.float32))
+        environment = server.environment()
+    finally:
+        server.stop()
+    return environment
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_reading_an_unreachable_s3_store_says_so_and_fails(
+    stopped_s3, capsys, monkeypatch, tmp_path, command
+):
+    for name, value in stopped_s3.items():
+        monkeypatch.setenv(name, value)
+    out_file = tmp_path / "export.npz"
+    argv = [part.format(out=out_file) for part in command]
+    code, out, err = run(capsys, *argv, "--store", "s3://digitlib-stopped/p")
+    assert code == 1, out
+    assert "cannot reach the S3 store s3://digitlib-stopped/p" in err
+    assert stopped_s3["AWS_ENDPOINT_URL"] in err and "Check that the server is running" in err
+    assert "no model versions" not in out and "0 drawing(s)" not in out
+    assert not out_file.exists()

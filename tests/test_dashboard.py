@@ -255,7 +255,7 @@ def test_dashboard_without_models_still_loads_and_says_why():
     dashboard.pad._start(10, 10)
     dashboard.pad._extend(40, 60)
     dashboard.pad._finish()
-    assert "cannot read" in dashboard.status.value and "dl-error" in dashboard.status.value
+    assert "Cannot read" in dashboard.status.value and "dl-error" in dashboard.status.value
     dashboard.correction.value = "4x"
     dashboard.save_button.click()
     assert "should be digits" in dashboard.status.value
@@ -343,3 +343,60 @@ def test_a_version_promoted_elsewhere_reaches_the_next_reading(tmp_path):
         rtol=1e-5,
     )
     assert visitor.sync_models(force=True) == []  # and it is not loaded again
+
+
+# --- plain words when the store is down ------------------------------------------------------
+
+
+@pytest.fixture
+def unreachable_store(tmp_path):
+    """An S3 store whose endpoint has no server (as a stopped SeaweedFS): quick retries."""
+    import socket
+
+    from digitlib.store import RetryPolicy, S3Store
+    from digitlib.testing.seaweedfs import SeaweedFS
+
+    with socket.socket() as probe:  # a free port: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = SeaweedFS(tmp_path / "never-started")
+    server.ports = {"s3.port": port}
+    client = server.client(connect_timeout=0.2, read_timeout=0.5)
+    retry = RetryPolicy(attempts=2, base_delay=0.01, total_seconds=1.0, recheck_seconds=60)
+    return S3Store("digitlib-down", "p", client=client, local_dir=tmp_path / "local", retry=retry)
+
+
+def test_a_save_while_the_store_is_down_says_it_waits_on_this_server(unreachable_store):
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.recognize import load_recognizer
+    from digitlib.store import DrawingStore
+
+    services = Services(
+        load_recognizer(), store=unreachable_store, drawings=DrawingStore(unreachable_store)
+    )
+    dashboard = Dashboard(services)
+    dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
+    dashboard.correction.value = "1"
+    dashboard.save_button.click()
+    status = dashboard.status.value
+    assert "Saved on this server" in status and "change(s) waiting" in status
+    assert "uploaded as soon as the store is back" in status
+    assert unreachable_store.pending(), "the drawing must be kept in the spool"
+    for internal in ("StoreUnavailable", "flush_spool", "Error", "/"):
+        assert internal not in status.split(">", 1)[1].rsplit("<", 1)[0], status
+
+
+def test_plain_messages_name_no_internals(unreachable_store):
+    from digitlib.dashboard.app import plain_message
+    from digitlib.store import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable) as raised:
+        unreachable_store.put_if("models/x/000001.keras", b"PK", expected_tag=None)
+    message = plain_message(raised.value, doing="learn from this drawing")
+    assert message.startswith("Could not learn from this drawing: the store")
+    assert "cannot be reached right now" in message
+    assert "StoreUnavailable" not in message and "127.0.0.1" not in message
+    assert plain_message(ValueError("type the right number first")) == (
+        "Type the right number first"
+    )
+    assert plain_message(KeyError("x")) == "Something went wrong. The server log has the details."

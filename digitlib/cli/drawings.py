@@ -46,10 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete.set_defaults(handler=run_delete)
 
 
-def _drawings(args: argparse.Namespace):
+def _drawings(args: argparse.Namespace, mode: str = "read"):
+    """The drawing store of ``--store``: reading commands never create one and fail when it
+    cannot be reached (a broken store is not an empty one); writing ones create a missing
+    folder only when its parent exists."""
     from digitlib.store import DrawingStore, open_store
 
-    return DrawingStore(open_store(args.store))
+    return DrawingStore(open_store(args.store, mode=mode))
 
 
 def _fail(error: Exception) -> int:
@@ -103,7 +106,7 @@ def run_relabel(args: argparse.Namespace) -> int:
     from digitlib.store import StoreError
 
     try:
-        record = _drawings(args).relabel(args.id, args.labels)
+        record = _drawings(args, "write").relabel(args.id, args.labels)
     except StoreError as error:
         return _fail(error)
     print(f"{record.id}: labels now {record.text}")
@@ -114,7 +117,7 @@ def run_delete(args: argparse.Namespace) -> int:
     from digitlib.store import StoreError
 
     try:
-        _drawings(args).delete(args.id)
+        _drawings(args, "write").delete(args.id)
     except StoreError as error:
         return _fail(error)
     print(f"deleted {args.id}")

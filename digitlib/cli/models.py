@@ -59,10 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(handler=run_export)
 
 
-def _registry(args: argparse.Namespace):
+def _registry(args: argparse.Namespace, mode: str = "read"):
+    """The registry of ``--store``: see ``digitlib.cli.drawings._drawings`` for ``mode``."""
     from digitlib.store import ModelRegistry, open_store
 
-    return ModelRegistry(open_store(args.store))
+    return ModelRegistry(open_store(args.store, mode=mode))
 
 
 def _fail(error: Exception) -> int:
@@ -114,7 +115,7 @@ def run_rollback(args: argparse.Namespace) -> int:
     from digitlib.store import StoreError
 
     try:
-        promotion = _registry(args).rollback(args.model, args.version)
+        promotion = _registry(args, "write").rollback(args.model, args.version)
     except StoreError as error:
         return _fail(error)
     previous = "none" if promotion.previous is None else f"{promotion.previous:06d}"
@@ -127,7 +128,7 @@ def run_seed(args: argparse.Namespace) -> int:
     from digitlib.store import StoreError
 
     try:
-        registry = _registry(args)
+        registry = _registry(args, "write")
         for name in [args.model] if args.model else MODEL_NAMES:
             manifest = registry.seed(name)
             if manifest is None:

@@ -191,9 +191,8 @@ class Dashboard:
             try:
                 return function(*args, **kwargs)
             except Exception as error:  # noqa: BLE001 - shown to the visitor, not swallowed
-                name = getattr(function, "__name__", "action").strip("_").replace("_", " ")
-                self.report(f"{name} failed: {type(error).__name__}: {error}", "error")
-                traceback.print_exc()  # lands in the server log
+                self.report(plain_message(error), "error")
+                traceback.print_exc()  # lands in the server log, with the details
                 return None
 
         return guarded
@@ -204,7 +203,7 @@ class Dashboard:
             return shared_services(store_url, models_dir)
         except Exception as error:  # noqa: BLE001
             traceback.print_exc()
-            return Services(None, problems=[f"no models: {type(error).__name__}: {error}"])
+            return Services(None, problems=[f"No models could be loaded. {plain_message(error)}"])
 
     def _report_startup(self) -> None:
         problems = list(self.services.problems)
@@ -299,8 +298,17 @@ class Dashboard:
             session_id=self.session_id,
             segments=segments,
         )
-        drawing_id = record.id
-        self.report(f"Saved drawing {drawing_id} labelled {labels}.")
+        store = self.services.store
+        if getattr(store, "offline", False):
+            waiting = len(store.pending()) if hasattr(store, "pending") else 0
+            self.report(
+                f"Saved on this server: the store cannot be reached right now, so your drawing "
+                f"(labelled {labels}) is kept here ({waiting} change(s) waiting) and uploaded "
+                "as soon as the store is back.",
+                "warning",
+            )
+            return
+        self.report(f"Saved drawing {record.id} labelled {labels}.")
 
     def _on_correction_typed(self, change: dict) -> None:
         if change["new"].strip():
@@ -370,11 +378,9 @@ class Dashboard:
                 outcome = "Models kept as they were"
             self.report(f"{outcome} after {update.seconds:.1f} s.")
         except Exception as error:  # noqa: BLE001 - a thread's errors go to the page too
-            self.verdict.value = (
-                f'<span class="dl-verdict-no">Learning failed: {html.escape(type(error).__name__)}: '
-                f"{html.escape(str(error))}</span>"
-            )
-            self.report(f"learning failed: {type(error).__name__}: {error}", "error")
+            message = plain_message(error, doing="learn from this drawing")
+            self.verdict.value = f'<span class="dl-verdict-no">{html.escape(message)}</span>'
+            self.report(message, "error")
             traceback.print_exc()
         finally:
             done.set()
@@ -402,6 +408,27 @@ class Dashboard:
         children = list(self.tabs.children)
         children[index] = widget
         self.tabs.children = children
+
+
+def plain_message(error: Exception, doing: str = "") -> str:
+    """What to tell a visitor about ``error``, in words: no exception class names, no file
+    paths, no function names (the server log keeps the details)."""
+    from digitlib.store import StoreError, StoreUnavailable
+
+    if isinstance(error, StoreUnavailable):
+        what = f"Could not {doing}: t" if doing else "T"
+        return (
+            f"{what}he store that keeps drawings and models cannot be reached right now. "
+            "Drawings are still read; try again in a moment."
+        )
+    if isinstance(error, StoreError):
+        what = f"Could not {doing}: " if doing else ""
+        return f"{what}the store answered with a problem. The server log has the details."
+    if isinstance(error, ValueError | RuntimeError):  # ours say what to do, in words
+        text = str(error)
+        return f"Could not {doing}: {text}" if doing else text[:1].upper() + text[1:]
+    what = f"Could not {doing}" if doing else "Something went wrong"
+    return f"{what}. The server log has the details."
 
 
 def verdict_html(update: Any) -> str:

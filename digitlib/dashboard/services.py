@@ -129,7 +129,21 @@ def build_services(store_url: str | None = None, models_dir: str | None = None) 
     try:
         store = digitlib.open_store(url)
     except Exception as error:  # noqa: BLE001 - any failure is shown in the page instead
-        problems.append(f"model store {url!r} unavailable ({error}); using the shipped models")
+        log.warning("store %s cannot be opened: %s", url, error)
+        problems.append(
+            "The store of drawings and models cannot be opened, so nothing can be saved or "
+            "learned; drawings are read with the shipped models."
+        )
+    if store is not None:
+        try:
+            store.check_reachable()
+        except Exception as error:  # noqa: BLE001 - said in the page; the store may come back
+            log.warning("store %s unreachable at start: %s", url, error)
+            problems.append(
+                "The store of drawings and models cannot be reached right now: drawings are "
+                "read with the models kept on this server, and saved drawings wait here until "
+                "it is back."
+            )
     if store is not None:
         try:
             from digitlib.store import DrawingStore, ModelRegistry

@@ -71,7 +71,13 @@ __all__ = [
 ]
 
 
-def open_store(url: str | os.PathLike | None = None, **s3_options) -> LocalStore | S3Store:
+#: What a missing local store folder becomes, by ``open_store`` mode.
+_CREATE = {"library": "parents", "read": "never", "write": "folder"}
+
+
+def open_store(
+    url: str | os.PathLike | None = None, *, mode: str = "library", **s3_options
+) -> LocalStore | S3Store:
     """Open the store named by ``url``.
 
     Parameters
@@ -80,6 +86,11 @@ def open_store(url: str | os.PathLike | None = None, **s3_options) -> LocalStore
         ``file:///abs/path``, a plain path (relative to the working folder), or
         ``s3://bucket[/prefix]``. None means ``DIGITLIB_STORE``, else the project's
         ``data/store`` folder (``digitlib.config.default_store_url()``).
+    mode : "library", "read" or "write"
+        "library" (default): a missing local folder is created. "read" (commands that only
+        read): the store must exist and answer now (``check_reachable``), else
+        ``StoreUnavailable`` saying what is wrong; nothing is created. "write": the store must
+        answer; a missing local folder is created only when its parent exists.
     **s3_options
         Passed to ``S3Store`` for ``s3://`` URLs (``client``, ``local_dir``, ``retry``).
 
@@ -97,21 +108,26 @@ def open_store(url: str | os.PathLike | None = None, **s3_options) -> LocalStore
             f"store URL must be a non-empty string like 's3://bucket/prefix', 'file:///path' or "
             f"a folder path, got {url!r}"
         )
+    if mode not in _CREATE:
+        raise ValueError(f"mode must be one of {sorted(_CREATE)}, got {mode!r}")
     url = url.strip()
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ValueError(f"S3 store URL needs a bucket: 's3://bucket/prefix', got {url!r}")
-        return S3Store(parsed.netloc, parsed.path.strip("/"), **s3_options)
+        store = S3Store(parsed.netloc, parsed.path.strip("/"), **s3_options)
+        if mode != "library":
+            store.check_reachable()
+        return store
     if s3_options:
         raise ValueError(f"options {sorted(s3_options)} only apply to s3:// stores, not {url!r}")
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise ValueError(f"file URL must be file:///absolute/path, got {url!r}")
-        return LocalStore(Path(unquote(parsed.path)))
+        return LocalStore(Path(unquote(parsed.path)), create=_CREATE[mode])
     if parsed.scheme and len(parsed.scheme) > 1:  # one letter: a Windows drive, a plain path
         raise ValueError(
             f"unsupported store URL scheme {parsed.scheme!r} in {url!r}; use s3://, file:// or "
             "a folder path"
         )
-    return LocalStore(Path(url))
+    return LocalStore(Path(url), create=_CREATE[mode])

@@ -92,6 +92,11 @@ class Store(Protocol):
         """Remove the object; deleting a missing key is not an error."""
         ...
 
+    def check_reachable(self) -> None:
+        """Ask the store itself whether it is there (not a cache): raises ``StoreUnavailable``
+        saying where and what failed, so that a broken store is never read as an empty one."""
+        ...
+
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a valid store key, else raise ``ValueError`` saying why.

@@ -17,7 +17,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from digitlib.store.base import KeyNotFound, PreconditionFailed, check_bytes, check_key
+from digitlib.store.base import (
+    KeyNotFound,
+    PreconditionFailed,
+    StoreUnavailable,
+    check_bytes,
+    check_key,
+)
 
 _LOCK_DIR = ".locks"
 
@@ -35,16 +41,40 @@ class LocalStore:
     listed.
     """
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, *, create: str = "parents"):
+        """``create``: "parents" makes the folder and any missing parents (the library's
+        default), "folder" only the folder itself when its parent exists (the command line's
+        writing commands), "never" requires it to exist (reading commands)."""
+        if create not in ("parents", "folder", "never"):
+            raise ValueError(f"create must be 'parents', 'folder' or 'never', got {create!r}")
         self.root = Path(root).expanduser().resolve()
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"store root {self.root} is a file; give a folder path")
+        if not self.root.exists():
+            if create == "never":
+                raise StoreUnavailable(
+                    f"no store at {self.root}: the folder does not exist. Check --store (or "
+                    "DIGITLIB_STORE); a store is created by the first command that writes to it"
+                )
+            if create == "folder" and not self.root.parent.is_dir():
+                raise StoreUnavailable(
+                    f"cannot create the store {self.root}: its parent folder "
+                    f"{self.root.parent} does not exist. Create it first (mkdir -p "
+                    f"{self.root.parent}) or choose another --store"
+                )
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = self.root.as_uri()
         self._thread_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
+
+    def check_reachable(self) -> None:
+        """Raises ``StoreUnavailable`` when the folder is gone or cannot be read."""
+        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
+            raise StoreUnavailable(
+                f"the store {self.root} cannot be read: the folder is missing or not readable"
+            )
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)

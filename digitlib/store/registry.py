@@ -221,6 +221,18 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _version_ranges(versions: list[int]) -> str:
+    """[1, 2, 3, 5, 7, 8] -> "1-3, 5, 7-8"."""
+    parts, start = [], None
+    for index, version in enumerate(versions):
+        if start is None:
+            start = version
+        if index + 1 == len(versions) or versions[index + 1] != version + 1:
+            parts.append(str(start) if start == version else f"{start}-{version}")
+            start = None
+    return ", ".join(parts)
+
+
 def _check_version(version: int) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"a model version is a positive int (e.g. 42), got {version!r}")
@@ -704,6 +716,10 @@ class ModelRegistry:
 
     def rollback(self, name: str, version: int, *, note: str = "") -> Promotion:
         """Make an earlier (verified good) version live again; recorded as a promotion."""
+        known = self.versions(_check_name(name))
+        if version not in known:
+            have = f"versions are {_version_ranges(known)}" if known else "it has no versions yet"
+            raise ValueError(f"{name} has no version {version}; {have}")
         problem = self._check_version_bytes(name, version)
         if problem:
             raise ValueError(f"cannot roll {name} back to version {version}: {problem}")

@@ -220,6 +220,26 @@ class S3Store:
             "(AWS_ENDPOINT_URL) and the network"
         ) from last_error
 
+    def check_reachable(self) -> None:
+        """Ask the server (one small listing, with the retry budget): raises
+        ``StoreUnavailable`` naming the endpoint, the error and how to fix it."""
+        endpoint = getattr(getattr(self.client, "meta", None), "endpoint_url", None) or "?"
+        try:
+            self._call(
+                "list_objects_v2", Prefix=f"{self.prefix}/" if self.prefix else "", MaxKeys=1
+            )
+        except StoreUnavailable as error:
+            raise StoreUnavailable(
+                f"cannot reach the S3 store {self.url} at {endpoint}: "
+                f"{error.__cause__ or error}. Check that the server is running and that "
+                "AWS_ENDPOINT_URL and the credentials are right; nothing was read"
+            ) from error
+        except Exception as error:  # access denied, no such bucket: not an empty store either
+            raise StoreUnavailable(
+                f"the S3 store {self.url} at {endpoint} refused the listing: {error}. Check the "
+                "bucket name and the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+            ) from error
+
     def _cache_path(self, key: str) -> Path:
         return self.cache_dir / check_key(key)
 
