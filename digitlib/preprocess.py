@@ -31,12 +31,50 @@ WORK_SIDE = 80
 INK_FLOOR = 0.08
 
 
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a PNG or JPEG header without decoding; None when the bytes are
+    neither (the decoder then says what is wrong)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    position = 2
+    while position + 9 < len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        # Start-of-frame markers (baseline, progressive, ...) carry the image size.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            return width, height
+        position += 2 + length
+    return None
+
+
+def check_size(width: int, height: int) -> None:
+    """Raise ``ValueError`` for an image size out of the accepted range."""
+    if min(height, width) < MIN_SIDE or max(height, width) > MAX_SIDE:
+        raise ValueError(
+            f"image of {width}x{height} pixels is out of range; each side must be between "
+            f"{MIN_SIDE} and {MAX_SIDE} pixels"
+        )
+    if height * width > MAX_PIXELS:
+        raise ValueError(
+            f"image of {width}x{height} pixels is too large; at most {MAX_PIXELS:,} pixels"
+        )
+
+
 def decode_image(data: bytes) -> np.ndarray:
     """PNG or JPEG bytes -> uint8 array of shape (H, W), (H, W, 3) RGB or (H, W, 4) RGBA."""
     import cv2
 
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ValueError("image bytes are empty; expected the bytes of a PNG or JPEG file")
+    size = header_size(bytes(data))
+    if size is not None:  # refuse a decompression bomb before decoding a single pixel
+        check_size(*size)
     buffer = np.frombuffer(bytes(data), dtype=np.uint8)
     decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if decoded is None:
@@ -75,15 +113,7 @@ def check_image(image: object) -> np.ndarray:
             f"image shape must be (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, got {image.shape}"
         )
     height, width = image.shape[:2]
-    if min(height, width) < MIN_SIDE or max(height, width) > MAX_SIDE:
-        raise ValueError(
-            f"image of {width}x{height} pixels is out of range; each side must be between "
-            f"{MIN_SIDE} and {MAX_SIDE} pixels"
-        )
-    if height * width > MAX_PIXELS:
-        raise ValueError(
-            f"image of {width}x{height} pixels is too large; at most {MAX_PIXELS:,} pixels"
-        )
+    check_size(width, height)
     return image
 
 
@@ -93,7 +123,8 @@ def ink_levels(image: np.ndarray | bytes) -> np.ndarray:
     Parameters
     ----------
     image : ndarray of shape (H, W), (H, W, 3) or (H, W, 4), uint8; or PNG/JPEG bytes
-        Dark ink on light paper; in RGBA, transparent pixels are paper.
+        Dark ink on light paper; in RGBA, transparent pixels are paper. Light ink on dark paper
+        (most pixels dark) is read too: the majority of the pixels is taken as the paper.
 
     Returns
     -------
@@ -109,15 +140,23 @@ def ink_levels(image: np.ndarray | bytes) -> np.ndarray:
         gray = cv2.cvtColor(image, code)
     else:
         gray = image
+    height, width = gray.shape
+    step = (max(1, height // 64), max(1, width // 64))
     if image.ndim == 3 and image.shape[2] == 4:  # composite over white paper: transparent = paper
-        darkness = cv2.multiply(cv2.bitwise_not(gray), cv2.extractChannel(image, 3), scale=1 / 255)
+        alpha = cv2.extractChannel(image, 3)
+        darkness = cv2.multiply(cv2.bitwise_not(gray), alpha, scale=1 / 255)
+        if np.median(darkness[:: step[0], :: step[1]]) > 127:  # light ink on opaque dark paper
+            darkness = cv2.multiply(gray, alpha, scale=1 / 255)
         lightness = None
     else:  # darkness is 255 - gray: folded into the table below, one pass fewer
+        if np.median(gray[:: step[0], :: step[1]]) < 128:
+            # Most pixels dark: light ink on dark paper (an MNIST image, a chalkboard). A
+            # drawing covers far less than half its canvas, so the majority is the paper.
+            gray = cv2.bitwise_not(gray)
         darkness, lightness = None, gray
     # Paper is whatever most pixels are: subtract it, so gray paper or a JPEG tint reads as no ink.
     source = darkness if darkness is not None else lightness
-    height, width = source.shape
-    sample = source[:: max(1, height // 64), :: max(1, width // 64)]
+    sample = source[:: step[0], :: step[1]]
     paper = float(np.median(sample)) / 255.0
     low, high = cv2.minMaxLoc(source)[:2]
     darkest = high / 255.0

@@ -164,3 +164,19 @@ def test_learning_reaches_readers_in_another_process_as_a_new_inference_file(req
         np.testing.assert_allclose(
             report[name], recognizer.models[name].predict_proba(probe), atol=1e-6
         )
+
+
+def test_an_mnist_png_white_on_black_reads_as_its_digit():
+    """An MNIST image saved as a PNG (white ink on black) reads as the digit, not as ""."""
+    import cv2
+
+    import digitlib
+
+    recognizer = digitlib.load_recognizer()
+    images, labels = data.load_mnist("test")
+    right = 0
+    for image, label in zip(images[:20], labels[:20], strict=True):
+        large = cv2.resize(image, (280, 280), interpolation=cv2.INTER_LINEAR)
+        png = cv2.imencode(".png", large)[1].tobytes()
+        right += recognizer.recognize(png).text == str(label)
+    assert right >= 18

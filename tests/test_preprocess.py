@@ -213,3 +213,57 @@ def test_to_model_input_accepts_uint8_levels_with_the_same_result():
 def test_to_model_input_rejects_non_2d_ink():
     with pytest.raises(ValueError, match="2-D array"):
         to_model_input(np.zeros((4, 4, 3), np.float32))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A real small PNG whose header is rewritten to claim ``width`` x ``height`` pixels."""
+    import struct
+    import zlib
+
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.full((10, 10), 255, np.uint8))
+    data = bytearray(encoded.tobytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))  # a valid IHDR checksum
+    return bytes(data)
+
+
+@pytest.mark.parametrize("size", [(40000, 40000), (9000, 10), (4, 100)])
+def test_a_png_header_out_of_range_is_refused_before_decoding(size):
+    from digitlib.preprocess import check_image, header_size
+
+    data = _png_claiming(*size)
+    assert header_size(data) == size
+    with pytest.raises(ValueError, match=f"image of {size[0]}x{size[1]} pixels"):
+        check_image(data)
+
+
+def test_a_jpeg_header_gives_its_size():
+    import cv2
+
+    from digitlib.preprocess import header_size
+
+    ok, encoded = cv2.imencode(".jpg", np.zeros((30, 50, 3), np.uint8))
+    assert header_size(encoded.tobytes()) == (50, 30)
+    assert header_size(b"GIF89a....") is None
+
+
+def test_the_drawing_store_refuses_a_png_bomb(tmp_path):
+    from digitlib.store import DrawingStore, LocalStore
+
+    with pytest.raises(ValueError, match="40000x40000 pixels"):
+        DrawingStore(LocalStore(tmp_path)).save(_png_claiming(40000, 40000), "1")
+
+
+def test_white_ink_on_black_reads_like_black_ink_on_white():
+    from digitlib.preprocess import ink_levels
+
+    dark_on_light = np.full((40, 40), 255, np.uint8)
+    dark_on_light[10:30, 18:22] = 0
+    light_on_dark = 255 - dark_on_light
+    np.testing.assert_array_equal(ink_levels(light_on_dark), ink_levels(dark_on_light))
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[..., 3] = 255  # opaque black paper
+    rgba[10:30, 18:22, :3] = 255
+    np.testing.assert_array_equal(ink_levels(rgba), ink_levels(dark_on_light))

@@ -211,6 +211,11 @@ class DrawingStore:
             )
         if not png.startswith(PNG_MAGIC):
             raise ValueError("png does not start with the PNG signature; encode the canvas as PNG")
+        from digitlib.preprocess import check_size, header_size
+
+        size = header_size(png)
+        if size is not None:  # a header claiming 40000x40000 pixels is refused unread
+            check_size(*size)
         labels = normalize_labels(labels)
         if session_id is not None and not (
             isinstance(session_id, str) and _SESSION.match(session_id)
