@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: help install dashboard test lint format bench train evaluate chromium clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's|$$(HOST)|$(HOST)|; s|$$(PORT)|$(PORT)|' | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

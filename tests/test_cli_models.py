@@ -4,6 +4,7 @@ the standard AWS way (environment variables)."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -55,7 +56,12 @@ def test_models_list_verify_rollback(local, capsys):
     code, out, _ = run(capsys, "models", "list", "--store", url)
     assert code == 0
     assert "numpy_fnn: current 000003" in out
-    assert "* 000003" in out and "  000001" in out and "accuracy=0.75" in out
+    assert "* 000003" in out and "  000001" in out and "75.00%" in out
+    assert "{" not in out  # a table, not Python dicts
+    code, out, _ = run(capsys, "models", "list", "--json", "--store", url)
+    listed = json.loads(out)
+    assert code == 0 and listed["models"]["numpy_fnn"]["current"] == 3
+    assert [v["version"] for v in listed["models"]["numpy_fnn"]["versions"]] == [1, 2, 3]
 
     code, out, _ = run(capsys, "models", "verify", "--store", url)
     assert code == 0 and out.count(": ok") == 3
@@ -228,3 +234,11 @@ def test_reading_an_unreachable_s3_store_says_so_and_fails(
     assert stopped_s3["AWS_ENDPOINT_URL"] in err and "Check that the server is running" in err
     assert "no model versions" not in out and "0 drawing(s)" not in out
     assert not out_file.exists()
+
+
+def test_version(capsys):
+    from digitlib import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"digitlib {__version__}"

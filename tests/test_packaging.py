@@ -9,30 +9,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _requirement_names_and_bounds(requirements: list[str]) -> dict[str, str]:
+def _requirements(requirements: list[str]) -> dict[str, str]:
+    """name -> the rest of the requirement (bounds and platform markers), spaces removed."""
     parsed = {}
     for requirement in requirements:
-        requirement = requirement.split(";")[0].strip()
-        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", requirement)
+        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", requirement.strip())
         if match:
-            parsed[match.group(1).lower()] = match.group(2).replace(" ", "")
+            parsed[match.group(1).lower()] = match.group(2).replace(" ", "").replace('"', "'")
     return parsed
 
 
 def test_environment_yml_installs_what_pyproject_declares():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = _requirement_names_and_bounds(
-        project["dependencies"] + project["optional-dependencies"]["test"]
-    )
-    # On Linux x86-64 the CPU build stands in for tensorflow; conda gets the same.
-    declared.pop("tensorflow")
+    declared = _requirements(project["dependencies"] + project["optional-dependencies"]["test"])
     text = (ROOT / "environment.yml").read_text()
     pip_section = text.split("- pip:", 1)[1]
     pip_lines = re.findall(r"^\s+- ([A-Za-z0-9_.\-]+[^\n]*)$", pip_section, flags=re.MULTILINE)
-    listed = _requirement_names_and_bounds(
-        [line for line in pip_lines if not line.startswith("-")]
-    )
+    listed = _requirements([line for line in pip_lines if not line.startswith("-")])
+    # Bounds and platform markers alike: TensorFlow's CPU build has wheels on Linux x86-64
+    # only, so both files ask for tensorflow elsewhere (Linux arm64, macOS arm64).
     assert listed == declared, "environment.yml and pyproject.toml list different requirements"
+    assert "platform_machine=='x86_64'" in listed["tensorflow-cpu"]
+    assert "platform_machine!='x86_64'" in listed["tensorflow"]
     assert re.search(r"^\s+- -e \.\[test\]$", text, flags=re.MULTILINE), (
         "environment.yml must install the project itself with its test extras"
     )

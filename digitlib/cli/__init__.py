@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="digitlib",
         description="Read handwritten digits from canvas drawings; train, evaluate and manage models.",
     )
+    from digitlib import __version__
+
+    parser.add_argument("--version", action="version", version=f"digitlib {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         try:

@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = actions.add_parser("list", help="versions of each model, the current one marked *")
     listing.add_argument("--model", help="only this model (numpy_fnn, fnn, cnn)")
+    listing.add_argument("--json", action="store_true", help="print the versions as JSON")
     add_store_argument(listing)
     listing.set_defaults(handler=run_list)
 
@@ -71,29 +72,55 @@ def _fail(error: Exception) -> int:
     return 1
 
 
+def _accuracy(metrics: dict, name: str) -> str:
+    """The version's validation accuracy, from what its manifest recorded ('' if none)."""
+    after = ((metrics.get("validation") or {}).get(name) or {}).get("after")
+    value = after if isinstance(after, int | float) else metrics.get("accuracy")
+    return f"{100 * value:.2f}%" if isinstance(value, int | float) else ""
+
+
 def run_list(args: argparse.Namespace) -> int:
+    import json
+
     from digitlib.store import StoreError
 
     try:
         registry = _registry(args)
         names = [args.model] if args.model else registry.names()
-        print(f"store: {registry.store.url}")
-        if not names:
-            print("no model versions yet (digitlib models seed copies the shipped ones in)")
-        for name in names:
-            current = registry.current(name)
-            print(f"{name}: current {'none' if current is None else f'{current:06d}'}")
-            for manifest in registry.history(name):
-                mark = "*" if manifest.version == current else " "
-                metrics = " ".join(f"{key}={value}" for key, value in manifest.metrics.items())
-                parent = "-" if manifest.parent is None else f"{manifest.parent:06d}"
-                print(
-                    f"  {mark} {manifest.version:06d}  {manifest.created_at[:19]}  "
-                    f"{manifest.size:>9} B  sha256 {manifest.sha256[:12]}  parent {parent}  "
-                    f"{manifest.produced_by}  {metrics}".rstrip()
-                )
+        listing = {name: (registry.current(name), registry.history(name)) for name in names}
     except StoreError as error:
         return _fail(error)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "store": registry.store.url,
+                    "models": {
+                        name: {
+                            "current": current,
+                            "versions": [manifest.to_dict() for manifest in history],
+                        }
+                        for name, (current, history) in listing.items()
+                    },
+                },
+                indent=1,
+            )
+        )
+        return 0
+    print(f"store: {registry.store.url}")
+    if not names:
+        print("no model versions yet (digitlib models seed copies the shipped ones in)")
+    for name, (current, history) in listing.items():
+        print(f"{name}: current {'none' if current is None else f'{current:06d}'}")
+        print("    version  created              size         parent  made by          accuracy")
+        for manifest in history:
+            mark = "*" if manifest.version == current else " "
+            parent = "-" if manifest.parent is None else f"{manifest.parent:06d}"
+            print(
+                f"  {mark} {manifest.version:06d}  {manifest.created_at[:19].replace('T', ' ')}  "
+                f"{manifest.size / 1e6:7.2f} MB  {parent:>6}  {manifest.produced_by[:15]:<15}  "
+                f"{_accuracy(manifest.metrics, name)}".rstrip()
+            )
     return 0
 
 
