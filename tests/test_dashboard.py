@@ -213,9 +213,23 @@ def test_voila_command_checks_its_arguments(port, pool):
 
 
 def test_offline_template_drops_the_cdn_stylesheets():
+    import re
+    import sys
+
     template = TEMPLATES_ROOT / "voila" / "templates" / "digitlib" / "index.html.j2"
-    assert template.exists()
-    assert "cdn.jsdelivr.net" in template.read_text()  # named only to be removed
+    ours = template.read_text()
+    cdn = re.search(r"set cdn = '([^']+)'", ours).group(1)
+    removed = {
+        f'<link rel="stylesheet" href="{cdn}{rest}'
+        for rest in re.findall(r"~ cdn ~ '([^']+)'", ours)
+    }
+    # The installed lab template must hold exactly these external links, written exactly so:
+    # a Voila release that changes them makes this fail instead of the page loading from a CDN.
+    lab = Path(sys.prefix) / "share" / "jupyter" / "voila" / "templates" / "lab" / "index.html.j2"
+    external = set(
+        re.findall(r'<link rel="stylesheet" href="https?://[^"]+"[^>]*/>', lab.read_text())
+    )
+    assert removed and external == removed, (external, removed)
     environment = voila_environment({"JUPYTER_PATH": "/elsewhere"})
     assert environment["JUPYTER_PATH"].split(":")[0] == str(TEMPLATES_ROOT)
 

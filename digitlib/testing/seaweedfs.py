@@ -96,9 +96,20 @@ class SeaweedFS:
     gracefully. ``endpoint_url`` and ``client()`` reach its S3 gateway.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, *, start_timeout: float = 60.0):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        *,
+        start_timeout: float = 60.0,
+        s3_port: int | None = None,
+    ):
+        """``s3_port``: the S3 gateway's port (free ones are picked when None); a server
+        started again on the same port keeps its address for every client."""
+        if s3_port is not None and not 0 < s3_port < 65536:
+            raise ValueError(f"s3_port must be 1..65535, got {s3_port}")
         self.data_dir = Path(data_dir)
         self.start_timeout = start_timeout
+        self.s3_port = s3_port
         self.ports: dict[str, int] = {}
         self.process: subprocess.Popen | None = None
         self.log_path = self.data_dir / "weed.log"
@@ -164,6 +175,8 @@ class SeaweedFS:
         for attempt in range(attempts):
             if attempts > 1:
                 self.ports = dict(zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS)), strict=True))
+                if self.s3_port is not None:
+                    self.ports["s3.port"] = self.s3_port
             environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
             environment.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
             with open(self.log_path, "ab") as log_file:
@@ -268,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a SeaweedFS S3 server for digitlib.")
     parser.add_argument("data_dir", type=Path, help="folder for the server's data")
     parser.add_argument("--bucket", default="digitlib", help="bucket to create (default digitlib)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="the S3 port (default: a free one); give it to keep the address across restarts",
+    )
     args = parser.parse_args(argv)
 
     def interrupt(signum, frame):
@@ -275,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)  # stop weed too, not only this process
     signal.signal(signal.SIGINT, interrupt)  # even when started in the background
-    server = SeaweedFS(args.data_dir).start()
+    server = SeaweedFS(args.data_dir, s3_port=args.port).start()
     try:
         client = server.client()
         try:
