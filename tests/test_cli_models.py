@@ -242,3 +242,22 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"digitlib {__version__}"
+
+
+def test_the_review_queue_from_the_command_line(local, capsys):
+    drawings = DrawingStore(local)
+    kept = drawings.hold(PNG, "7", reason="disagrees with every model", predictions={"given": "7"})
+    dropped = drawings.hold(PNG, "1", reason="2 labels for 1 segments")
+    code, out, _ = run(capsys, "drawings", "held", "--store", local.url)
+    assert code == 0 and "2 drawing(s) held for review" in out
+    assert f"{kept.id}  7" in out and "disagrees with every model" in out
+
+    code, out, _ = run(
+        capsys, "drawings", "accept", kept.id, "--labels", "1", "--store", local.url
+    )
+    assert code == 0 and "accepted as 1" in out
+    code, out, _ = run(capsys, "drawings", "reject", dropped.id, "--store", local.url)
+    assert code == 0 and "rejected" in out
+    assert drawings.list_held() == [] and [r.text for r in drawings.list()] == ["1"]
+    code, _, err = run(capsys, "drawings", "reject", dropped.id, "--store", local.url)
+    assert code == 1 and dropped.id in err

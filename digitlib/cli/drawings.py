@@ -1,4 +1,5 @@
-"""``digitlib drawings list | export | relabel ID LABELS | delete ID``: collected drawings."""
+"""``digitlib drawings list | export | relabel ID LABELS | delete ID | held | accept ID | reject ID``:
+collected drawings and the review queue."""
 
 from __future__ import annotations
 
@@ -44,6 +45,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete.add_argument("id", metavar="ID")
     add_store_argument(delete)
     delete.set_defaults(handler=run_delete)
+
+    held = actions.add_parser("held", help="the review queue: drawings held, and why")
+    add_store_argument(held)
+    held.set_defaults(handler=run_held)
+
+    accept = actions.add_parser(
+        "accept", help="accept a held drawing into the saved drawings (it is not learned here)"
+    )
+    accept.add_argument("id", metavar="ID")
+    accept.add_argument("--labels", default=None, help="corrected labels, e.g. 42")
+    add_store_argument(accept)
+    accept.set_defaults(handler=run_accept)
+
+    reject = actions.add_parser("reject", help="drop a held drawing: it is never learned")
+    reject.add_argument("id", metavar="ID")
+    add_store_argument(reject)
+    reject.set_defaults(handler=run_reject)
 
 
 def _drawings(args: argparse.Namespace, mode: str = "read"):
@@ -121,4 +139,50 @@ def run_delete(args: argparse.Namespace) -> int:
     except StoreError as error:
         return _fail(error)
     print(f"deleted {args.id}")
+    return 0
+
+
+def run_held(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        records = _drawings(args).list_held()
+    except StoreError as error:
+        return _fail(error)
+    for record in records:
+        given = (
+            (record.predictions or {}).get("given", "")
+            if isinstance(record.predictions, dict)
+            else ""
+        )
+        print(
+            f"{record.id}  {record.text:<8} given {given or record.text:<8} "
+            f"{record.created_at[:19]}  {record.reason}"
+        )
+    print(f"{len(records)} drawing(s) held for review")
+    return 0
+
+
+def run_accept(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        drawing = _drawings(args, "write").accept(args.id, labels=args.labels)
+    except StoreError as error:
+        return _fail(error)
+    print(
+        f"{drawing.record.id}: accepted as {drawing.record.text} (now a saved drawing; the "
+        "dashboard's Data view or the next training learns from it)"
+    )
+    return 0
+
+
+def run_reject(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        _drawings(args, "write").reject(args.id)
+    except StoreError as error:
+        return _fail(error)
+    print(f"{args.id}: rejected; it is never learned")
     return 0
