@@ -61,6 +61,25 @@ def default_runtime(environ: dict[str, str] | None = None) -> str:
     return runtime
 
 
+def operator_secret(environ: dict[str, str] | None = None) -> str | None:
+    """The dashboard's operator secret: ``DIGITLIB_OPERATOR_SECRET``, else the first line of the
+    file named by ``DIGITLIB_OPERATOR_SECRET_FILE``; None when neither is set (operator actions
+    are then off). Raises ``ValueError`` when the file is named but cannot be read."""
+    environ = os.environ if environ is None else environ
+    if environ.get("DIGITLIB_OPERATOR_SECRET"):
+        return environ["DIGITLIB_OPERATOR_SECRET"]
+    path = environ.get("DIGITLIB_OPERATOR_SECRET_FILE")
+    if not path:
+        return None
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as error:
+        raise ValueError(
+            f"DIGITLIB_OPERATOR_SECRET_FILE names {path}, which cannot be read ({error.strerror})"
+        ) from None
+    return (lines[0].strip() if lines else "") or None
+
+
 @dataclass(frozen=True)
 class HeldOut:
     """Which parts of the shared data are kept out of training, to measure generalization.

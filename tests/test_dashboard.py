@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -303,12 +304,19 @@ def test_verdict_says_which_models_learned_and_which_did_not():
     assert "Held for review" in held
 
 
+PNG_ONE = cv2.imencode(".png", np.full((20, 20), 255, np.uint8))[1].tobytes()
+
+
 def test_save_relabel_delete_through_the_data_view(tmp_path):
     from digitlib.dashboard import Dashboard, Services
+    from digitlib.dashboard.access import OperatorGate
     from digitlib.store import DrawingStore, LocalStore
 
     drawings = DrawingStore(LocalStore(tmp_path))
-    dashboard = Dashboard(Services(None, drawings=drawings, problems=["no models"]))
+    services = Services(
+        None, drawings=drawings, problems=["no models"], operator=OperatorGate("s3cret")
+    )
+    dashboard = Dashboard(services)
     dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
     dashboard.correction.value = "1"
     dashboard.save_button.click()
@@ -316,7 +324,12 @@ def test_save_relabel_delete_through_the_data_view(tmp_path):
     (record,) = drawings.list()
     assert record.text == "1" and record.session_id == dashboard.session_id
 
-    dashboard.tabs.selected_index = 2  # the Data view is built and filled when first opened
+    dashboard.tabs.selected_index = 2  # a visitor sees how to unlock it, not the drawings
+    assert (
+        dashboard.data_panel is None and "operator" in dashboard.tabs.children[2].children[0].value
+    )
+    assert not dashboard.unlock("wrong") and "not the operator secret" in dashboard.status.value
+    assert dashboard.unlock("s3cret")  # the Data view is built and filled when unlocked
     (card,) = dashboard.data_panel.gallery.children
     picture, (relabel_text, relabel_button) = card.children[0], card.children[1].children
     assert "data:image/png;base64," in picture.value and "label <b" in picture.value
@@ -324,8 +337,68 @@ def test_save_relabel_delete_through_the_data_view(tmp_path):
     relabel_button.click()
     assert drawings.list()[0].text == "7" and "relabelled 7" in dashboard.status.value
     (card,) = dashboard.data_panel.gallery.children
-    card.children[2].click()
+    delete, confirm, keep = card.children[2].children
+    delete.click()  # asks first
+    assert len(drawings.list()) == 1 and "cannot be undone" in dashboard.status.value
+    keep.click()
+    assert len(drawings.list()) == 1 and "kept" in dashboard.status.value
+    delete.click()
+    confirm.click()
     assert drawings.list() == [] and dashboard.data_panel.gallery.children == ()
+
+
+def test_operator_actions_are_refused_to_a_visitor_even_when_called_directly(tmp_path):
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.dashboard.access import OperatorGate, OperatorOnly
+    from digitlib.dashboard.panels import DataPanel, ModelsPanel
+    from digitlib.store import DrawingStore, LocalStore
+
+    drawings = DrawingStore(LocalStore(tmp_path))
+    drawings.save(PNG_ONE, "1")
+    dashboard = Dashboard(Services(None, drawings=drawings, operator=OperatorGate("s3cret")))
+    data, models = DataPanel(dashboard), ModelsPanel(dashboard)
+    for action in (data.refresh, data.export, models.rollback):
+        with pytest.raises(OperatorOnly, match="only the operator"):
+            action()  # through no button: the check sits in the action itself
+    dashboard.tabs.selected_index = 1
+    assert dashboard.models_panel.rollback_section.layout.display == "none"
+    dashboard.models_panel.rollback_button.click()  # a button press: said in the status line
+    assert "Only the operator" in dashboard.status.value
+    assert len(drawings.list()) == 1
+
+
+def test_without_a_secret_operator_actions_are_off():
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.dashboard.access import OperatorGate
+
+    dashboard = Dashboard(Services(None, operator=OperatorGate(None)))
+    dashboard.tabs.selected_index = 2
+    assert "Operator actions are off" in dashboard.tabs.children[2].children[1].value
+    assert not dashboard.unlock("") and not dashboard.is_operator
+
+
+def test_the_gate_pauses_after_repeated_wrong_secrets():
+    from digitlib.dashboard.access import OperatorGate
+
+    now = [100.0]
+    gate = OperatorGate("right", max_failures=3, lockout_seconds=30, clock=lambda: now[0])
+    assert [gate.check("wrong") for _ in range(3)] == ["that is not the operator secret"] * 3
+    assert gate.check("right").startswith("too many wrong secrets")  # even the right one
+    now[0] += 31
+    assert gate.check("right") == ""
+    assert "right" not in repr(gate)
+
+
+def test_the_operator_secret_comes_from_the_environment_or_a_file(tmp_path):
+    from digitlib.config import operator_secret
+
+    assert operator_secret({}) is None
+    assert operator_secret({"DIGITLIB_OPERATOR_SECRET": "abc"}) == "abc"
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-a-file\n")
+    assert operator_secret({"DIGITLIB_OPERATOR_SECRET_FILE": str(secret_file)}) == "from-a-file"
+    with pytest.raises(ValueError, match="cannot be read"):
+        operator_secret({"DIGITLIB_OPERATOR_SECRET_FILE": str(tmp_path / "missing")})
 
 
 def test_a_version_promoted_elsewhere_reaches_the_next_reading(tmp_path):

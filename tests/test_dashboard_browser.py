@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from digitlib.config import HELD_OUT, OTHER, PROJECT_ROOT
 from digitlib.dashboard.render import render_drawing
+from digitlib.testing.voila_fixtures import TEST_OPERATOR_SECRET
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -275,11 +276,43 @@ def test_save_drawing_appears_in_data_view(desktop, handwriting):
         "Saved drawing", timeout=READING_TIMEOUT
     )
     desktop.locator(".lm-TabBar-tab", has_text="Data").click()
+    # A visitor sees how to unlock the Data view, not the drawings nor any action on them.
+    expect(desktop.locator(".digitlib-operator")).to_be_visible(timeout=READING_TIMEOUT)
+    expect(desktop.locator(".digitlib-drawing")).to_have_count(0)
+    expect(desktop.get_by_role("button", name="Delete")).to_have_count(0)
+    desktop.locator(".digitlib-operator-secret input").fill("a guess")
+    desktop.locator(".digitlib-unlock").click()
+    expect(desktop.locator(".digitlib-status")).to_contain_text(
+        "not the operator secret", timeout=READING_TIMEOUT
+    )
+    expect(desktop.locator(".digitlib-drawing")).to_have_count(0)
+    desktop.locator(".digitlib-operator-secret input").fill(TEST_OPERATOR_SECRET)
+    desktop.locator(".digitlib-unlock").click()
     card = desktop.locator(".digitlib-drawing", has_text="label 86")
     expect(card).to_have_count(1, timeout=READING_TIMEOUT)
     expect(card.locator("img")).to_be_visible()
+    expect(card.get_by_role("button", name="Delete")).to_be_visible()
+    desktop.locator(".lm-TabBar-tab", has_text="Models").click()
+    expect(desktop.get_by_role("button", name="Roll back")).to_be_visible(timeout=READING_TIMEOUT)
     desktop.locator(".lm-TabBar-tab", has_text="Draw").click()
     expect_no_errors(desktop)
+
+
+def test_a_visitor_never_sees_operator_actions(browser, dashboard_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = request_dashboard(context, dashboard_server.url)
+    try:
+        wait_until_usable(page)
+        page.locator(".lm-TabBar-tab", has_text="Models").click()
+        expect(page.locator(".digitlib-rollback")).to_be_attached(timeout=READING_TIMEOUT)
+        expect(page.get_by_role("button", name="Roll back")).to_be_hidden()
+        page.locator(".lm-TabBar-tab", has_text="Data").click()
+        expect(page.locator(".digitlib-operator")).to_be_visible(timeout=READING_TIMEOUT)
+        for action in ("Delete", "Relabel", "Accept", "Reject", "Export"):
+            expect(page.get_by_role("button", name=action)).to_have_count(0)
+        assert TEST_OPERATOR_SECRET not in page.content()
+    finally:
+        context.close()
 
 
 def test_touch_on_a_phone(browser, dashboard_server, handwriting, results_dir):

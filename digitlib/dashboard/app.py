@@ -23,6 +23,7 @@ from ipywidgets import (
     HBox,
     IntProgress,
     Layout,
+    Password,
     Tab,
     Text,
     VBox,
@@ -30,6 +31,7 @@ from ipywidgets import (
 
 from digitlib.config import OTHER
 from digitlib.dashboard import render
+from digitlib.dashboard.access import OperatorOnly
 from digitlib.dashboard.drawpad import DrawPad
 from digitlib.dashboard.panels import DataPanel, ModelsPanel
 from digitlib.dashboard.services import Services, shared_services
@@ -82,6 +84,8 @@ class Dashboard:
         self.result: Any = None
         self.last_read_ms: float | None = None
         self._learning = False
+        #: This page's visitor unlocked operator mode (curation, rollback).
+        self.is_operator = False
 
         self.pad = DrawPad(
             canvas_size,
@@ -399,10 +403,70 @@ class Dashboard:
                 self._set_tab(1, self.models_panel.widget)
             self.models_panel.refresh()
         elif index == 2:
+            if not self.is_operator:
+                self._set_tab(2, self._operator_form())
+                return
             if self.data_panel is None:
                 self.data_panel = DataPanel(self)
                 self._set_tab(2, self.data_panel.widget)
             self.data_panel.refresh()
+
+    # --- operator mode ----------------------------------------------------------------------------
+
+    def _operator_form(self) -> Any:
+        """What a visitor sees in the Data view: how to unlock it, or that it is off."""
+        if getattr(self, "_unlock_form", None) is not None:
+            return self._unlock_form
+        gate = self.services.operator
+        intro = HTML(
+            "<p>Curating the collected drawings (relabel, delete, the review queue, export) "
+            "and rolling models back are for the operator of this server.</p>"
+        )
+        if gate is None or not gate.enabled:
+            form = VBox(
+                [
+                    intro,
+                    HTML(
+                        "<p><i>Operator actions are off on this server. Whoever runs it can "
+                        "turn them on by starting it with DIGITLIB_OPERATOR_SECRET set.</i></p>"
+                    ),
+                ]
+            )
+        else:
+            self.operator_secret = Password(
+                placeholder="operator secret", layout=Layout(width="220px")
+            )
+            self.operator_secret.add_class("digitlib-operator-secret")
+            unlock = Button(description="Unlock", icon="unlock", layout=Layout(width="100px"))
+            unlock.add_class("digitlib-unlock")
+            unlock.on_click(self.guard(lambda _: self.unlock(self.operator_secret.value)))
+            form = VBox([intro, HBox([self.operator_secret, unlock])])
+        form.add_class("digitlib-operator")
+        self._unlock_form = form
+        return form
+
+    def unlock(self, secret: str) -> bool:
+        """Unlock operator mode for this page with the server's operator secret."""
+        gate = self.services.operator
+        problem = gate.check(secret) if gate is not None else "operator actions are off"
+        if getattr(self, "operator_secret", None) is not None:
+            self.operator_secret.value = ""  # never kept in the page
+        if problem:
+            self.report(f"Not unlocked: {problem}.", "warning")
+            return False
+        self.is_operator = True
+        self.report("Operator mode: the Data view and model rollback are unlocked.")
+        if self.models_panel is not None:
+            self.models_panel.show_operator_actions()
+        if self.tabs.selected_index == 2:
+            self._on_tab({"new": 2})
+        return True
+
+    def require_operator(self) -> None:
+        """Raise ``OperatorOnly`` unless this page unlocked operator mode (checked where each
+        operator action runs, not only by hiding its button)."""
+        if not self.is_operator:
+            raise OperatorOnly("only the operator of this server can do that; unlock it first")
 
     def _set_tab(self, index: int, widget: Any) -> None:
         children = list(self.tabs.children)
@@ -424,7 +488,7 @@ def plain_message(error: Exception, doing: str = "") -> str:
     if isinstance(error, StoreError):
         what = f"Could not {doing}: " if doing else ""
         return f"{what}the store answered with a problem. The server log has the details."
-    if isinstance(error, ValueError | RuntimeError):  # ours say what to do, in words
+    if isinstance(error, ValueError | RuntimeError | PermissionError):  # ours say what to do
         text = str(error)
         return f"Could not {doing}: {text}" if doing else text[:1].upper() + text[1:]
     what = f"Could not {doing}" if doing else "Something went wrong"

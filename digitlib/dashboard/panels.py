@@ -44,6 +44,18 @@ class ModelsPanel:
         self.rollback_model.observe(guard(self._fill_versions), names="value")
         self.rollback_button.on_click(guard(lambda _: self.rollback()))
         self.refresh_button.on_click(guard(lambda _: self.refresh()))
+        # Rollback is an operator's: a visitor never sees it (and rollback() checks again).
+        self.rollback_section = VBox(
+            [
+                HTML("<h4>Roll back a model</h4>"),
+                HBox(
+                    [self.rollback_model, self.rollback_version, self.rollback_button],
+                    layout=Layout(flex_flow="row wrap"),
+                ),
+            ],
+            layout=Layout(display=None if dashboard.is_operator else "none"),
+        )
+        self.rollback_section.add_class("digitlib-rollback")
         self._histories: dict[str, list[Any]] = {}
         self._confusion_cache: dict[str, Any] = {}
         self.widget = VBox(
@@ -54,11 +66,7 @@ class ModelsPanel:
                 self.versions,
                 HTML("<h4>Accuracy after each update</h4>"),
                 self.history,
-                HTML("<h4>Roll back a model</h4>"),
-                HBox(
-                    [self.rollback_model, self.rollback_version, self.rollback_button],
-                    layout=Layout(flex_flow="row wrap"),
-                ),
+                self.rollback_section,
                 HTML("<h4>Confusion matrix (live ensemble, 2,000 MNIST test digits)</h4>"),
                 self.confusion,
             ]
@@ -177,7 +185,11 @@ class ModelsPanel:
             }
         return self._confusion_cache["html"]
 
+    def show_operator_actions(self) -> None:
+        self.rollback_section.layout.display = None
+
     def rollback(self) -> None:
+        self.dashboard.require_operator()
         registry = self.dashboard.services.registry
         if registry is None:
             raise RuntimeError("no model registry is available (see the start-up warning)")
@@ -277,6 +289,7 @@ class DataPanel:
         return drawings
 
     def refresh(self) -> None:
+        self.dashboard.require_operator()
         drawings = self._drawings()
         records = list(drawings.list())
         shown = records[-self.page_size :][::-1]
@@ -310,19 +323,48 @@ class DataPanel:
             description="Delete", button_style="danger", layout=Layout(width="60px")
         )
 
+        confirm_button = Button(
+            description="Delete for good",
+            button_style="danger",
+            layout=Layout(width="124px", display="none"),
+        )
+        confirm_button.add_class("digitlib-confirm-delete")
+        cancel_button = Button(description="Keep", layout=Layout(width="60px", display="none"))
+
         def relabel_drawing(_: Any) -> None:
+            self.dashboard.require_operator()
             self._drawings().relabel(drawing_id, relabel.value.strip())
             self.dashboard.report(f"Drawing {drawing_id} relabelled {relabel.value.strip()}.")
             self.refresh()
 
+        def ask_to_delete(_: Any) -> None:
+            self.dashboard.require_operator()
+            delete_button.layout.display = "none"
+            confirm_button.layout.display = cancel_button.layout.display = None
+            self.dashboard.report(f"Delete drawing {drawing_id}? It cannot be undone.", "warning")
+
+        def keep(_: Any) -> None:
+            delete_button.layout.display = None
+            confirm_button.layout.display = cancel_button.layout.display = "none"
+            self.dashboard.report(f"Drawing {drawing_id} kept.")
+
         def delete_drawing(_: Any) -> None:
+            self.dashboard.require_operator()
             self._drawings().delete(drawing_id)
             self.dashboard.report(f"Drawing {drawing_id} deleted.")
             self.refresh()
 
         relabel_button.on_click(guard(relabel_drawing))
-        delete_button.on_click(guard(delete_drawing))
-        card = VBox([picture, HBox([relabel, relabel_button]), delete_button])
+        delete_button.on_click(guard(ask_to_delete))
+        confirm_button.on_click(guard(delete_drawing))
+        cancel_button.on_click(guard(keep))
+        card = VBox(
+            [
+                picture,
+                HBox([relabel, relabel_button]),
+                HBox([delete_button, confirm_button, cancel_button]),
+            ]
+        )
         card.add_class("dl-thumb")
         card.add_class("digitlib-drawing")
         return card
@@ -335,6 +377,7 @@ class DataPanel:
         reject = Button(description="Reject", button_style="danger", layout=Layout(width="70px"))
 
         def accept_label(_: Any) -> None:
+            self.dashboard.require_operator()
             self.dashboard.learn_in_background(
                 lambda learner: learner.accept(held_id, session_id=self.dashboard.session_id),
                 f"the held label {record.text}",
@@ -342,6 +385,7 @@ class DataPanel:
             self.refresh()
 
         def reject_label(_: Any) -> None:
+            self.dashboard.require_operator()
             self._drawings().reject(held_id)
             self.dashboard.report(f"Held label {record.text} rejected.")
             self.refresh()
@@ -367,6 +411,7 @@ class DataPanel:
     def export(self) -> None:
         import time as _time
 
+        self.dashboard.require_operator()
         from digitlib.config import PROJECT_ROOT
 
         drawings = self._drawings()
@@ -389,5 +434,8 @@ class DataPanel:
             if exported.skipped
             else ""
         )
-        self.export_link.value = f"Exported {exported.count} labelled digits{skipped} to <code>{html.escape(str(path))}</code>{link}"
-        self.dashboard.report(f"Exported {exported.count} labelled digits to {path}.")
+        self.export_link.value = (
+            f"Exported {exported.count} labelled digits{skipped} as "
+            f"<code>{html.escape(path.name)}</code>{link}"
+        )
+        self.dashboard.report(f"Exported {exported.count} labelled digits as {path.name}.")

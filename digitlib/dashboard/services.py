@@ -32,6 +32,9 @@ class Services:
     problems: list[str] = field(default_factory=list)
     #: The shipped checkpoints the registry falls back to (None: ``models/``).
     models_dir: Any = None
+    #: Who may curate drawings and roll models back (``digitlib.dashboard.access``); operator
+    #: actions are off when None.
+    operator: Any = None
     #: Seconds between checks of the registry's current versions.
     sync_interval: float = 0.5
     _last_sync: float = 0.0
@@ -162,7 +165,18 @@ def build_services(store_url: str | None = None, models_dir: str | None = None) 
         problems.append(f"could not load the store's models ({error}); using the shipped models")
         recognizer = digitlib.load_recognizer(shipped, runtime=runtime)
     warm_up(recognizer)
-    return Services(recognizer, store, registry, drawings, problems=problems, models_dir=shipped)
+    from digitlib.config import operator_secret
+    from digitlib.dashboard.access import OperatorGate
+
+    return Services(
+        recognizer,
+        store,
+        registry,
+        drawings,
+        problems=problems,
+        models_dir=shipped,
+        operator=OperatorGate(operator_secret()),
+    )
 
 
 def warm_up(recognizer: Any) -> None:

@@ -29,6 +29,8 @@ from digitlib.testing.browser import LAUNCH_ARGS, find_chromium, missing_browser
 SERVER_READY_TIMEOUT = float(os.environ.get("DIGITLIB_VOILA_TIMEOUT", "180"))
 #: Preheated kernels of the test server.
 TEST_POOL_SIZE = int(os.environ.get("DIGITLIB_VOILA_POOL", "4"))
+#: The operator secret of the test servers (a throw-away value, for the browser tests).
+TEST_OPERATOR_SECRET = "test-operator-secret"
 #: What ``Dashboard`` writes to the server log when a kernel has built it.
 READY_LINE = "[digitlib] dashboard ready"
 
@@ -73,7 +75,12 @@ def spawn_dashboard(
 ) -> subprocess.Popen:
     """Launch ``python -m digitlib.dashboard.serve`` on 127.0.0.1:``port`` with ``store`` as
     its store, writing its log to the open binary file ``output``; returns at once."""
-    env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(
+        os.environ,
+        DIGITLIB_STORE=str(store),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        DIGITLIB_OPERATOR_SECRET=TEST_OPERATOR_SECRET,
+    )
     command = [sys.executable, "-m", "digitlib.dashboard.serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--pool-size", str(pool_size)]
     return subprocess.Popen(
