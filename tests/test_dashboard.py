@@ -487,3 +487,21 @@ def test_plain_messages_name_no_internals(unreachable_store):
         "Type the right number first"
     )
     assert plain_message(KeyError("x")) == "Something went wrong. The server log has the details."
+
+
+def test_only_a_visitors_own_correction_gets_the_learner_ready(tmp_path, monkeypatch):
+    """Readings fill the Correct field too; a visitor who only draws must never load
+    TensorFlow, so only their own typing starts the learner's preparation."""
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.recognize import load_recognizer
+    from digitlib.store import LocalStore
+
+    services = Services(load_recognizer(), store=LocalStore(tmp_path))
+    started = []
+    monkeypatch.setattr(services, "prepare_learning", lambda: started.append(True))
+    dashboard = Dashboard(services)
+    dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
+    dashboard.read()
+    assert dashboard.correction.value and started == []
+    dashboard.correction.value = "7"  # as the visitor's typing arrives from the page
+    assert started == [True]

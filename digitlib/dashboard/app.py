@@ -86,6 +86,7 @@ class Dashboard:
         self._learning = False
         #: This page's visitor unlocked operator mode (curation, rollback).
         self.is_operator = False
+        self._filling_correction = False
 
         self.pad = DrawPad(
             canvas_size,
@@ -231,7 +232,7 @@ class Dashboard:
             self.result = None
             self.reading.value = render.reading_html("")
             self.note.value = render.reading_note([])
-            self.correction.value = ""
+            self._fill_correction("")
             self.inspect.value = ""
             self.pad.show_boxes([])
             self.report("Canvas cleared.")
@@ -254,8 +255,8 @@ class Dashboard:
         self.reading.value = render.reading_html(result.text)
         self.last_read_ms = 1000 * (time.perf_counter() - started)
         self.note.value = render.reading_note(result.segments)
-        self.correction.value = "".join(
-            "?" if seg.label == OTHER else str(seg.label) for seg in result.segments
+        self._fill_correction(
+            "".join("?" if seg.label == OTHER else str(seg.label) for seg in result.segments)
         )
         self.inspect.value = render.segment_cards_html(result.segments)
         message = f"Read {len(result.segments)} mark(s) in {self.last_read_ms:.0f} ms."
@@ -315,8 +316,16 @@ class Dashboard:
         self.report(f"Saved drawing {record.id} labelled {labels}.")
 
     def _on_correction_typed(self, change: dict) -> None:
-        if change["new"].strip():
+        # Only a visitor's own typing: the page fills the field with each reading too.
+        if change["new"].strip() and not self._filling_correction:
             self.services.prepare_learning()
+
+    def _fill_correction(self, text: str) -> None:
+        self._filling_correction = True
+        try:
+            self.correction.value = text
+        finally:
+            self._filling_correction = False
 
     def _show_preparation(self, step: str, fraction: float) -> None:
         """Progress of a first learn's preparation (``OnlineLearner.prepare``)."""
