@@ -401,6 +401,14 @@ class Recognizer:
             # once): online learning, which calls this, does not wait for it.
             self._state = state
 
+    def explain(self, segment: Segment) -> np.ndarray:
+        """Which ink made the ensemble read ``segment`` as it did: float32 (28, 28), positive
+        where covering the ink lowers the probability of its label (``digitlib.explain``)."""
+        from digitlib.explain import occlusion_map
+
+        ensemble = self._state[0]
+        return occlusion_map(ensemble.predict_proba, segment.image, int(segment.label))
+
     # --- reading ------------------------------------------------------------------------------
 
     def _check_model(self, model: str, ensemble) -> None:

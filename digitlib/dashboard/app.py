@@ -258,7 +258,13 @@ class Dashboard:
         self._fill_correction(
             "".join("?" if seg.label == OTHER else str(seg.label) for seg in result.segments)
         )
-        self.inspect.value = render.segment_cards_html(result.segments)
+        recognizer = self.services.recognizer
+        saliency = (
+            [recognizer.explain(segment) for segment in result.segments]
+            if hasattr(recognizer, "explain")
+            else None
+        )
+        self.inspect.value = render.segment_cards_html(result.segments, saliency)
         message = f"Read {len(result.segments)} mark(s) in {self.last_read_ms:.0f} ms."
         if swapped:
             message += f" Now using the registry's current {', '.join(swapped)}."

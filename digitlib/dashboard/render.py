@@ -125,12 +125,23 @@ def probability_bars(probabilities: Sequence[float], top: int = 3) -> str:
     return "".join(rows)
 
 
-def segment_cards_html(segments: Sequence) -> str:
-    """Per segment: the 28x28 image the models saw and every model's answer with its bars."""
+def segment_cards_html(segments: Sequence, saliency: Sequence | None = None) -> str:
+    """Per segment: the 28x28 image the models saw, beside it (when ``saliency`` gives one
+    (28, 28) map per segment) the ink that made the ensemble decide, and every model's answer
+    with its bars."""
     if not segments:
         return ""
+    from digitlib.explain import saliency_rgb
+
     cards = []
     for number, segment in enumerate(segments, start=1):
+        why = ""
+        if saliency is not None:
+            why = (
+                f'<img class="dl-seen dl-why" alt="ink that decided segment {number}" '
+                f'title="orange: ink that speaks for this reading; blue: against it" '
+                f'src="{png_data_url(saliency_rgb(segment.image, saliency[number - 1]))}"/>'
+            )
         models = []
         probabilities: Mapping[str, Sequence[float]] = segment.probabilities
         for name in [n for n in COMPARED_MODELS if n in probabilities] + [
@@ -149,7 +160,7 @@ def segment_cards_html(segments: Sequence) -> str:
         cards.append(
             f'<div class="dl-card {kind}">'
             f'<div class="dl-card-head"><img class="dl-seen" alt="28x28 input of segment {number}" '
-            f'src="{png_data_url(segment.image)}"/>'
+            f'src="{png_data_url(segment.image)}"/>{why}'
             f"<div><b>#{number}: {html.escape(label)}</b><br/>"
             f"<small>{100 * float(segment.confidence):.0f}% sure</small></div></div>"
             f'<div class="dl-models">{"".join(models)}</div></div>'
