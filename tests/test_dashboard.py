@@ -138,6 +138,19 @@ def test_pipeline_picture_names_the_steps():
 # --- the drawing pad -------------------------------------------------------------------------
 
 
+def test_drawpad_records_when_each_point_was_drawn():
+    pad = DrawPad((100, 100), 6)
+    pad._start(10, 10)
+    pad._extend(10, 30)
+    pad._extend(10, 60)
+    pad._finish()
+    (stroke,) = pad.stroke_record()["strokes"]
+    assert stroke["points"] == [[10.0, 10.0], [10.0, 30.0], [10.0, 60.0]]
+    assert len(stroke["times_ms"]) == 3 and stroke["times_ms"] == sorted(stroke["times_ms"])
+    pad.undo()
+    assert pad.stroke_record()["strokes"] == []
+
+
 def test_drawpad_keeps_strokes_and_reports_changes():
     changes = []
     pad = DrawPad((100, 120), 8, on_change=changes.append)
@@ -323,6 +336,8 @@ def test_save_relabel_delete_through_the_data_view(tmp_path):
     assert "Saved drawing" in dashboard.status.value
     (record,) = drawings.list()
     assert record.text == "1" and record.session_id == dashboard.session_id
+    assert record.strokes["canvas_size"] == list(dashboard.pad.size)
+    assert record.strokes["strokes"] == [{"points": [[20.0, 20.0], [20.0, 90.0]], "width": 10.0}]
 
     dashboard.tabs.selected_index = 2  # a visitor sees how to unlock it, not the drawings
     assert (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -215,3 +217,47 @@ def test_update_log(drawings):
 def test_normalize_labels(labels, expected):
     assert normalize_labels(labels) == expected
     assert normalize_labels(labels_text(expected)) == expected
+
+
+STROKES = {
+    "canvas_size": [240, 340],
+    "strokes": [
+        {"points": [[10, 10], [12, 40], [13, 80]], "times_ms": [0, 16, 33], "width": 12},
+        {"points": [[50, 10], [50, 80]], "width": 8},
+    ],
+}
+
+
+def test_strokes_are_kept_with_the_drawing_and_exported(store, tmp_path):
+    store = DrawingStore(store)
+    kept = store.save(PNG, "1", segments=np.zeros((1, 28, 28), np.float32), strokes=STROKES)
+    store.save(PNG, "7", segments=np.zeros((1, 28, 28), np.float32))  # saved without them
+    assert store.get(kept.id).record.strokes["strokes"][0]["times_ms"] == [0, 16, 33]
+    result = store.export(tmp_path / "set.npz")
+    (line,) = (tmp_path / "set.npz.strokes.jsonl").read_text().splitlines()
+    exported = json.loads(line)
+    assert exported["id"] == kept.id and exported["labels"] == [1]
+    assert exported["canvas_size"] == [240, 340] and len(exported["strokes"]) == 2
+    assert tmp_path / "set.npz.strokes.jsonl" in result.paths
+
+
+@pytest.mark.parametrize(
+    "strokes, message",
+    [
+        ({"strokes": []}, "canvas_size"),
+        ({"canvas_size": [240, 340], "strokes": [{"points": [], "width": 3}]}, "points"),
+        ({"canvas_size": [240, 340], "strokes": [{"points": [[1, 2]], "width": 0}]}, "width"),
+        (
+            {
+                "canvas_size": [240, 340],
+                "strokes": [{"points": [[1, 2], [3, 4]], "times_ms": [5, 1], "width": 2}],
+            },
+            "times_ms must rise",
+        ),
+    ],
+)
+def test_bad_strokes_are_refused_and_nothing_is_saved(store, strokes, message):
+    store = DrawingStore(store)
+    with pytest.raises(ValueError, match=message):
+        store.save(PNG, "1", strokes=strokes)
+    assert store.list() == []

@@ -308,6 +308,7 @@ class Dashboard:
             predictions=predictions,
             session_id=self.session_id,
             segments=segments,
+            strokes=self.pad.stroke_record(),
         )
         store = self.services.store
         if getattr(store, "offline", False):

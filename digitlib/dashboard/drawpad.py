@@ -8,6 +8,7 @@ the upper one, so boxes are never read as ink.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -42,6 +43,9 @@ class DrawPad:
         self.on_change = on_change
         self.strokes: list[list[tuple[float, float]]] = []
         self.widths: list[float] = []
+        #: Milliseconds since the drawing's first point, one list per stroke (as drawn).
+        self.times: list[list[float]] = []
+        self._origin: float | None = None
         self._drawing = False
         # Fixed pixel size: the canvas must not stretch with the page (and stays 1:1 with events).
         self.canvas = MultiCanvas(
@@ -97,6 +101,23 @@ class DrawPad:
 
         return render_drawing(self.stroke_arrays(), self.widths, self.size)
 
+    def _now(self) -> float:
+        now = time.monotonic()
+        if self._origin is None:
+            self._origin = now
+        return round(1000 * (now - self._origin), 1)
+
+    def stroke_record(self) -> dict:
+        """How the drawing was made, for the drawing store (``store.drawings.check_strokes``):
+        canvas size, and per stroke its points in order, their times and the brush width."""
+        strokes = []
+        for points, width, times in zip(self.strokes, self.widths, self.times, strict=True):
+            entry = {"points": [list(point) for point in points], "width": width}
+            if len(times) == len(points):
+                entry["times_ms"] = list(times)
+            strokes.append(entry)
+        return {"canvas_size": list(self.size), "strokes": strokes}
+
     @property
     def is_empty(self) -> bool:
         return not self.strokes
@@ -109,6 +130,7 @@ class DrawPad:
         self._drawing = True
         self.strokes.append([(float(x), float(y))])
         self.widths.append(float(self.brush.value))
+        self.times.append([self._now()])
         with hold_canvas():
             self._set_pen()
             self.ink.fill_circle(x, y, self.brush.value / 2)
@@ -126,6 +148,7 @@ class DrawPad:
         if (x - last_x) ** 2 + (y - last_y) ** 2 < 1.0:
             return  # sub-pixel jitter adds points but no ink
         points.append((float(x), float(y)))
+        self.times[-1].append(self._now())
         self.ink.stroke_line(last_x, last_y, x, y)
 
     def _finish(self, *_: float) -> None:
@@ -141,6 +164,8 @@ class DrawPad:
         self._drawing = False
         self.strokes.clear()
         self.widths.clear()
+        self.times.clear()
+        self._origin = None
         self._boxes = []
         with hold_canvas():
             self.ink.clear()
@@ -154,6 +179,7 @@ class DrawPad:
             return
         self.strokes.pop()
         self.widths.pop()
+        self.times.pop()
         self.redraw()
         self.on_change("undo")
 
@@ -163,6 +189,7 @@ class DrawPad:
             raise ValueError(f"got {len(strokes)} strokes but {len(widths)} widths; give one each")
         self.strokes = [[(float(x), float(y)) for x, y in np.asarray(s)] for s in strokes]
         self.widths = [float(w) for w in widths]
+        self.times = [[] for _ in self.strokes]  # loaded, not drawn: no timing
         self.redraw()
 
     def redraw(self) -> None:

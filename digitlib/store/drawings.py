@@ -89,7 +89,10 @@ class DrawingRecord:
     ``labels``: one int 0-10 per segment; ``predictions``: whatever the caller stored (JSON);
     ``created_at``: ISO 8601 UTC; ``has_segments``: the 28x28 inputs were stored with it;
     ``label_history``: earlier labels, ``[{"labels": [...], "changed_at": "..."}]``;
-    ``reason``: why it was held (review queue only).
+    ``reason``: why it was held (review queue only); ``strokes``: how it was drawn, when
+    known (``check_strokes``): ``{"canvas_size": [height, width], "strokes": [{"points":
+    [[x, y], ...], "times_ms": [...], "width": w}, ...]}``, points in canvas pixels in the order
+    drawn, so that collected data can train stroke models or be rendered again at any width.
     """
 
     id: str
@@ -101,6 +104,7 @@ class DrawingRecord:
     has_segments: bool = False
     label_history: tuple[dict, ...] = ()
     reason: str = ""
+    strokes: dict | None = None
 
     @property
     def text(self) -> str:
@@ -149,6 +153,53 @@ class ExportResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+#: Limits of a stored drawing's strokes (a canvas drawing has tens of strokes at most).
+MAX_STROKES, MAX_POINTS = 200, 20_000
+
+
+def check_strokes(strokes: dict) -> dict:
+    """Validate how a drawing was drawn and return it as plain JSON (see ``DrawingRecord``).
+
+    ``strokes``: ``{"canvas_size": [height, width], "strokes": [{"points": [[x, y], ...],
+    "times_ms": [t, ...] (optional, one per point), "width": w}, ...]}``. Raises ``ValueError``
+    saying what was expected.
+    """
+    if not isinstance(strokes, dict) or not isinstance(strokes.get("strokes"), list):
+        raise ValueError(
+            'strokes must be {"canvas_size": [height, width], "strokes": [{"points": [[x, y], '
+            '...], "width": w}, ...]}'
+        )
+    size = strokes.get("canvas_size")
+    if not (isinstance(size, list | tuple) and len(size) == 2 and all(int(v) > 0 for v in size)):
+        raise ValueError(f"strokes['canvas_size'] must be [height, width] in pixels, got {size!r}")
+    if len(strokes["strokes"]) > MAX_STROKES:
+        raise ValueError(
+            f"at most {MAX_STROKES} strokes per drawing, got {len(strokes['strokes'])}"
+        )
+    kept, total = [], 0
+    for index, stroke in enumerate(strokes["strokes"]):
+        points = np.asarray(stroke.get("points", []), np.float64)
+        if points.ndim != 2 or points.shape[1] != 2 or not len(points):
+            raise ValueError(
+                f"stroke {index}: points must be a list of [x, y], got {points.shape}"
+            )
+        total += len(points)
+        width = float(stroke.get("width", 0))
+        if not width > 0:
+            raise ValueError(f"stroke {index}: width must be > 0 pixels, got {width}")
+        entry = {"points": np.round(points, 2).tolist(), "width": width}
+        times = stroke.get("times_ms")
+        if times is not None:
+            times = [round(float(t), 1) for t in times]
+            if len(times) != len(points) or any(np.diff(times) < 0):
+                raise ValueError(f"stroke {index}: times_ms must rise, one per point")
+            entry["times_ms"] = times
+        kept.append(entry)
+    if total > MAX_POINTS:
+        raise ValueError(f"at most {MAX_POINTS} points per drawing, got {total}")
+    return {"canvas_size": [int(size[0]), int(size[1])], "strokes": kept}
+
+
 class DrawingStore:
     """Drawings, held labels and the update log, in a store.
 
@@ -179,6 +230,7 @@ class DrawingStore:
         predictions: Any = None,
         session_id: str | None = None,
         segments: np.ndarray | Sequence[np.ndarray] | None = None,
+        strokes: dict | None = None,
     ) -> DrawingRecord:
         """Save a labelled drawing and return its record (``record.id`` names it).
 
@@ -196,11 +248,13 @@ class DrawingStore:
             The model inputs of the K segments (K = number of labels), so ``export`` needs no
             recognizer.
         """
-        record, segment_array = self._prepare(png, labels, predictions, session_id, segments)
+        record, segment_array = self._prepare(
+            png, labels, predictions, session_id, segments, strokes=strokes
+        )
         self._write("drawings", record, png, segment_array)
         return record
 
-    def _prepare(self, png, labels, predictions, session_id, segments, reason=""):
+    def _prepare(self, png, labels, predictions, session_id, segments, reason="", strokes=None):
         if not isinstance(png, bytes | bytearray):
             raise TypeError(f"png must be PNG bytes, got {type(png).__name__}")
         png = bytes(png)
@@ -245,6 +299,7 @@ class DrawingStore:
             png_size=len(png),
             has_segments=segment_array is not None,
             reason=reason,
+            strokes=check_strokes(strokes) if strokes is not None else None,
         )
         _encode_metadata(record)  # fail on unserializable predictions before writing anything
         return record, segment_array
@@ -378,7 +433,9 @@ class DrawingStore:
         """Write the labelled segments as a data set (see ``examples`` for ``extract``).
 
         ``format="npz"``: one file ``out`` with ``images`` float32 (N, 28, 28) in [0, 1],
-        ``labels`` uint8 (N,) and ``drawing_ids`` (N,) str. ``format="idx"``: the folder
+        ``labels`` uint8 (N,) and ``drawing_ids`` (N,) str. The strokes of the drawings that
+        kept them go beside it, one JSON line per drawing (``out.strokes.jsonl``, or
+        ``strokes.jsonl`` in the idx folder). ``format="idx"``: the folder
         ``out`` gets MNIST-style ``images-idx3-ubyte`` (uint8 0-255) and ``labels-idx1-ubyte``,
         readable with ``digitlib.data.read_idx``. Label 10 means "not a digit".
         """
@@ -404,6 +461,19 @@ class DrawingStore:
                 struct.pack(">II", 2049, len(labels)) + labels.tobytes()
             )
             paths = [out / "images-idx3-ubyte", out / "labels-idx1-ubyte"]
+        strokes_path = (
+            out.with_name(out.name + ".strokes.jsonl")
+            if format == "npz"
+            else (out / "strokes.jsonl")
+        )
+        kept = [
+            {"id": r.id, "labels": list(r.labels), **r.strokes}
+            for r in self.list()
+            if r.strokes is not None
+        ]
+        if kept:
+            strokes_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+            paths.append(strokes_path)
         return ExportResult(paths, len(labels), skipped)
 
     # -- review queue ---------------------------------------------------------------------------
@@ -417,13 +487,14 @@ class DrawingStore:
         predictions: Any = None,
         session_id: str | None = None,
         segments: np.ndarray | Sequence[np.ndarray] | None = None,
+        strokes: dict | None = None,
     ) -> DrawingRecord:
         """Hold a labelled drawing for review instead of learning from it; return its record.
 
         Same arguments as ``save``, plus ``reason`` (e.g. ``"label disagrees with all models"``).
         """
         record, segment_array = self._prepare(
-            png, labels, predictions, session_id, segments, reason=str(reason)
+            png, labels, predictions, session_id, segments, reason=str(reason), strokes=strokes
         )
         self._write("review/held", record, png, segment_array)
         return record
