@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,13 +69,25 @@ class DashboardServer:
 
 
 def spawn_dashboard(
-    port: int, store: Path, output, *, pool_size: int = TEST_POOL_SIZE
+    port: int,
+    store: Path,
+    output,
+    *,
+    pool_size: int = TEST_POOL_SIZE,
+    runtime: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> subprocess.Popen:
     """Launch ``python -m digitlib.dashboard.serve`` on 127.0.0.1:``port`` with ``store`` as
-    its store, writing its log to the open binary file ``output``; returns at once."""
+    its store, writing its log to the open binary file ``output``; returns at once.
+
+    ``runtime`` (``"lean"`` or ``"keras"``) is passed as ``--runtime`` (the server's default
+    when None); ``extra_args`` are more of ``serve``'s options (``--cull-idle-seconds 60``)."""
     env = dict(os.environ, DIGITLIB_STORE=str(store), TF_CPP_MIN_LOG_LEVEL="2")
     command = [sys.executable, "-m", "digitlib.dashboard.serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--pool-size", str(pool_size)]
+    if runtime is not None:
+        command += ["--runtime", runtime]
+    command += list(extra_args)
     return subprocess.Popen(
         command,
         cwd=PROJECT_ROOT,
@@ -86,12 +98,22 @@ def spawn_dashboard(
     )
 
 
-def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) -> DashboardServer:
+def start_dashboard(
+    store: Path,
+    log: Path,
+    *,
+    pool_size: int = TEST_POOL_SIZE,
+    runtime: str | None = None,
+    extra_args: Sequence[str] = (),
+) -> DashboardServer:
     """Start the dashboard server; wait until it answers and every preheated kernel has built its
-    dashboard (TensorFlow imported, models loaded), so that the first visitor does not wait."""
+    dashboard (models loaded), so that the first visitor does not wait. ``runtime`` and
+    ``extra_args`` as for ``spawn_dashboard``."""
     port = free_port()
     with open(log, "wb") as output:
-        process = spawn_dashboard(port, store, output, pool_size=pool_size)
+        process = spawn_dashboard(
+            port, store, output, pool_size=pool_size, runtime=runtime, extra_args=extra_args
+        )
     server = DashboardServer(f"http://127.0.0.1:{port}/", store, log, process, pool_size)
     deadline = time.monotonic() + SERVER_READY_TIMEOUT
     while True:
