@@ -8,6 +8,7 @@ Playwright Chromium; a missing Chromium fails the test with the fix, it never sk
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -145,9 +146,19 @@ def _answers(url: str) -> bool:
 
 
 def stop_dashboard(server: DashboardServer) -> None:
-    """Stop the server this module started, and the kernels in its process group."""
+    """Stop the server this module started, and its kernels.
+
+    Jupyter starts each kernel in a session of its own, so the server's process group does not
+    hold them: the server shuts them down as it stops, and any still running after are stopped
+    by pid (only the server's own descendants, found before it stopped)."""
+    import psutil
+
     if server.process.poll() is not None:
         return
+    try:
+        kernels = psutil.Process(server.process.pid).children(recursive=True)
+    except psutil.Error:
+        kernels = []
     try:
         os.killpg(server.process.pid, signal.SIGTERM)
         server.process.wait(timeout=20)
@@ -156,6 +167,10 @@ def stop_dashboard(server: DashboardServer) -> None:
         server.process.wait(timeout=10)
     except ProcessLookupError:
         pass
+    _, alive = psutil.wait_procs(kernels, timeout=10)
+    for kernel in alive:
+        with contextlib.suppress(psutil.Error):
+            kernel.kill()
 
 
 @pytest.fixture(scope="session")
