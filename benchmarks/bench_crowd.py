@@ -12,7 +12,9 @@ set sizes summed; proportional set sizes too, which count shared library pages o
 
 Figures: pages usable and readings received (count and percent of the pages), the slowest page
 (request to usable canvas) and the slowest reading (end of stroke to reading shown, timed in the
-page), their distributions, the server's total memory, memory per kernel, and visitors per GB:
+page), their distributions (with the median page's milestones: first byte, ``load`` event,
+canvas shown), the CPU seconds the server, its kernels and the browser used until every page
+had its reading (on 2 shared cores they compete), the server's total memory, memory per kernel, and visitors per GB:
 1024 MB over what the server grew per visitor (its memory with every page open, minus its memory
 before the first visitor, over the pages), which is how many more visitors each GB holds.
 """
@@ -80,6 +82,42 @@ def server_memory(server_pid: int) -> dict:
     }
 
 
+def cpu_by_part(server_pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) used so far by each live process of the crowd: the server
+    (``voila``), its ``kernel`` processes, and the ``browser`` (Chromium, started by this
+    process's Playwright); pid -> (part, seconds)."""
+    import psutil
+
+    found: dict[int, tuple[str, float]] = {}
+    server = psutil.Process(server_pid)
+    ours = psutil.Process(os.getpid())
+    for part, processes in (
+        ("voila", [server]),
+        ("kernels", server.children(recursive=True)),
+        ("browser", ours.children(recursive=True)),
+    ):
+        for process in processes:
+            try:
+                if part == "browser" and not any(
+                    name in process.name().lower() for name in ("chrom", "headless")
+                ):
+                    continue
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            found[process.pid] = (part, times.user + times.system)
+    return found
+
+
+def cpu_spent(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict:
+    """CPU seconds each part used between two ``cpu_by_part`` snapshots (processes that exited
+    in between are not counted)."""
+    spent: dict[str, float] = {}
+    for pid, (part, seconds) in after.items():
+        spent[part] = spent.get(part, 0.0) + seconds - before.get(pid, (part, 0.0))[1]
+    return {part: round(seconds, 1) for part, seconds in sorted(spent.items())}
+
+
 def settle(server, wanted_kernels: int, progress) -> bool:
     """Wait (at most ``SETTLE_TIMEOUT`` s) until the server has ``wanted_kernels`` kernels and
     they use almost no CPU for 1.5 s; True when it got there."""
@@ -129,9 +167,11 @@ def bench_crowd(context: Context) -> dict[str, dict]:
             f"pool of {pool} ready after {ready:.0f} s ({before['rss_mb']:.0f} MB); "
             f"opening {pages} pages at once"
         )
+        cpu_before = cpu_by_part(server.pid)
         started = time.perf_counter()
 
         def measure(visits):
+            cpu = cpu_spent(cpu_before, cpu_by_part(server.pid))
             usable = sum(visit.usable for visit in visits)
             progress.say(
                 f"{usable}/{pages} pages usable, "
@@ -140,6 +180,7 @@ def bench_crowd(context: Context) -> dict[str, dict]:
             )
             settled = settle(server, pool + usable, progress)
             return server_memory(server.pid) | {
+                "cpu_seconds": cpu,
                 "settled": settled,
                 "load_average": [round(x, 2) for x in os.getloadavg()],
             }
@@ -153,7 +194,17 @@ def bench_crowd(context: Context) -> dict[str, dict]:
             while_open=measure,
         )
         elapsed = time.perf_counter() - started
+        after["server_log"] = log_problems(log)
     return crowd_figures(visits, before, after, pool=pool, seconds=elapsed)
+
+
+def log_problems(log: Path, keep: int = 5) -> dict:
+    """The server log's lines that report a problem (errors, warnings, timeouts): how many,
+    and the first ``keep`` distinct ones."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    words = ("error", "warning", "timeout", "traceback")
+    found = [line.strip() for line in lines if any(word in line.lower() for word in words)]
+    return {"problem_lines": len(found), "first": list(dict.fromkeys(found))[:keep]}
 
 
 def crowd_figures(visits, before: dict, after: dict, *, pool: int, seconds: float) -> dict:
@@ -161,10 +212,19 @@ def crowd_figures(visits, before: dict, after: dict, *, pool: int, seconds: floa
     pages = len(visits)
     usable = [visit.usable_s for visit in visits if visit.usable]
     readings = [visit.reading_ms for visit in visits if visit.read]
-    errors = sorted({visit.error for visit in visits if visit.error})
+    errors: dict[str, int] = {}
+    for visit in visits:
+        if visit.error:
+            errors[visit.error] = errors.get(visit.error, 0) + 1
+    shown = sorted({visit.page_text for visit in visits if visit.error and visit.page_text})
     figures: dict[str, dict] = {
         "pages_usable": value(
-            len(usable), "pages", percent=100.0 * len(usable) / pages, of=pages, errors=errors
+            len(usable),
+            "pages",
+            percent=100.0 * len(usable) / pages,
+            of=pages,
+            errors=errors,
+            failed_pages_showed=shown[:3],
         ),
         "readings_received": value(
             len(readings),
@@ -182,7 +242,13 @@ def crowd_figures(visits, before: dict, after: dict, *, pool: int, seconds: floa
     slowest_reading = max(readings) if len(readings) == pages else None
     figures["slowest_page"] = {"value": slowest_page, "unit": "s", "of_usable": max(usable or [0])}
     if usable:
-        figures["page_to_usable_canvas"] = summarize(usable, unit="s", scale=1)
+        figures["page_to_usable_canvas"] = summarize(usable, unit="s", scale=1) | {
+            "milestones_median_s": {
+                key: float(np.median(found))
+                for key in ("response", "load", "canvas")
+                if (found := [v.milestones[key] for v in visits if key in v.milestones])
+            }
+        }
     figures["slowest_reading"] = {
         "value": slowest_reading,
         "unit": "ms",
@@ -201,6 +267,8 @@ def crowd_figures(visits, before: dict, after: dict, *, pool: int, seconds: floa
         settled=after["settled"],
         load_average=after["load_average"],
         seconds=seconds,
+        cpu_seconds=after.get("cpu_seconds", {}),
+        server_log=after.get("server_log", {}),
     )
     if kernels_mb:
         figures["kernel_memory"] = value(

@@ -186,12 +186,12 @@ def test_crowd_figures_judge_the_slowest_page_and_reading():
     assert figures["kernel_memory"]["n"] == 8
 
     # A page that never got its canvas: no "slowest page" to judge, and the usable share fails.
-    visits[1] = _visit(1, error="page to usable canvas: TimeoutError")
+    visits[1] = _visit(1, error="page to canvas shown: TimeoutError")
     figures = crowd_figures(visits, before, after, pool=4, seconds=9.0)
     named = {f"crowd/{key}": figure for key, figure in figures.items()}
     verdicts = {t.figure: t.judge(named)["met"] for t in TARGETS if t.figure.startswith("crowd/")}
     assert figures["pages_usable"]["percent"] == 75.0
-    assert figures["pages_usable"]["errors"] == ["page to usable canvas: TimeoutError"]
+    assert figures["pages_usable"]["errors"] == {"page to canvas shown: TimeoutError": 1}
     assert verdicts["crowd/pages_usable"] is False and verdicts["crowd/slowest_page"] is None
 
 

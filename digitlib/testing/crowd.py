@@ -44,6 +44,13 @@ WATCH_READING_JS = """
 }
 """
 
+NAVIGATION_JS = """
+() => {
+  const n = performance.getEntriesByType('navigation')[0];
+  return n ? {response: n.responseStart / 1000, load: n.loadEventEnd / 1000} : {};
+}
+"""
+
 READING_SEEN_JS = "() => window.__dl.shown !== null || window.__dl.status !== null"
 
 READING_TIMING_JS = """
@@ -64,7 +71,10 @@ class Visit:
     reading_ms : milliseconds from the end of the last stroke (the page's ``mouseup``) to the
         reading shown, timed inside the page (None: no reading came).
     text : the reading shown; expected : the digit drawn.
-    error : why the visit stopped early (a timeout, a page error), else None.
+    milestones : seconds from the page request to the first byte of the page (``response``),
+        the page's ``load`` event, and the canvas on screen (``canvas``), before "Ready".
+    error : at which stage the visit stopped early and why (a timeout), else None; page_text
+        the start of what the page then showed.
     """
 
     index: int
@@ -73,7 +83,9 @@ class Visit:
     reading_ms: float | None = None
     text: str | None = None
     status_line_used: bool = False
+    milestones: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    page_text: str = ""
     page_errors: list[str] = field(default_factory=list)
 
     @property
@@ -160,9 +172,13 @@ async def _visit(context, url, visit, stroke, page_timeout_ms, reading_timeout_m
             return max(1.0, page_timeout_ms - 1000 * (time.perf_counter() - started))
 
         await page.goto(url, wait_until="commit", timeout=left_ms())
+        stage = "page to canvas shown"
         await page.locator(".digitlib-canvas").wait_for(state="visible", timeout=left_ms())
+        visit.milestones["canvas"] = time.perf_counter() - started
+        stage = "canvas shown to status Ready"
         await page.locator(".digitlib-status", has_text="Ready").wait_for(timeout=left_ms())
         visit.usable_s = time.perf_counter() - started
+        visit.milestones |= await page.evaluate(NAVIGATION_JS)
 
         stage = "stroke to reading"
         box = await page.locator(".digitlib-canvas").bounding_box()
@@ -178,4 +194,14 @@ async def _visit(context, url, visit, stroke, page_timeout_ms, reading_timeout_m
         visit.status_line_used = bool(timing["status_line_used"])
         visit.text = timing["text"]
     except Exception as error:  # noqa: BLE001 - recorded per visitor; the others go on
-        visit.error = f"{stage}: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        visit.error = f"{stage}: {type(error).__name__}"
+        visit.page_text = await _page_text(page)
+
+
+async def _page_text(page) -> str:
+    """The start of what the page shows (Voila's own error messages land there), or ''."""
+    try:
+        text = await page.evaluate("() => document.body ? document.body.innerText : ''")
+    except Exception:  # noqa: BLE001 - the page may be gone or busy; this is only a diagnosis
+        return ""
+    return " ".join(text.split())[:300]
