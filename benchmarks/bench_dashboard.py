@@ -24,7 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +90,11 @@ def _check_parts() -> Path:
 
 
 @contextlib.contextmanager
-def serve(pool_size: int, folder: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
-    """Run the dashboard server on a free port; yield its URL, process and log; stop it after."""
+def serve(
+    pool_size: int, folder: Path, runtime: str = "lean", extra_args: Sequence[str] = ()
+) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """Run the dashboard server (kernels reading on ``runtime``) on a free port; yield its URL,
+    process and log; stop it and its kernels after."""
     from digitlib.testing.voila_fixtures import spawn_dashboard
 
     port = _free_port()
@@ -99,7 +102,9 @@ def serve(pool_size: int, folder: Path) -> Iterator[tuple[str, subprocess.Popen,
     store.mkdir(parents=True, exist_ok=True)
     log_path = Path(folder) / f"voila-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
-    server = spawn_dashboard(port, store, log, pool_size=pool_size)
+    server = spawn_dashboard(
+        port, store, log, pool_size=pool_size, runtime=runtime, extra_args=extra_args
+    )
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
@@ -288,14 +293,15 @@ def _clear(page) -> None:
 
 
 def bench_dashboard(context: Context) -> dict[str, dict]:
-    """Page to usable canvas (preheated and not), stroke end to reading, kernel memory."""
+    """Page to usable canvas (preheated and not), stroke end to reading and kernel memory, with
+    the kernels reading on the lean runtime (the plain figure names) and on the TensorFlow path
+    (``--runtime keras``: the ``_keras`` figures), one server after the other."""
     chromium = _check_parts()
     from playwright.sync_api import sync_playwright
 
     from digitlib.testing.browser import LAUNCH_ARGS
 
     sizes = context.sizes
-    progress = context.progress
     figures: dict[str, dict] = {}
     with (
         tempfile.TemporaryDirectory(prefix="digitlib-bench-dashboard-") as folder,
@@ -303,78 +309,132 @@ def bench_dashboard(context: Context) -> dict[str, dict]:
     ):
         browser = playwright.chromium.launch(executable_path=str(chromium), args=list(LAUNCH_ARGS))
         try:
-            pool = 2
-            progress.say(f"serving with a preheated pool of {pool} kernels")
-            with serve(pool, Path(folder)) as (url, server, log):
-                ready = wait_for_pool(server, log, 1, pool, progress)
-                progress.say(f"pool ready after {ready:.0f} s")
-                usable, breakdowns, page, page_context = [], [], None, None
-                for run in range(sizes["dashboard_warm_runs"]):
-                    if page_context is not None:
-                        page_context.close()
-                        wait_for_pool(server, log, run + 1, pool, progress)
-                    page, page_context, seconds, breakdown = open_dashboard(browser, url)
-                    usable.append(seconds)
-                    breakdowns.append(breakdown)
-                    progress.say(f"preheated page {run + 1}: canvas after {seconds:.2f} s")
-                figures["usable_canvas_preheated"] = _with_breakdown(
-                    summarize(usable, unit="s", scale=1), breakdowns
+            for runtime, suffix, runs in (
+                ("lean", "", (sizes["dashboard_warm_runs"], sizes["dashboard_cold_runs"])),
+                (
+                    "keras",
+                    "_keras",
+                    (sizes["dashboard_keras_warm_runs"], sizes["dashboard_keras_cold_runs"]),
+                ),
+            ):
+                found = measure_runtime(
+                    browser, Path(folder), runtime, runs[0], runs[1], sizes, context.progress
                 )
+                figures |= {f"{name}{suffix}": figure for name, figure in found.items()}
+        finally:
+            browser.close()
+    for name in ("usable_canvas_preheated", "usable_canvas_cold", "stroke_to_reading"):
+        if name in figures and f"{name}_keras" in figures:
+            figures[name]["ratio_to_keras"] = (
+                figures[f"{name}_keras"]["median"] / figures[name]["median"]
+            )
+    if "kernel_memory_keras" in figures:
+        figures["kernel_memory"]["ratio_to_keras"] = (
+            figures["kernel_memory_keras"]["value"] / figures["kernel_memory"]["value"]
+        )
+    return figures
 
-                # The last page: prove it accepts strokes, then time readings.
-                box = _canvas_box(page)
-                paths = _digit_paths(max(sizes["dashboard_readings"], sizes["stroke_trials"]), box)
-                kernel_cpu = {k.pid: sum(k.cpu_times()[:2]) for k in kernels(server)}
-                started = time.perf_counter()
-                timing = read_after_stroke(page, paths[0][1])
-                figures["first_reading_preheated"] = value(
-                    usable[-1] + time.perf_counter() - started, "s"
-                )
-                delays, fallbacks, correct, readings = [], 0, 0, 1
-                for label, strokes in progress.track(
-                    paths[1 : sizes["stroke_trials"] + 1], "strokes"
-                ):
-                    _clear(page)
-                    timing = read_after_stroke(page, strokes)
-                    readings += 1
-                    if timing["reading"] is None:
-                        fallbacks += 1
-                    delays.append((timing["reading"] or timing["status"]) / 1000)
-                    correct += timing["text"].strip() == label
-                figures["stroke_to_reading"] = summarize(delays) | {
-                    "status_line_used": fallbacks,
-                    "read_right": correct,
-                }
-                for _label, strokes in paths[readings : sizes["dashboard_readings"]]:
-                    _clear(page)
-                    read_after_stroke(page, strokes)
-                    readings += 1
-                used = max(
-                    kernels(server),
-                    key=lambda k: sum(k.cpu_times()[:2]) - kernel_cpu.get(k.pid, 0.0),
-                    default=None,
-                )
-                if used is None:
-                    raise RuntimeError("found no kernel process under the dashboard server")
-                rss, peak = memory_mb(used)
-                figures["kernel_memory"] = value(rss, "MB", peak_mb=peak, readings=readings)
-                page_context.close()
 
-            progress.say("serving without preheating")
-            with serve(0, Path(folder)) as (url, server, _log):
-                cold, breakdowns = [], []
-                for run in range(sizes["dashboard_cold_runs"]):
-                    page, page_context, seconds, breakdown = open_dashboard(browser, url)
-                    cold.append(seconds)
-                    breakdowns.append(breakdown)
+def measure_runtime(
+    browser,
+    folder: Path,
+    runtime: str,
+    warm_runs: int,
+    cold_runs: int,
+    sizes: dict[str, int],
+    progress,
+) -> dict[str, dict]:
+    """The dashboard's figures with kernels on ``runtime``: ``warm_runs`` preheated pages (the
+    last one then draws: first reading, stroke to reading, kernel memory after
+    ``sizes["dashboard_readings"]`` readings) and ``cold_runs`` pages of a server that does not
+    preheat. ``warm_runs`` 0 measures nothing preheated."""
+    figures: dict[str, dict] = {}
+    if warm_runs > 0:
+        pool = 2
+        progress.say(f"{runtime}: serving with a preheated pool of {pool} kernels")
+        with serve(pool, folder, runtime) as (url, server, log):
+            ready = wait_for_pool(server, log, 1, pool, progress)
+            progress.say(f"pool ready after {ready:.0f} s")
+            usable, breakdowns, page, page_context = [], [], None, None
+            for run in range(warm_runs):
+                if page_context is not None:
                     page_context.close()
-                    progress.say(f"cold page {run + 1}: canvas after {seconds:.2f} s")
-                figures["usable_canvas_cold"] = _with_breakdown(
-                    summarize(cold, unit="s", scale=1), breakdowns
-                )
+                    wait_for_pool(server, log, run + 1, pool, progress)
+                page, page_context, seconds, breakdown = open_dashboard(browser, url)
+                usable.append(seconds)
+                breakdowns.append(breakdown)
+                progress.say(f"preheated page {run + 1}: canvas after {seconds:.2f} s")
+            figures["usable_canvas_preheated"] = _with_breakdown(
+                summarize(usable, unit="s", scale=1), breakdowns
+            )
+
+            # The last page: prove it accepts strokes, then time readings.
+            box = _canvas_box(page)
+            paths = _digit_paths(max(sizes["dashboard_readings"], sizes["stroke_trials"]), box)
+            kernel_cpu = {k.pid: sum(k.cpu_times()[:2]) for k in kernels(server)}
+            started = time.perf_counter()
+            timing = read_after_stroke(page, paths[0][1])
+            figures["first_reading_preheated"] = value(
+                usable[-1] + time.perf_counter() - started, "s"
+            )
+            delays, fallbacks, correct, readings = [], 0, 0, 1
+            for label, strokes in progress.track(paths[1 : sizes["stroke_trials"] + 1], "strokes"):
+                _clear(page)
+                timing = read_after_stroke(page, strokes)
+                readings += 1
+                if timing["reading"] is None:
+                    fallbacks += 1
+                delays.append((timing["reading"] or timing["status"]) / 1000)
+                correct += timing["text"].strip() == label
+            figures["stroke_to_reading"] = summarize(delays) | {
+                "status_line_used": fallbacks,
+                "read_right": correct,
+            }
+            for _label, strokes in paths[readings : sizes["dashboard_readings"]]:
+                _clear(page)
+                read_after_stroke(page, strokes)
+                readings += 1
+            used = max(
+                kernels(server),
+                key=lambda k: sum(k.cpu_times()[:2]) - kernel_cpu.get(k.pid, 0.0),
+                default=None,
+            )
+            if used is None:
+                raise RuntimeError("found no kernel process under the dashboard server")
+            rss, peak = memory_mb(used)
+            figures["kernel_memory"] = value(
+                rss,
+                "MB",
+                peak_mb=peak,
+                readings=readings,
+                tensorflow_imported=int(_has_tensorflow(used)),
+            )
+            page_context.close()
+
+    if cold_runs > 0:
+        progress.say(f"{runtime}: serving without preheating")
+        with serve(0, folder, runtime) as (url, server, _log):
+            cold, breakdowns = [], []
+            for run in range(cold_runs):
+                page, page_context, seconds, breakdown = open_dashboard(browser, url)
+                cold.append(seconds)
+                breakdowns.append(breakdown)
+                page_context.close()
+                progress.say(f"cold page {run + 1}: canvas after {seconds:.2f} s")
+            figures["usable_canvas_cold"] = _with_breakdown(
+                summarize(cold, unit="s", scale=1), breakdowns
+            )
+            if "usable_canvas_preheated" in figures:
                 base = figures["usable_canvas_cold"]
                 warm = figures["usable_canvas_preheated"]
                 warm["ratio_to_cold"] = base["median"] / warm["median"]
-        finally:
-            browser.close()
     return figures
+
+
+def _has_tensorflow(process) -> bool:
+    """Whether ``process`` has a file of the ``tensorflow`` package mapped (it imported it;
+    LiteRT's own libraries live in ``ai_edge_litert``)."""
+    marker = f"{os.sep}tensorflow{os.sep}"
+    with contextlib.suppress(Exception):
+        return any(marker in region.path for region in process.memory_maps(grouped=True))
+    return False

@@ -1,9 +1,10 @@
 """recognize() against the baseline: latency, throughput and accuracy on the same held-out canvases.
 
-Every canvas is read by every pipeline in turn (baseline, ensemble, cnn, fnn, numpy_fnn), each
-call timed on its own, so that load from other processes falls on all pipelines alike and the
-ratio to the baseline stays meaningful on a busy machine. The readings of those same calls give
-the accuracy figures.
+Every canvas is read by every pipeline in turn (baseline, ensemble, cnn, fnn, numpy_fnn on the
+lean runtime, and ``ensemble_keras``: the same ensemble read through TensorFlow, the
+``runtime="keras"`` path), each call timed on its own, so that load from other processes falls
+on all pipelines alike and the ratios to the baseline and to the TensorFlow path stay meaningful
+on a busy machine. The readings of those same calls give the accuracy figures.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from benchmarks import canvases
 from benchmarks.baseline import baseline_read, load_baseline_model
 from benchmarks.harness import Context, Missing, summarize, value, with_ratio
 
-#: digitlib's ways to read a canvas: the default ensemble and each model alone.
+#: digitlib's ways to read a canvas: the default (lean) ensemble, each model alone, and the
+#: ensemble on the TensorFlow path.
 DIGITLIB_MODELS = ("ensemble", "cnn", "fnn", "numpy_fnn")
+KERAS_ENSEMBLE = "ensemble_keras"
 BASELINE = "baseline"
 WARM_UP = 3
 
 
-def recognizer(context: Context):
-    """The shipped recognizer, loaded once per run."""
+def recognizer(context: Context, runtime: str = "lean"):
+    """The shipped recognizer on ``runtime`` ("lean" or "keras"), loaded once per run."""
 
     def load():
         try:
@@ -40,9 +43,9 @@ def recognizer(context: Context):
         ]
         if missing:
             raise Missing(f"shipped models missing in {context.models_dir}: {', '.join(missing)}")
-        return load_recognizer(context.models_dir)
+        return load_recognizer(context.models_dir, runtime=runtime)
 
-    return context.cached("recognizer", load)
+    return context.cached("recognizer" if runtime == "lean" else f"recognizer.{runtime}", load)
 
 
 def baseline_model(context: Context):
@@ -58,19 +61,24 @@ def pipelines(context: Context) -> dict[str, Callable[[np.ndarray], tuple[str, b
 
     model = baseline_model(context)
     reader = recognizer(context)
+    keras_reader = recognizer(context, "keras")
 
     def read_baseline(image: np.ndarray) -> tuple[str, bool]:
         text = baseline_read(model, image)
         return text, text == ""
 
-    def read_with(name: str) -> Callable[[np.ndarray], tuple[str, bool]]:
+    def read_with(name: str, with_reader=reader) -> Callable[[np.ndarray], tuple[str, bool]]:
         def read(image: np.ndarray) -> tuple[str, bool]:
-            result = reader.recognize(image, model=name)
+            result = with_reader.recognize(image, model=name)
             return result.text, any(segment.label == OTHER for segment in result.segments)
 
         return read
 
-    return {BASELINE: read_baseline} | {name: read_with(name) for name in DIGITLIB_MODELS}
+    return (
+        {BASELINE: read_baseline}
+        | {name: read_with(name) for name in DIGITLIB_MODELS}
+        | {KERAS_ENSEMBLE: read_with("ensemble", keras_reader)}
+    )
 
 
 def read_set(
@@ -106,20 +114,38 @@ def accuracy(texts: list[str], expected: list[str]) -> float:
 
 
 def latency_and_accuracy(
-    context: Context, canvas_set: canvases.CanvasSet, models: tuple[str, ...] = DIGITLIB_MODELS
+    context: Context,
+    canvas_set: canvases.CanvasSet,
+    models: tuple[str, ...] = (*DIGITLIB_MODELS, KERAS_ENSEMBLE),
 ) -> dict[str, dict]:
-    """Latency and accuracy figures of the baseline and of digitlib with each of ``models``."""
+    """Latency and accuracy figures of the baseline and of digitlib with each of ``models``.
+
+    When both ``ensemble`` and ``ensemble_keras`` are read, the lean ensemble's latency also
+    has ``ratio_to_keras`` (TensorFlow path median / lean median: > 1 is faster than it).
+    """
     found = read_set(context, canvas_set, (BASELINE, *models))
     base = summarize(found[BASELINE]["seconds"])
     figures: dict[str, dict] = {f"latency.{BASELINE}": base}
     for name in models:
         figures[f"latency.{name}"] = with_ratio(summarize(found[name]["seconds"]), base)
+    if "ensemble" in models and KERAS_ENSEMBLE in models:
+        figures["latency.ensemble"] |= ratios_to_keras(
+            figures["latency.ensemble"], figures[f"latency.{KERAS_ENSEMBLE}"]
+        )
     for name in (*models, BASELINE):
         figures[f"accuracy.{name}"] = value(
             accuracy(found[name]["texts"], canvas_set.expected), "%", n=len(canvas_set)
         )
     context.cache[f"readings.{canvas_set.name}"] = found
     return figures
+
+
+def ratios_to_keras(lean: dict, keras: dict) -> dict:
+    """How many times faster the lean figure is than the TensorFlow path's (median and p95)."""
+    return {
+        "ratio_to_keras": keras["median"] / lean["median"],
+        "ratio_p95_to_keras": keras["p95"] / lean["p95"],
+    }
 
 
 # --- the benchmarks ------------------------------------------------------------------------------
@@ -133,7 +159,7 @@ def bench_one_digit(context: Context) -> dict[str, dict]:
     )
     figures = latency_and_accuracy(context, digit_set)
     found = context.cache[f"readings.{digit_set.name}"]
-    for name in (*DIGITLIB_MODELS, BASELINE):
+    for name in (*DIGITLIB_MODELS, KERAS_ENSEMBLE, BASELINE):
         figures[f"read_as_other.{name}"] = value(
             100.0 * float(np.mean(found[name]["others"])), "%"
         )
@@ -161,15 +187,54 @@ def bench_doodles(context: Context) -> dict[str, dict]:
     return {key: figure for key, figure in figures.items() if key.startswith("accuracy.")}
 
 
+#: Drawings per turn when two readers' throughputs are measured turn about.
+THROUGHPUT_CHUNK = 50
+
+
+def _rates(readers: dict, images: list[np.ndarray]) -> dict[str, dict]:
+    """Each reader's drawings per second over ``images``, measured turn about in chunks of
+    ``THROUGHPUT_CHUNK`` drawings (so that a burst of load from another process falls on all
+    of them alike): name -> {rate, seconds, method, texts}."""
+    found = {
+        name: {
+            "seconds": 0.0,
+            "texts": [],
+            "method": "recognize_many"
+            if callable(getattr(reader, "recognize_many", None))
+            else "loop of recognize",
+        }
+        for name, reader in readers.items()
+    }
+    order = list(readers)
+    for turn, start in enumerate(range(0, len(images), THROUGHPUT_CHUNK)):
+        chunk = images[start : start + THROUGHPUT_CHUNK]
+        shift = turn % len(order)
+        for name in order[shift:] + order[:shift]:
+            reader = readers[name]
+            started = time.perf_counter()
+            if found[name]["method"] == "recognize_many":
+                texts = [result.text for result in reader.recognize_many(chunk)]
+            else:
+                texts = [reader.recognize(image).text for image in chunk]
+            found[name]["seconds"] += time.perf_counter() - started
+            found[name]["texts"] += texts
+    for entry in found.values():
+        entry["rate"] = len(images) / entry["seconds"]
+    return found
+
+
 def bench_throughput(context: Context) -> dict[str, dict]:
-    """Drawings per second over ``sizes["throughput"]`` one-digit canvases, ensemble.
+    """Drawings per second over ``sizes["throughput"]`` one-digit canvases, ensemble, on the
+    lean runtime (``ensemble``) and on the TensorFlow path (``ensemble_keras``).
 
     Uses ``Recognizer.recognize_many`` when the recognizer has it, else a loop of
-    ``recognize``; the figure says which. The canvases are ``sizes["throughput_unique"]``
+    ``recognize``; the figure says which. The two runtimes read the same canvases turn about,
+    ``THROUGHPUT_CHUNK`` at a time. The canvases are ``sizes["throughput_unique"]``
     distinct held-out drawings, repeated (a thousand rendered canvases would take ~1 GB). The
     baseline's rate is measured on the first ``sizes["throughput_baseline"]`` of them.
     """
     reader = recognizer(context)
+    keras_reader = recognizer(context, "keras")
     model = baseline_model(context)
     total = context.sizes["throughput"]
     unique = canvases.digit_canvases(min(total, context.sizes["throughput_unique"]), seed=19)
@@ -177,34 +242,37 @@ def bench_throughput(context: Context) -> dict[str, dict]:
     expected = [unique.expected[i % len(unique)] for i in range(total)]
     for image in images[:WARM_UP]:
         reader.recognize(image)
+        keras_reader.recognize(image)
         baseline_read(model, image)
 
-    batched = callable(getattr(reader, "recognize_many", None))
-    context.progress.say(
-        f"{total} canvases with {'recognize_many' if batched else 'a loop of recognize'}"
-    )
-    started = time.perf_counter()
-    if batched:
-        texts = [result.text for result in reader.recognize_many(images)]
-    else:
-        texts = [reader.recognize(image).text for image in images]
-    seconds = time.perf_counter() - started
+    context.progress.say(f"{total} canvases, lean runtime and TensorFlow path turn about")
+    found = _rates({"lean": reader, "keras": keras_reader}, images)
+    lean, keras = found["lean"], found["keras"]
 
     count = min(total, context.sizes["throughput_baseline"])
     base_started = time.perf_counter()
     for image in context.progress.track(images[:count], "baseline"):
         baseline_read(model, image)
     base_rate = count / (time.perf_counter() - base_started)
-    rate = total / seconds
     return {
         "ensemble": value(
-            rate,
+            lean["rate"],
             "drawings/s",
             n=total,
-            seconds=seconds,
-            method="recognize_many" if batched else "loop of recognize",
-            ratio_to_baseline=rate / base_rate,
-            accuracy=accuracy(texts, expected),
+            seconds=lean["seconds"],
+            method=lean["method"],
+            ratio_to_baseline=lean["rate"] / base_rate,
+            ratio_to_keras=lean["rate"] / keras["rate"],
+            accuracy=accuracy(lean["texts"], expected),
+        ),
+        KERAS_ENSEMBLE: value(
+            keras["rate"],
+            "drawings/s",
+            n=total,
+            seconds=keras["seconds"],
+            method=keras["method"],
+            ratio_to_baseline=keras["rate"] / base_rate,
+            accuracy=accuracy(keras["texts"], expected),
         ),
         BASELINE: value(base_rate, "drawings/s", n=count, method="loop of model.predict"),
     }

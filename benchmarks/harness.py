@@ -272,6 +272,12 @@ def machine() -> dict:
         info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         pass
+    # NumPy's BLAS threads change the lean runtime's figures a lot on a busy machine.
+    info["thread_settings"] = {
+        name: os.environ[name]
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        if name in os.environ
+    }
     for package in ("numpy", "cv2", "tensorflow", "keras"):
         module = sys.modules.get(package)
         if module is not None:

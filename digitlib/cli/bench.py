@@ -17,8 +17,10 @@ BENCHMARK_NAMES = (
     "throughput",
     "import",
     "load_and_memory",
+    "predict",
     "learn",
     "dashboard",
+    "crowd",
 )
 
 

@@ -8,6 +8,7 @@ Playwright Chromium; a missing Chromium fails the test with the fix, it never sk
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +72,19 @@ class DashboardServer:
 
 
 def spawn_dashboard(
-    port: int, store: Path, output, *, pool_size: int = TEST_POOL_SIZE
+    port: int,
+    store: Path,
+    output,
+    *,
+    pool_size: int = TEST_POOL_SIZE,
+    runtime: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> subprocess.Popen:
     """Launch ``python -m digitlib.dashboard.serve`` on 127.0.0.1:``port`` with ``store`` as
-    its store, writing its log to the open binary file ``output``; returns at once."""
+    its store, writing its log to the open binary file ``output``; returns at once.
+
+    ``runtime`` (``"lean"`` or ``"keras"``) is passed as ``--runtime`` (the server's default
+    when None); ``extra_args`` are more of ``serve``'s options (``--cull-idle-seconds 60``)."""
     env = dict(
         os.environ,
         DIGITLIB_STORE=str(store),
@@ -83,6 +93,9 @@ def spawn_dashboard(
     )
     command = [sys.executable, "-m", "digitlib.dashboard.serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--pool-size", str(pool_size)]
+    if runtime is not None:
+        command += ["--runtime", runtime]
+    command += list(extra_args)
     return subprocess.Popen(
         command,
         cwd=PROJECT_ROOT,
@@ -93,12 +106,22 @@ def spawn_dashboard(
     )
 
 
-def start_dashboard(store: Path, log: Path, *, pool_size: int = TEST_POOL_SIZE) -> DashboardServer:
+def start_dashboard(
+    store: Path,
+    log: Path,
+    *,
+    pool_size: int = TEST_POOL_SIZE,
+    runtime: str | None = None,
+    extra_args: Sequence[str] = (),
+) -> DashboardServer:
     """Start the dashboard server; wait until it answers and every preheated kernel has built its
-    dashboard (TensorFlow imported, models loaded), so that the first visitor does not wait."""
+    dashboard (models loaded), so that the first visitor does not wait. ``runtime`` and
+    ``extra_args`` as for ``spawn_dashboard``."""
     port = free_port()
     with open(log, "wb") as output:
-        process = spawn_dashboard(port, store, output, pool_size=pool_size)
+        process = spawn_dashboard(
+            port, store, output, pool_size=pool_size, runtime=runtime, extra_args=extra_args
+        )
     server = DashboardServer(f"http://127.0.0.1:{port}/", store, log, process, pool_size)
     deadline = time.monotonic() + SERVER_READY_TIMEOUT
     while True:
@@ -130,9 +153,19 @@ def _answers(url: str) -> bool:
 
 
 def stop_dashboard(server: DashboardServer) -> None:
-    """Stop the server this module started, and the kernels in its process group."""
+    """Stop the server this module started, and its kernels.
+
+    Jupyter starts each kernel in a session of its own, so the server's process group does not
+    hold them: the server shuts them down as it stops, and any still running after are stopped
+    by pid (only the server's own descendants, found before it stopped)."""
+    import psutil
+
     if server.process.poll() is not None:
         return
+    try:
+        kernels = psutil.Process(server.process.pid).children(recursive=True)
+    except psutil.Error:
+        kernels = []
     try:
         os.killpg(server.process.pid, signal.SIGTERM)
         server.process.wait(timeout=20)
@@ -141,6 +174,10 @@ def stop_dashboard(server: DashboardServer) -> None:
         server.process.wait(timeout=10)
     except ProcessLookupError:
         pass
+    _, alive = psutil.wait_procs(kernels, timeout=10)
+    for kernel in alive:
+        with contextlib.suppress(psutil.Error):
+            kernel.kill()
 
 
 @pytest.fixture(scope="session")
