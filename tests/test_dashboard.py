@@ -138,6 +138,26 @@ def test_pipeline_picture_names_the_steps():
 # --- the drawing pad -------------------------------------------------------------------------
 
 
+def test_redo_puts_back_what_undo_took_until_a_new_stroke():
+    changes = []
+    pad = DrawPad((100, 100), 6, on_change=changes.append)
+    for x in (10, 30):
+        pad._start(x, 10)
+        pad._extend(x, 60)
+        pad._finish()
+    pad._key("z", False, True, False)  # Ctrl+Z
+    assert len(pad.strokes) == 1 and changes[-1] == "undo"
+    pad._key("Z", True, True, False)  # Ctrl+Shift+Z
+    assert [p[0] for p in pad.strokes] == [(10.0, 10.0), (30.0, 10.0)] and changes[-1] == "redo"
+    pad.undo()
+    pad._start(50, 10)
+    pad._finish()
+    pad.redo()  # a new stroke forgot what was undone
+    assert [p[0] for p in pad.strokes] == [(10.0, 10.0), (50.0, 10.0)]
+    pad._key("z", False, False, False)  # a plain "z" does nothing
+    assert len(pad.strokes) == 2
+
+
 def test_drawpad_records_when_each_point_was_drawn():
     pad = DrawPad((100, 100), 6)
     pad._start(10, 10)

@@ -23,8 +23,8 @@ OTHER_BOX = "#8c8c8c"
 class DrawPad:
     """Strokes drawn with a mouse, a finger or a pen on a canvas of ``size`` = (height, width) px.
 
-    ``on_change(reason)`` is called after a stroke ends, after Undo and after Clear, with reason
-    ``"stroke"``, ``"undo"`` or ``"clear"``. ``guard(function)`` wraps every event handler so that
+    ``on_change(reason)`` is called after a stroke ends, after Undo, Redo and Clear, with reason
+    ``"stroke"``, ``"undo"``, ``"redo"`` or ``"clear"``. ``guard(function)`` wraps every event handler so that
     its errors reach the page (ipycanvas swallows them otherwise).
     """
 
@@ -61,16 +61,25 @@ class DrawPad:
             min=4,
             max=32,
             description="Brush",
-            readout=False,
-            layout=Layout(width="176px"),
+            readout=True,  # the width in pixels, beside the slider
+            layout=Layout(width="196px"),
             style={"description_width": "40px"},
         )
         self.clear_button = Button(description="Clear", icon="eraser", layout=Layout(width="76px"))
-        self.undo_button = Button(description="Undo", icon="undo", layout=Layout(width="76px"))
+        self.undo_button = Button(
+            description="Undo", icon="undo", layout=Layout(width="76px"), tooltip="Ctrl+Z"
+        )
+        self.redo_button = Button(
+            description="Redo", icon="repeat", layout=Layout(width="76px"), tooltip="Ctrl+Shift+Z"
+        )
         self.clear_button.add_class("digitlib-clear")
         self.undo_button.add_class("digitlib-undo")
+        self.redo_button.add_class("digitlib-redo")
         self.clear_button.on_click(guard(lambda _: self.clear()))
         self.undo_button.on_click(guard(lambda _: self.undo()))
+        self.redo_button.on_click(guard(lambda _: self.redo()))
+        #: Strokes taken back by Undo, newest last: Redo puts them back; a new stroke forgets them.
+        self._undone: list[tuple[list, float, list]] = []
 
         self.canvas.on_mouse_down(guard(self._start))
         self.canvas.on_mouse_move(guard(self._extend))
@@ -80,12 +89,19 @@ class DrawPad:
         self.canvas.on_touch_move(guard(lambda touches: self._extend(*touches[0])))
         self.canvas.on_touch_end(guard(lambda touches: touches or self._finish()))
         self.canvas.on_touch_cancel(guard(lambda touches: touches or self._finish()))
+        self.canvas.on_key_down(guard(self._key))
         # Commands sent before the browser shows the canvas are lost: draw again when it is ready.
         self.canvas.on_client_ready(guard(self.redraw))
         self._boxes: list[tuple[tuple[float, float, float, float], str, bool]] = []
 
         self.widget = VBox(
-            [self.canvas, HBox([self.clear_button, self.undo_button, self.brush])],
+            [
+                self.canvas,
+                HBox(
+                    [self.clear_button, self.undo_button, self.redo_button, self.brush],
+                    layout=Layout(flex_flow="row wrap"),
+                ),
+            ],
             layout=Layout(width=f"{width + 2}px", max_width="100%"),
         )
 
@@ -128,6 +144,7 @@ class DrawPad:
         if self._drawing:  # a second button or finger: finish the open stroke first
             self._finish()
         self._drawing = True
+        self._undone.clear()  # a new stroke: what was undone stays undone
         self.strokes.append([(float(x), float(y))])
         self.widths.append(float(self.brush.value))
         self.times.append([self._now()])
@@ -165,6 +182,7 @@ class DrawPad:
         self.strokes.clear()
         self.widths.clear()
         self.times.clear()
+        self._undone.clear()
         self._origin = None
         self._boxes = []
         with hold_canvas():
@@ -177,11 +195,30 @@ class DrawPad:
         self._drawing = False
         if not self.strokes:
             return
-        self.strokes.pop()
-        self.widths.pop()
-        self.times.pop()
+        self._undone.append((self.strokes.pop(), self.widths.pop(), self.times.pop()))
         self.redraw()
         self.on_change("undo")
+
+    def redo(self) -> None:
+        """Put back the last stroke Undo took away."""
+        self._drawing = False
+        if not self._undone:
+            return
+        points, width, times = self._undone.pop()
+        self.strokes.append(points)
+        self.widths.append(width)
+        self.times.append(times)
+        self.redraw()
+        self.on_change("redo")
+
+    def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
+        """Ctrl+Z (Cmd+Z) undoes, Ctrl+Shift+Z or Ctrl+Y redoes."""
+        if not (ctrl or meta):
+            return
+        if key.lower() == "z" and not shift:
+            self.undo()
+        elif key.lower() in ("z", "y"):
+            self.redo()
 
     def load(self, strokes: list[np.ndarray], widths: list[float]) -> None:
         """Replace the drawing (points in canvas pixels) and show it; no ``on_change``."""

@@ -384,5 +384,32 @@ PAGE_CSS = """
 .digitlib-dashboard .widget-box { overflow: visible; }
 .dl-gap { gap: 12px; }
 .dl-warning-box { background: #fff4e5; border: 1px solid #f0b45b; padding: 6px; border-radius: 4px; }
+/* The system's dark mode: JupyterLab's own colour variables, so every widget follows; the
+   canvas stays paper-white (ink is black, as people expect a page to be). */
+@media (prefers-color-scheme: dark) {
+  :root, body {
+    --jp-layout-color0: #111418; --jp-layout-color1: #181c21; --jp-layout-color2: #23282e;
+    --jp-layout-color3: #2f353c; --jp-border-color0: #4a525b; --jp-border-color1: #3a4149;
+    --jp-border-color2: #30363d; --jp-ui-font-color0: #f0f3f6; --jp-ui-font-color1: #e1e6eb;
+    --jp-ui-font-color2: #b9c1c9; --jp-ui-font-color3: #8b949e; --jp-content-font-color0: #f0f3f6;
+    --jp-content-font-color1: #e1e6eb; --jp-content-font-color2: #b9c1c9;
+    --jp-widgets-color: #e1e6eb; --jp-widgets-label-color: #e1e6eb;
+    --jp-widgets-readout-color: #e1e6eb; --jp-widgets-input-color: #e1e6eb;
+    --jp-widgets-input-background-color: #23282e; --jp-widgets-input-border-color: #4a525b;
+    --jp-widgets-slider-active-handle-color: #e1e6eb;
+    color-scheme: dark;
+  }
+  body { background: #111418; color: #e1e6eb; }
+  .digitlib-status { color: #d0d7de; }
+  .digitlib-status .dl-error { color: #ff7b8a; }
+  .digitlib-status .dl-warning, .dl-verdict-no { color: #f0b45b; }
+  .dl-verdict-ok { color: #56d364; }
+  .dl-card, .dl-thumb { border-color: #4a525b; }
+  .dl-card.dl-other { background: #1c2126; }
+  .dl-model-name { color: #b9c1c9; }
+  .dl-bar { background: #30363d; }
+  .dl-table td, .dl-table th, .dl-confusion td, .dl-confusion th { border-color: #3a4149; }
+  .dl-warning-box { background: #3a2a10; border-color: #8a5300; }
+}
 </style>
 """
