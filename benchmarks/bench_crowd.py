@@ -31,6 +31,7 @@ import numpy as np
 
 from benchmarks.bench_dashboard import _check_parts, _digit_paths, kernels, serve, wait_for_pool
 from benchmarks.harness import Context, summarize, value
+from digitlib.dashboard.app import CANVAS_SIZE
 
 CULL_IDLE_SECONDS = 120
 PAGE_TIMEOUT_MS = 120_000
@@ -38,8 +39,8 @@ READING_TIMEOUT_MS = 30_000
 #: How long, with every page open, to wait for the server to refill its pool and go quiet
 #: before measuring its memory.
 SETTLE_TIMEOUT = 60
-#: The dashboard's canvas, height and width in CSS pixels (``Dashboard``'s default).
-CANVAS = (240, 340)
+#: The dashboard's canvas, height and width in the drawing's pixels (``Dashboard``'s default).
+CANVAS = CANVAS_SIZE
 
 
 def single_stroke_digits(count: int) -> list[tuple[str, np.ndarray]]:

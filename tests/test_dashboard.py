@@ -210,9 +210,11 @@ def test_drawpad_touch_ends_a_stroke_only_when_the_last_finger_lifts():
     assert changes == ["stroke"] and pad.strokes == [[(10.0, 10.0), (30.0, 40.0)]]
 
 
-def test_drawpad_canvas_has_a_fixed_pixel_size_and_the_test_hook():
-    pad = DrawPad((240, 340))
-    assert pad.canvas.layout.width == "340px" and pad.canvas.layout.height == "240px"
+def test_drawpad_canvas_keeps_its_resolution_and_fits_the_page():
+    pad = DrawPad((240, 340), display_width=300)
+    assert (pad.canvas.width, pad.canvas.height) == (340, 240)  # the drawing's pixels
+    assert pad.canvas.layout.width == "100%" and pad.canvas.layout.height == "auto"
+    assert pad.canvas.layout.max_width == "300px"
     assert "digitlib-canvas" in pad.canvas._dom_classes
     assert [pad.clear_button.description, pad.undo_button.description] == ["Clear", "Undo"]
 

@@ -17,14 +17,15 @@ import pytest
 from playwright.sync_api import expect
 
 from digitlib.config import HELD_OUT, OTHER, PROJECT_ROOT
+from digitlib.dashboard.app import CANVAS_SIZE, LINE_WIDTH
 from digitlib.dashboard.render import render_drawing
 from digitlib.testing.voila_fixtures import TEST_OPERATOR_SECRET
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-#: Must match ``Dashboard``'s default canvas and brush.
-CANVAS = (240, 340)
-BRUSH = 12
+#: The dashboard's canvas (rows, columns) and brush, in the drawing's pixels.
+CANVAS = CANVAS_SIZE
+BRUSH = LINE_WIDTH
 READING_TIMEOUT = 30_000  # ms: generous, the machine is shared
 PAGE_TIMEOUT = 120_000  # ms: a page whose kernel was not preheated starts TensorFlow first
 
@@ -145,21 +146,26 @@ def open_dashboard(context, url: str):
     return page, time.perf_counter() - started
 
 
-def draw_with_mouse(page, strokes: list[np.ndarray]) -> None:
+def on_page(page, strokes: list[np.ndarray]) -> list[np.ndarray]:
+    """Strokes in canvas pixels -> page coordinates (the canvas is shown scaled to fit)."""
     box = page.locator(".digitlib-canvas").bounding_box()
-    for stroke in strokes:
-        page.mouse.move(box["x"] + float(stroke[0, 0]), box["y"] + float(stroke[0, 1]))
+    scale = np.array([box["width"] / CANVAS[1], box["height"] / CANVAS[0]], np.float32)
+    return [np.asarray(s, np.float32) * scale + [box["x"], box["y"]] for s in strokes]
+
+
+def draw_with_mouse(page, strokes: list[np.ndarray]) -> None:
+    for stroke in on_page(page, strokes):
+        page.mouse.move(float(stroke[0, 0]), float(stroke[0, 1]))
         page.mouse.down()
         for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + float(x), box["y"] + float(y))
+            page.mouse.move(float(x), float(y))
         page.mouse.up()
 
 
 def draw_with_touch(page, strokes: list[np.ndarray]) -> None:
     cdp = page.context.new_cdp_session(page)
-    box = page.locator(".digitlib-canvas").bounding_box()
-    for stroke in strokes:
-        points = [(box["x"] + float(x), box["y"] + float(y)) for x, y in stroke]
+    for stroke in on_page(page, strokes):
+        points = [(float(x), float(y)) for x, y in stroke]
         cdp.send(
             "Input.dispatchTouchEvent",
             {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]},
@@ -228,9 +234,13 @@ def desktop(browser, dashboard_server):
 def test_page_is_offline_and_canvas_fixed_size(desktop):
     outside = desktop.__dict__["dl_outside_requests"]
     assert outside == [], f"the page asked for assets from outside the server: {outside}"
-    # The canvas keeps its pixel size whatever the page width.
+    # The canvas grows with the window, keeping its aspect ratio and its resolution.
     box = desktop.locator(".digitlib-canvas").bounding_box()
-    assert (round(box["width"]), round(box["height"])) == (CANVAS[1], CANVAS[0])
+    assert box["width"] >= 600, f"the canvas does not use the window's room: {box}"
+    assert abs(box["height"] / box["width"] - CANVAS[0] / CANVAS[1]) < 0.01, box
+    assert desktop.evaluate(
+        "() => { const c = document.querySelector('.digitlib-canvas'); return [c.width, c.height]; }"
+    ) == [CANVAS[1], CANVAS[0]]
     for text in ("Clear", "Undo", "Save drawing", "Learn"):
         expect(desktop.get_by_role("button", name=text)).to_be_visible()
 

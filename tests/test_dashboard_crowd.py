@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from digitlib.config import HELD_OUT, OTHER
+from digitlib.dashboard.app import CANVAS_SIZE, LINE_WIDTH
 from digitlib.dashboard.render import render_drawing
 from digitlib.testing.crowd import visit_all
 from digitlib.testing.voila_fixtures import start_dashboard, stop_dashboard
@@ -23,9 +24,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGES = 8
 POOL = 4
-#: Must match ``Dashboard``'s default canvas (rows, columns) and brush.
-CANVAS = (240, 340)
-BRUSH = 12
+#: The dashboard's canvas (rows, columns) and brush, in the drawing's pixels.
+CANVAS = CANVAS_SIZE
+BRUSH = LINE_WIDTH
 PAGE_TIMEOUT_MS = 180_000  # generous: 2 shared cores start the kernels the pool did not hold
 READING_TIMEOUT_MS = 60_000
 

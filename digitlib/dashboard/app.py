@@ -52,6 +52,11 @@ rolled back. <b>Save drawing</b> only keeps the drawing with its labels, to buil
 """
 
 
+#: The drawing's resolution (rows, columns) and default brush width, in the drawing's pixels.
+CANVAS_SIZE = (480, 680)
+LINE_WIDTH = 24
+
+
 class Dashboard:
     """One visitor's dashboard. Display it with ``dashboard.widget`` (or just ``dashboard``).
 
@@ -62,7 +67,9 @@ class Dashboard:
         for ``store_url`` (``DIGITLIB_STORE``, else ``data/store``) and ``models_dir`` (the
         shipped checkpoints, ``models/`` by default).
     canvas_size : (height, width)
-        The drawing canvas in pixels; the default fits a 390 px wide phone.
+        The drawing's resolution in pixels; on the page the canvas takes the width it has, up to
+        640 CSS pixels, and shrinks to fit a 390 px wide phone (about 2 canvas pixels per CSS
+        pixel there: sharp on high-DPI screens). ``line_width`` is in the drawing's pixels.
     """
 
     def __init__(
@@ -71,8 +78,8 @@ class Dashboard:
         *,
         store_url: str | None = None,
         models_dir: str | None = None,
-        canvas_size: tuple[int, int] = (240, 340),
-        line_width: int = 12,
+        canvas_size: tuple[int, int] = CANVAS_SIZE,
+        line_width: int = LINE_WIDTH,
     ) -> None:
         started = time.perf_counter()
         self.session_id = uuid.uuid4().hex[:12]
@@ -96,7 +103,7 @@ class Dashboard:
         )
         self.reading = HTML(render.reading_html(""))
         self.reading.add_class("digitlib-reading")
-        self.note = HTML(render.reading_note([]), layout=Layout(max_width="340px"))
+        self.note = HTML(render.reading_note([]), layout=Layout(max_width="100%"))
         self.correction = Text(
             placeholder="the right number",
             description="Correct:",
@@ -123,7 +130,7 @@ class Dashboard:
             description="Learning",
             layout=Layout(width="300px", display="none"),
         )
-        self.verdict = HTML(layout=Layout(max_width="340px"))
+        self.verdict = HTML(layout=Layout(max_width="100%"))
         self.verdict.add_class("digitlib-verdict")
         self.inspect = HTML()
         self.inspect.add_class("digitlib-inspect")
@@ -143,7 +150,7 @@ class Dashboard:
                         self.progress,
                         self.verdict,
                     ],
-                    layout=Layout(width="350px", max_width="100%"),
+                    layout=Layout(flex="1 1 320px", max_width="660px", min_width="0"),
                 ),
                 VBox(
                     [HTML("<b>What the models saw</b>"), self.inspect],

@@ -1,4 +1,5 @@
-"""The drawing pad: a fixed-size two-layer ipycanvas, its strokes, and the Clear/Undo/brush controls.
+"""The drawing pad: a two-layer ipycanvas that fits its page, its strokes, and the
+Clear/Undo/Redo/brush controls.
 
 The pad keeps every point it receives, so the dashboard renders the drawing in Python
 (``render.render_drawing``) instead of asking the browser for its pixels: a stroke's end reaches
@@ -30,11 +31,12 @@ class DrawPad:
 
     def __init__(
         self,
-        size: tuple[int, int] = (240, 360),
-        line_width: int = 12,
+        size: tuple[int, int] = (480, 680),
+        line_width: int = 24,
         *,
         on_change: Callable[[str], None] = lambda reason: None,
         guard: Callable[[Callable], Callable] = lambda function: function,
+        display_width: int = 640,
     ) -> None:
         height, width = size
         if not (16 <= height <= 2048 and 16 <= width <= 2048):
@@ -47,19 +49,22 @@ class DrawPad:
         self.times: list[list[float]] = []
         self._origin: float | None = None
         self._drawing = False
-        # Fixed pixel size: the canvas must not stretch with the page (and stays 1:1 with events).
+        # ``size`` is the drawing's resolution; on the page the canvas fills the width it is
+        # given (up to ``display_width`` CSS pixels), keeping its aspect ratio: large on a
+        # desktop, whole on a phone, about 2 canvas pixels per CSS pixel there (sharp on
+        # high-DPI screens). ipycanvas maps events back to canvas pixels.
         self.canvas = MultiCanvas(
             2,
             width=width,
             height=height,
-            layout=Layout(width=f"{width}px", height=f"{height}px", min_width=f"{width}px"),
+            layout=Layout(width="100%", height="auto", max_width=f"{display_width}px"),
         )
         self.canvas.add_class("digitlib-canvas")
         self.ink, self.overlay = self.canvas[0], self.canvas[1]
         self.brush = IntSlider(
             value=line_width,
             min=4,
-            max=32,
+            max=64,
             description="Brush",
             readout=True,  # the width in pixels, beside the slider
             layout=Layout(width="196px"),
@@ -102,7 +107,7 @@ class DrawPad:
                     layout=Layout(flex_flow="row wrap"),
                 ),
             ],
-            layout=Layout(width=f"{width + 2}px", max_width="100%"),
+            layout=Layout(width="100%", max_width=f"{display_width + 4}px"),
         )
 
     # --- the drawing as data --------------------------------------------------------------------

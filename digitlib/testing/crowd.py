@@ -182,11 +182,17 @@ async def _visit(context, url, visit, stroke, page_timeout_ms, reading_timeout_m
 
         stage = "stroke to reading"
         box = await page.locator(".digitlib-canvas").bounding_box()
+        # The canvas is shown scaled to fit the page: canvas pixels -> page coordinates.
+        pixels = await page.evaluate(
+            "() => { const c = document.querySelector('.digitlib-canvas'); return c.width; }"
+        )
+        scale = box["width"] / float(pixels)
+        points = [(box["x"] + scale * float(x), box["y"] + scale * float(y)) for x, y in stroke]
         await page.evaluate(WATCH_READING_JS)
-        await page.mouse.move(box["x"] + float(stroke[0, 0]), box["y"] + float(stroke[0, 1]))
+        await page.mouse.move(*points[0])
         await page.mouse.down()
-        for x, y in stroke[1:]:
-            await page.mouse.move(box["x"] + float(x), box["y"] + float(y))
+        for point in points[1:]:
+            await page.mouse.move(*point)
         await page.mouse.up()
         await page.wait_for_function(READING_SEEN_JS, timeout=reading_timeout_ms)
         timing = await page.evaluate(READING_TIMING_JS)
