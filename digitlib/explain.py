@@ -1,7 +1,7 @@
 """Which ink made the models decide: occlusion saliency over a model input.
 
 Cover a small patch of the 28x28 input with paper and read it again: where covering the ink
-lowers the probability of the class read most, that ink spoke for it; where it raises it, the
+lowers the (log-)probability of the class read, that ink spoke for it; where it raises it, the
 ink spoke against it. One batch of readings per segment (49 covered copies for the default
 4-pixel patches), so it is cheap enough for every reading of the page.
 """
@@ -36,9 +36,10 @@ def occlusion_map(
 
     Returns
     -------
-    ndarray of shape (28, 28), float32: the drop in the probability of ``label`` when the
+    ndarray of shape (28, 28), float32: the drop in the log-probability of ``label`` when the
     patch holding each pixel is covered (positive: this ink speaks for ``label``; negative:
-    against it). The input is not changed.
+    against it), so that a sure reading still shows which ink it rests on. The input is not
+    changed.
     """
     image = np.asarray(image, np.float32)
     if image.shape != (28, 28):
@@ -52,8 +53,10 @@ def occlusion_map(
     for index in range(cells * cells):
         row, column = divmod(index, cells)
         covered[index, row * patch : (row + 1) * patch, column * patch : (column + 1) * patch] = 0
-    base = float(predict(image[None])[0, label])
-    drops = base - np.asarray(predict(covered), np.float32)[:, label]
+    # Log-probabilities: a sure reading (0.9999) still shows which ink it rests on.
+    base = float(np.log(max(float(predict(image[None])[0, label]), 1e-7)))
+    covered_probabilities = np.asarray(predict(covered), np.float64)[:, label]
+    drops = (base - np.log(np.maximum(covered_probabilities, 1e-7))).astype(np.float32)
     grid = drops.reshape(cells, cells)
     return np.kron(grid, np.ones((patch, patch), np.float32)).astype(np.float32)
 
@@ -63,8 +66,9 @@ def saliency_rgb(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
     orange, opposition in blue. Returns uint8 (28, 28, 3)."""
     image = np.clip(np.asarray(image, np.float32), 0, 1)
     scale = float(np.max(np.abs(saliency))) or 1.0
-    support = np.clip(saliency / scale, 0, 1)
-    against = np.clip(-saliency / scale, 0, 1)
+    # A square root: the weaker patches stay visible beside the strongest one.
+    support = np.sqrt(np.clip(saliency / scale, 0, 1))
+    against = np.sqrt(np.clip(-saliency / scale, 0, 1))
     gray = 0.35 * image
     red = gray + 0.65 * support
     green = gray + 0.35 * support + 0.25 * against

@@ -113,13 +113,13 @@ class Dashboard:
         self.correction.add_class("digitlib-correction")
         self.correction.observe(self.guard(self._on_correction_typed), "value")
         self.save_button = Button(
-            description="Save drawing", icon="save", layout=Layout(width="120px")
+            description="Save drawing", icon="save", layout=Layout(width="auto")
         )
         self.learn_button = Button(
             description="Learn",
             icon="graduation-cap",
             button_style="primary",
-            layout=Layout(width="90px"),
+            layout=Layout(width="auto"),
         )
         self.save_button.on_click(self.guard(lambda _: self.save_drawing()))
         self.learn_button.on_click(self.guard(lambda _: self.start_learning()))
