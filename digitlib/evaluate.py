@@ -267,3 +267,35 @@ def evaluate(
     metrics["seconds"] = round(time.monotonic() - started, 1)
     metrics["targets"] = check_targets(metrics)
     return metrics
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """``matrix`` int64 (10, 11): rows the true digit, columns the class read (10 = other);
+    ``accuracy``: the share read right."""
+
+    matrix: np.ndarray
+    accuracy: float
+
+
+def confusion(truth: np.ndarray, probabilities: np.ndarray) -> Confusion:
+    """The confusion of ``probabilities`` (N, 11) against digits ``truth`` (N,) int 0-9."""
+    truth = np.asarray(truth, np.int64)
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    if truth.shape != predicted.shape:
+        raise ValueError(f"{len(truth)} labels for {len(predicted)} rows of probabilities")
+    matrix = np.zeros((10, 11), np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return Confusion(matrix, float(np.mean(predicted == truth)) if len(truth) else 0.0)
+
+
+def live_confusion(recognizer, count: int = 2000) -> Confusion:
+    """The confusion of ``recognizer``'s ensemble on ``count`` MNIST test digits of the odd rows
+    (the rows the learning gate never validates on)."""
+    from digitlib import data
+    from digitlib.models import Ensemble
+
+    images, labels = data.load_mnist("test")
+    images = images[1::2][:count].astype(np.float32) / 255.0
+    ensemble = Ensemble(recognizer.models, recognizer.weights)
+    return confusion(labels[1::2][:count], ensemble.predict_proba(images))

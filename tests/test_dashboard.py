@@ -393,7 +393,8 @@ def test_operator_actions_are_refused_to_a_visitor_even_when_called_directly(tmp
     drawings = DrawingStore(LocalStore(tmp_path))
     drawings.save(PNG_ONE, "1")
     dashboard = Dashboard(Services(None, drawings=drawings, operator=OperatorGate("s3cret")))
-    data, models = DataPanel(dashboard), ModelsPanel(dashboard)
+    data = DataPanel(dashboard._panel_context())
+    models = ModelsPanel(dashboard._panel_context())
     for action in (data.refresh, data.export, models.rollback):
         with pytest.raises(OperatorOnly, match="only the operator"):
             action()  # through no button: the check sits in the action itself
@@ -542,3 +543,41 @@ def test_only_a_visitors_own_correction_gets_the_learner_ready(tmp_path, monkeyp
     assert dashboard.correction.value and started == []
     dashboard.correction.value = "7"  # as the visitor's typing arrives from the page
     assert started == [True]
+
+
+def test_an_accepted_review_item_shows_what_the_models_read(tmp_path):
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.dashboard.access import OperatorGate
+    from digitlib.store import DrawingStore, LocalStore
+
+    drawings = DrawingStore(LocalStore(tmp_path))
+    held = drawings.hold(PNG_ONE, "7", predictions={"given": "7", "models": "1"})
+    drawings.accept(held.id)
+    dashboard = Dashboard(Services(None, drawings=drawings, operator=OperatorGate("s")))
+    assert dashboard.unlock("s")
+    dashboard.tabs.selected_index = 2
+    (card,) = dashboard.data_panel.gallery.children
+    assert "label <b" in card.children[0].value and "read 1" in card.children[0].value
+
+
+def test_the_live_confusion_and_the_accuracy_series_come_from_the_library():
+    from digitlib.evaluate import confusion
+    from digitlib.learn.report import accuracy_series
+
+    found = confusion(np.array([0, 1, 1]), np.eye(11, dtype=np.float32)[[0, 1, 10]])
+    assert found.matrix[0, 0] == 1 and found.matrix[1, 1] == 1 and found.matrix[1, 10] == 1
+    assert found.accuracy == pytest.approx(2 / 3)
+    metrics = {
+        "validation": {
+            "cnn": {
+                "after": 0.99,
+                "groups": {"mnist": {"after": 0.995}, "canvas": {"after": 0.98}},
+            }
+        }
+    }
+    assert accuracy_series(metrics, "cnn") == {
+        "validation (gate)": 0.99,
+        "MNIST": 0.995,
+        "canvas-style": 0.98,
+    }
+    assert accuracy_series({}, "cnn") == {}

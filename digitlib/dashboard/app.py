@@ -33,7 +33,7 @@ from digitlib.config import OTHER
 from digitlib.dashboard import render
 from digitlib.dashboard.access import OperatorOnly
 from digitlib.dashboard.drawpad import DrawPad
-from digitlib.dashboard.panels import DataPanel, ModelsPanel
+from digitlib.dashboard.panels import DataPanel, ModelsPanel, PanelContext
 from digitlib.dashboard.services import Services, shared_services
 
 ABOUT = """
@@ -422,7 +422,7 @@ class Dashboard:
         index = change["new"]
         if index == 1:
             if self.models_panel is None:
-                self.models_panel = ModelsPanel(self)
+                self.models_panel = ModelsPanel(self._panel_context())
                 self._set_tab(1, self.models_panel.widget)
             self.models_panel.refresh()
         elif index == 2:
@@ -430,7 +430,7 @@ class Dashboard:
                 self._set_tab(2, self._operator_form())
                 return
             if self.data_panel is None:
-                self.data_panel = DataPanel(self)
+                self.data_panel = DataPanel(self._panel_context())
                 self._set_tab(2, self.data_panel.widget)
             self.data_panel.refresh()
 
@@ -490,6 +490,17 @@ class Dashboard:
         operator action runs, not only by hiding its button)."""
         if not self.is_operator:
             raise OperatorOnly("only the operator of this server can do that; unlock it first")
+
+    def _panel_context(self) -> PanelContext:
+        return PanelContext(
+            services=self.services,
+            guard=self.guard,
+            report=self.report,
+            require_operator=self.require_operator,
+            is_operator=lambda: self.is_operator,
+            learn_in_background=self.learn_in_background,
+            session_id=self.session_id,
+        )
 
     def _set_tab(self, index: int, widget: Any) -> None:
         children = list(self.tabs.children)

@@ -8,25 +8,47 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 from ipywidgets import HTML, Button, Dropdown, HBox, Layout, Text, VBox
 
-from digitlib.config import MODEL_NAMES, NUM_CLASSES, SHIPPED_MODELS_DIR
+from digitlib.config import MODEL_NAMES, SHIPPED_MODELS_DIR
 from digitlib.dashboard import render
+from digitlib.learn.report import accuracy_series
 
-if TYPE_CHECKING:  # pragma: no cover
-    from digitlib.dashboard.app import Dashboard
+
+@dataclass(frozen=True)
+class PanelContext:
+    """What a panel may use of its page (the panels know nothing else of the dashboard).
+
+    services : ``digitlib.dashboard.Services`` (recognizer, registry, drawings, learner).
+    guard : wraps a widget callback so that its errors reach the status line.
+    report : ``report(message, level="info")`` writes the status line.
+    require_operator : raises ``OperatorOnly`` unless the page unlocked operator mode.
+    is_operator : whether it did.
+    learn_in_background : ``learn_in_background(call, what)`` runs ``call(learner)`` with the
+        page's progress bar and verdict.
+    session_id : the page's anonymous session id.
+    """
+
+    services: Any
+    guard: Callable[[Callable], Callable]
+    report: Callable[..., None]
+    require_operator: Callable[[], None]
+    is_operator: Callable[[], bool]
+    learn_in_background: Callable[[Callable[[Any], Any], str], None]
+    session_id: str
 
 
 class ModelsPanel:
     """Live versions, history charts, confusion matrix, rollback, corrupt-checkpoint warnings."""
 
-    def __init__(self, dashboard: Dashboard) -> None:
-        self.dashboard = dashboard
-        guard = dashboard.guard
+    def __init__(self, page: PanelContext) -> None:
+        self.page = page
+        guard = page.guard
         self.warnings = HTML()
         self.versions = HTML()
         self.history = HTML()
@@ -53,7 +75,7 @@ class ModelsPanel:
                     layout=Layout(flex_flow="row wrap"),
                 ),
             ],
-            layout=Layout(display=None if dashboard.is_operator else "none"),
+            layout=Layout(display=None if page.is_operator() else "none"),
         )
         self.rollback_section.add_class("digitlib-rollback")
         self._histories: dict[str, list[Any]] = {}
@@ -73,7 +95,7 @@ class ModelsPanel:
         )
 
     def refresh(self) -> None:
-        services = self.dashboard.services
+        services = self.page.services
         recognizer = services.recognizer
         warnings = list(getattr(recognizer, "warnings", []) or [])
         self.warnings.value = (
@@ -92,7 +114,7 @@ class ModelsPanel:
                     self._histories[name] = list(registry.history(name))
                 except Exception as error:  # noqa: BLE001 - one model's history should not hide the rest
                     self._histories[name] = []
-                    self.dashboard.report(f"history of {name} unavailable: {error}", "warning")
+                    self.page.report(f"history of {name} unavailable: {error}", "warning")
         shipped = self._shipped_metrics()
         rows = []
         for name in MODEL_NAMES:
@@ -115,7 +137,7 @@ class ModelsPanel:
             if not history:
                 continue
             labels = [f"v{entry.version}" for entry in history]
-            points = [accuracy_points(entry.metrics or {}, name) for entry in history]
+            points = [accuracy_series(entry.metrics or {}, name) for entry in history]
             # A version's score before an update is its parent's score on the same validation
             # set: it fills the point of a parent that has none (the seeded shipped version).
             position = {entry.version: index for index, entry in enumerate(history)}
@@ -151,37 +173,28 @@ class ModelsPanel:
             self.rollback_version.value = history[-1].version
 
     def _shipped_metrics(self) -> dict:
-        folder = self.dashboard.services.models_dir or SHIPPED_MODELS_DIR
+        folder = self.page.services.models_dir or SHIPPED_MODELS_DIR
         path = Path(folder) / "metrics.json"
         try:
             return json.loads(path.read_text()) if path.exists() else {}
         except ValueError as error:
-            self.dashboard.report(f"{path} is not valid JSON: {error}", "warning")
+            self.page.report(f"{path} is not valid JSON: {error}", "warning")
             return {}
 
     def _confusion(self) -> str:
         """The live models' confusion on held-back MNIST test digits (cached per versions)."""
-        recognizer = self.dashboard.services.recognizer
+        recognizer = self.page.services.recognizer
         if recognizer is None:
             return '<div class="dl-empty">No models are loaded.</div>'
         key = tuple(sorted((str(k), str(v)) for k, v in recognizer.versions.items()))
         if self._confusion_cache.get("key") != key:
-            from digitlib.data import load_mnist
+            from digitlib.evaluate import live_confusion
 
-            images, labels = load_mnist("test")
-            # The odd rows: the learner's gate never validates on them.
-            images = images[1::2][:2000].astype(np.float32) / 255.0
-            labels = labels[1::2][:2000].astype(np.int64)
-            models, weights = recognizer.models, recognizer.weights
-            probabilities = sum(weights[n] * models[n].predict_proba(images) for n in models)
-            predicted = np.asarray(probabilities).argmax(axis=1)
-            matrix = np.zeros((10, NUM_CLASSES), np.int64)
-            np.add.at(matrix, (labels, predicted), 1)
-            accuracy = float(np.mean(predicted == labels))
+            found = live_confusion(recognizer)
             self._confusion_cache = {
                 "key": key,
-                "html": f"<div>{100 * accuracy:.2f}% read right</div>"
-                + render.confusion_matrix_html(matrix),
+                "html": f"<div>{100 * found.accuracy:.2f}% read right</div>"
+                + render.confusion_matrix_html(found.matrix),
             }
         return self._confusion_cache["html"]
 
@@ -189,51 +202,17 @@ class ModelsPanel:
         self.rollback_section.layout.display = None
 
     def rollback(self) -> None:
-        self.dashboard.require_operator()
-        registry = self.dashboard.services.registry
+        self.page.require_operator()
+        registry = self.page.services.registry
         if registry is None:
             raise RuntimeError("no model registry is available (see the start-up warning)")
         name, version = self.rollback_model.value, self.rollback_version.value
         if version is None:
             raise ValueError(f"{name} has no stored versions to roll back to")
         registry.rollback(name, version)
-        self.dashboard.services.sync_models(force=True)
-        self.dashboard.report(f"{name} rolled back to version {version}.")
+        self.page.services.sync_models(force=True)
+        self.page.report(f"{name} rolled back to version {version}.")
         self.refresh()
-
-
-def accuracy_points(metrics: dict, name: str) -> dict[str, float]:
-    """Accuracies in a version's manifest metrics, by series title (values in [0, 1]).
-
-    The gate's validation accuracy after the update (``validation.<name>.after``), plus any
-    figure whose key path names MNIST or canvas-style data and ends in an accuracy.
-    """
-    points: dict[str, float] = {}
-    after = ((metrics.get("validation") or {}).get(name) or {}).get("after")
-    if isinstance(after, int | float):
-        points["validation (gate)"] = float(after)
-    for path, value in _leaves(metrics):
-        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
-            continue
-        lowered = [part.lower() for part in path]
-        if lowered and lowered[0] in ("validation", "segments", "reference", "gate"):
-            continue
-        if not any("acc" in part for part in lowered) and len(lowered) > 1:
-            continue
-        if any("mnist" in part for part in lowered):
-            points.setdefault("MNIST", float(value))
-        elif any("canvas" in part for part in lowered):
-            points.setdefault("canvas-style", float(value))
-    return points
-
-
-def _leaves(values: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    if isinstance(values, dict):
-        found = []
-        for key, value in values.items():
-            found += _leaves(value, (*path, str(key)))
-        return found
-    return [(path, values)]
 
 
 def _canvas_summary(metrics: dict) -> str:
@@ -257,9 +236,9 @@ class DataPanel:
 
     page_size = 24
 
-    def __init__(self, dashboard: Dashboard) -> None:
-        self.dashboard = dashboard
-        guard = dashboard.guard
+    def __init__(self, page: PanelContext) -> None:
+        self.page = page
+        guard = page.guard
         self.refresh_button = Button(description="Refresh", icon="refresh")
         self.export_button = Button(description="Export", icon="download")
         self.refresh_button.on_click(guard(lambda _: self.refresh()))
@@ -283,13 +262,13 @@ class DataPanel:
         )
 
     def _drawings(self) -> Any:
-        drawings = self.dashboard.services.drawings
+        drawings = self.page.services.drawings
         if drawings is None:
             raise RuntimeError("no drawing store is available (see the start-up warning)")
         return drawings
 
     def refresh(self) -> None:
-        self.dashboard.require_operator()
+        self.page.require_operator()
         drawings = self._drawings()
         records = list(drawings.list())
         shown = records[-self.page_size :][::-1]
@@ -301,21 +280,23 @@ class DataPanel:
             held = list(drawings.list_held())
         except Exception as error:  # noqa: BLE001
             held = []
-            self.dashboard.report(f"review queue unavailable: {error}", "warning")
+            self.page.report(f"review queue unavailable: {error}", "warning")
         self.queue.children = [self._held_row(item) for item in held] or [
             HTML("<i>Nothing to review.</i>")
         ]
 
     def _card(self, record: Any) -> VBox:
-        guard = self.dashboard.guard
+        guard = self.page.guard
         drawing_id = record.id
         predictions = record.predictions if isinstance(record.predictions, dict) else {}
-        read = str(predictions.get("text", "") or "")
+        # Saved from the page: what it read ("text"); accepted from the review queue: what the
+        # models read when it was held ("models").
+        read = str(predictions.get("text") or predictions.get("models") or "")
         png = self._drawings().get(drawing_id).png
+        reading = f"read {html.escape(read)}" if read else "no reading recorded"
         picture = HTML(
             f'<img alt="drawing {html.escape(drawing_id)}" src="{render.png_data_url(png)}"/>'
-            f'<div>label <b class="dl-label">{html.escape(record.text)}</b>, '
-            f"read {html.escape(read or '?')}</div>"
+            f'<div>label <b class="dl-label">{html.escape(record.text)}</b>, {reading}</div>'
         )
         relabel = Text(value=record.text, layout=Layout(width="62px"))
         relabel_button = Button(description="Relabel", layout=Layout(width="76px"))
@@ -332,26 +313,26 @@ class DataPanel:
         cancel_button = Button(description="Keep", layout=Layout(width="60px", display="none"))
 
         def relabel_drawing(_: Any) -> None:
-            self.dashboard.require_operator()
+            self.page.require_operator()
             self._drawings().relabel(drawing_id, relabel.value.strip())
-            self.dashboard.report(f"Drawing {drawing_id} relabelled {relabel.value.strip()}.")
+            self.page.report(f"Drawing {drawing_id} relabelled {relabel.value.strip()}.")
             self.refresh()
 
         def ask_to_delete(_: Any) -> None:
-            self.dashboard.require_operator()
+            self.page.require_operator()
             delete_button.layout.display = "none"
             confirm_button.layout.display = cancel_button.layout.display = None
-            self.dashboard.report(f"Delete drawing {drawing_id}? It cannot be undone.", "warning")
+            self.page.report(f"Delete drawing {drawing_id}? It cannot be undone.", "warning")
 
         def keep(_: Any) -> None:
             delete_button.layout.display = None
             confirm_button.layout.display = cancel_button.layout.display = "none"
-            self.dashboard.report(f"Drawing {drawing_id} kept.")
+            self.page.report(f"Drawing {drawing_id} kept.")
 
         def delete_drawing(_: Any) -> None:
-            self.dashboard.require_operator()
+            self.page.require_operator()
             self._drawings().delete(drawing_id)
-            self.dashboard.report(f"Drawing {drawing_id} deleted.")
+            self.page.report(f"Drawing {drawing_id} deleted.")
             self.refresh()
 
         relabel_button.on_click(guard(relabel_drawing))
@@ -370,24 +351,24 @@ class DataPanel:
         return card
 
     def _held_row(self, record: Any) -> VBox:
-        guard = self.dashboard.guard
+        guard = self.page.guard
         held_id = record.id
         png = self._drawings().get_held(held_id).png
         accept = Button(description="Accept", button_style="success", layout=Layout(width="70px"))
         reject = Button(description="Reject", button_style="danger", layout=Layout(width="70px"))
 
         def accept_label(_: Any) -> None:
-            self.dashboard.require_operator()
-            self.dashboard.learn_in_background(
-                lambda learner: learner.accept(held_id, session_id=self.dashboard.session_id),
+            self.page.require_operator()
+            self.page.learn_in_background(
+                lambda learner: learner.accept(held_id, session_id=self.page.session_id),
                 f"the held label {record.text}",
             )
             self.refresh()
 
         def reject_label(_: Any) -> None:
-            self.dashboard.require_operator()
+            self.page.require_operator()
             self._drawings().reject(held_id)
-            self.dashboard.report(f"Held label {record.text} rejected.")
+            self.page.report(f"Held label {record.text} rejected.")
             self.refresh()
 
         accept.on_click(guard(accept_label))
@@ -411,7 +392,7 @@ class DataPanel:
     def export(self) -> None:
         import time as _time
 
-        self.dashboard.require_operator()
+        self.page.require_operator()
         from digitlib.config import PROJECT_ROOT
 
         drawings = self._drawings()
@@ -438,4 +419,4 @@ class DataPanel:
             f"Exported {exported.count} labelled digits{skipped} as "
             f"<code>{html.escape(path.name)}</code>{link}"
         )
-        self.dashboard.report(f"Exported {exported.count} labelled digits as {path.name}.")
+        self.page.report(f"Exported {exported.count} labelled digits as {path.name}.")

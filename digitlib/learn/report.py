@@ -188,3 +188,20 @@ class Update:
             "promoted_models": list(self.promoted_models),
             "kept": dict(self.kept),
         }
+
+
+def accuracy_series(metrics: dict, name: str) -> dict[str, float]:
+    """The accuracies a version's manifest recorded for model ``name`` (the JSON form of
+    ``UpdateMetrics.for_model``), by series title, values in [0, 1]: the gate's validation
+    accuracy after the update and its MNIST and canvas-digit parts. Empty for versions that
+    recorded none (shipped or seeded ones)."""
+    figures = ((metrics or {}).get("validation") or {}).get(name) or {}
+    series = {}
+    if isinstance(figures.get("after"), int | float):
+        series["validation (gate)"] = float(figures["after"])
+    groups = figures.get("groups") or {}
+    for group, title in (("mnist", "MNIST"), ("canvas", "canvas-style")):
+        after = (groups.get(group) or {}).get("after")
+        if isinstance(after, int | float):
+            series[title] = float(after)
+    return series
