@@ -52,13 +52,23 @@ def default_store_url(environ: dict[str, str] | None = None) -> str:
 class HeldOut:
     """Which parts of the shared data are kept out of training, to measure generalization.
 
-    The last five pendigits writer ids and about a quarter of the Quick, Draw! categories (every
-    fourth one in sorted order, never one of the six with bitmaps, which training uses).
+    The last five pendigits writer ids; about a quarter of the Quick, Draw! categories (every
+    fourth one in sorted order, never one of the six with bitmaps, which training uses); a
+    quarter of the letters and signs drawn from stroke fonts (every fourth character of
+    ``synthetic.glyph_characters()``, in every font); and two kinds of hand-made signs of
+    ``synthetic.SIGN_KINDS``. Training uses none of them; ``digitlib evaluate`` measures on them.
     """
 
     pendigits_writers: tuple[int, ...] = (26, 27, 28, 29, 30)
     quickdraw_every: int = 4
     quickdraw_offset: int = 1
+    glyph_every: int = 4
+    glyph_offset: int = 2
+    sign_kinds: tuple[str, ...] = ("sun", "double_arrow")
+
+    def glyphs(self, characters: list[str]) -> list[str]:
+        """The held-out characters among ``characters`` (kept in their order)."""
+        return list(characters[self.glyph_offset :: self.glyph_every])
 
     def quickdraw_categories(self, categories: list[str]) -> list[str]:
         """The held-out categories among ``categories`` (sorted, deterministic)."""
