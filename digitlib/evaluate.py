@@ -30,7 +30,7 @@ reproduce:
   found when its text is not empty, a non-digit as a false alarm when its text is not empty).
 
 The canvas figures also report, per model, the accuracy on the single model input that
-``preprocess.to_model_input(preprocess.ink_from_image(canvas))`` makes of each drawing.
+``preprocess.canvas_input(canvas)`` makes of each drawing.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def evaluate_mnist(ensemble, limit: int | None = None) -> dict[str, float]:
 
 
 def _model_input(canvas: np.ndarray) -> np.ndarray:
-    from digitlib import preprocess
+    from digitlib.preprocess import canvas_input
 
-    return preprocess.to_model_input(preprocess.ink_from_image(canvas))
+    return canvas_input(canvas)
 
 
 def _per_model(ensemble, inputs: np.ndarray, expected: np.ndarray) -> dict[str, float]:
@@ -285,29 +285,8 @@ def _recognize_batched(recognizer, canvases: list, size: int):
         yield from recognizer.recognize_many(canvases[start : start + size])
 
 
-def mnist_on_canvas(image: np.ndarray, rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """One MNIST image (uint8 (28, 28), white ink on black) as a canvas would hold it: inverted
-    to dark ink on white, upscaled with bilinear interpolation to a square of 40-100% of the
-    shorter side of a canvas of 280-600 px a side (aspect up to 1.5), at a random position.
-    Returns uint8 (H, W) gray."""
-    import cv2
-
-    rng = np.random.default_rng(rng)
-    height = int(rng.integers(280, 601))
-    width = int(np.clip(height * rng.uniform(0.75, 1.5), 280, 900))
-    side = int(rng.uniform(0.4, 1.0) * min(height, width))
-    big = cv2.resize(
-        255 - np.asarray(image, np.uint8), (side, side), interpolation=cv2.INTER_LINEAR
-    )
-    canvas = np.full((height, width), 255, np.uint8)
-    top = int(rng.integers(0, height - side + 1))
-    left = int(rng.integers(0, width - side + 1))
-    canvas[top : top + side, left : left + side] = big
-    return canvas
-
-
 def evaluate_mnist_canvas(recognizer, config: EvalConfig, progress: Progress | None = None):
-    """The MNIST test digits placed on canvases (``mnist_on_canvas``), read by ``recognize()``:
+    """The MNIST test digits placed on canvases (``data.mnist_canvas``), read by ``recognize()``:
     text exact, read as nothing, and the most common mistakes."""
     from digitlib import data
 
@@ -318,7 +297,9 @@ def evaluate_mnist_canvas(recognizer, config: EvalConfig, progress: Progress | N
         images, labels = images[pick], labels[pick]
     exact, nothing, mistakes, done = 0, 0, {}, 0
     for start in range(0, len(images), config.batch):
-        canvases = [mnist_on_canvas(image, rng) for image in images[start : start + config.batch]]
+        canvases = [
+            data.mnist_canvas(image, rng) for image in images[start : start + config.batch]
+        ]
         for result, label in zip(
             recognizer.recognize_many(canvases), labels[start : start + config.batch], strict=True
         ):

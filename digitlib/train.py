@@ -73,6 +73,25 @@ class TrainConfig:
     #: use, and without it the models read it as "other" or 8.
     slashed_zero_renderings: int = 3
     extra_width_fraction: tuple[float, float] = (0.025, 0.08)
+    #: Digits and non-digits as people draw them (``assemble_people``):
+    #: renderings per training-writer digit, each in a drawing style picked from
+    #: ``PEOPLE_STYLES`` (finger, mouse, thick felt pen, thin pen);
+    styled_digit_renderings: int = 3
+    #: renderings per training-writer 1, 4, 7 and 9 of its variant (``styles.DIGIT_VARIANTS``:
+    #: a flagged 1, an open-loop 4 or 9, a crossed 7), in any style;
+    variant_renderings: int = 2
+    #: MNIST training digits placed on canvases (``data.mnist_canvas``) and made into model
+    #: inputs as drawings are, so that the models see MNIST's hands through the canvas recipe;
+    mnist_canvas_count: int = 12000
+    #: drawings of each training letter and sign in each Hershey font (``synthetic``), "other";
+    glyph_copies: int = 16
+    #: hand-made signs of the training sign kinds (``synthetic.SIGN_KINDS``), "other";
+    sign_count: int = 2000
+    #: two training-writer digits run together into one segment (``synthetic.run_together``),
+    #: "other";
+    run_together_count: int = 2000
+    #: renderings per training-category doodle in a drawing style of ``PEOPLE_STYLES``.
+    styled_doodle_renderings: int = 1
     #: Loss weight of the "other" class relative to a digit class.
     other_weight: float = 1.0
     #: Share of the assembled set kept aside to monitor training (not MNIST test, not held out).
@@ -118,6 +137,23 @@ class TrainConfig:
             EXTRAS_VERSION,
         )
 
+    def people_key(self) -> str:
+        """A short hash of the fields that decide ``assemble_people``'s data."""
+        return self._key(
+            {
+                "seed",
+                "styled_digit_renderings",
+                "variant_renderings",
+                "mnist_canvas_count",
+                "glyph_copies",
+                "sign_count",
+                "run_together_count",
+                "styled_doodle_renderings",
+                "canvas_range",
+            },
+            PEOPLE_VERSION,
+        )
+
     def data_key(self) -> str:
         """A short hash of the fields that decide the assembled data (for the cache)."""
         return self._key(
@@ -142,6 +178,12 @@ class TrainConfig:
 DATA_VERSION = 1
 #: The same for the extra data (``assemble_extras``).
 EXTRAS_VERSION = 2
+#: The same for ``assemble_people``.
+PEOPLE_VERSION = 1
+
+#: The drawing styles (``styles.STYLES``) that ``assemble_people`` draws in; "pen" is what the
+#: other parts draw.
+PEOPLE_STYLES = ("finger", "mouse", "thick", "thin")
 
 
 @dataclass
@@ -170,29 +212,36 @@ def render_to_inputs(
     canvas_range: tuple[int, int] = (200, 600),
     augment: bool = False,
     width_fraction: tuple[float, float] = (0.03, 0.07),
+    styles: tuple[str, ...] = (),
 ) -> np.ndarray:
     """Render each drawing's strokes ``renderings`` times on random canvases
     (``data.random_style`` with stroke widths ``width_fraction`` of the canvas) and make model
-    inputs the way recognition does. ``augment``: change the strokes of every rendering first
-    (``augment.augment_strokes``).
+    inputs the way recognition does (``preprocess.canvas_input``). ``augment``: change the
+    strokes of every rendering first (``augment.augment_strokes``). ``styles``: draw every
+    rendering in a drawing style picked at random from these (``styles.render_in_style``, which
+    sets its own stroke width) instead.
 
     Returns float32 (len(drawings) * renderings, 28, 28), drawing-major.
     """
-    from digitlib import data, preprocess
+    from digitlib import data
     from digitlib.augment import augment_strokes
+    from digitlib.preprocess import canvas_input
+    from digitlib.styles import render_in_style
 
     rng = np.random.default_rng(seed)
     outputs = np.zeros((len(drawings) * renderings, 28, 28), np.float32)
     for index, strokes in enumerate(drawings):
         for copy in range(renderings):
             drawn = augment_strokes(strokes, rng) if augment else strokes
-            style = data.random_style(
-                rng, canvas_range=canvas_range, width_fraction=width_fraction
-            )
-            canvas = data.render_strokes(drawn, style)
-            outputs[index * renderings + copy] = preprocess.to_model_input(
-                preprocess.ink_from_image(canvas)
-            )
+            if styles:
+                style = str(rng.choice(styles))
+                canvas = render_in_style(drawn, style, rng, canvas_range=canvas_range)
+            else:
+                style = data.random_style(
+                    rng, canvas_range=canvas_range, width_fraction=width_fraction
+                )
+                canvas = data.render_strokes(drawn, style)
+            outputs[index * renderings + copy] = canvas_input(canvas)
     return outputs
 
 
@@ -205,6 +254,7 @@ def render_many(
     canvas_range: tuple[int, int] = (200, 600),
     augment: bool = False,
     width_fraction: tuple[float, float] = (0.03, 0.07),
+    styles: tuple[str, ...] = (),
 ) -> np.ndarray:
     """``render_to_inputs`` over chunks, in ``workers`` processes; the result does not depend
     on ``workers`` (each chunk has its own seed)."""
@@ -214,7 +264,7 @@ def render_many(
         return np.zeros((0, 28, 28), np.float32)
     if workers <= 1:
         parts = [
-            render_to_inputs(c, renderings, s, canvas_range, augment, width_fraction)
+            render_to_inputs(c, renderings, s, canvas_range, augment, width_fraction, styles)
             for c, s in zip(chunks, seeds, strict=True)
         ]
     else:
@@ -228,6 +278,7 @@ def render_many(
                     [canvas_range] * len(chunks),
                     [augment] * len(chunks),
                     [width_fraction] * len(chunks),
+                    [styles] * len(chunks),
                 )
             )
     return np.concatenate(parts)
@@ -335,16 +386,152 @@ def assemble_training_set(
     ``limit``: use at most this many items per source (quick runs and tests; not cached).
     """
     base = _assemble_base(config, cache_dir=cache_dir, limit=limit)
-    images, labels, sources = assemble_extras(config, cache_dir=cache_dir, limit=limit)
-    if not len(images):
+    parts = [
+        assemble_extras(config, cache_dir=cache_dir, limit=limit),
+        assemble_people(config, cache_dir=cache_dir, limit=limit),
+    ]
+    parts = [part for part in parts if len(part[0])]
+    if not parts:
         return base
     return TrainingSet(
-        np.concatenate([base.images, images]),
-        np.concatenate([base.labels, labels]),
-        np.concatenate([base.sources, sources]),
+        np.concatenate([base.images, *(p[0] for p in parts)]),
+        np.concatenate([base.labels, *(p[1] for p in parts)]),
+        np.concatenate([base.sources, *(p[2] for p in parts)]),
         base.validation_images,
         base.validation_labels,
     )
+
+
+def training_digits(limit: int | None = None) -> list:
+    """The pendigits digits of the training writers (every writer not in ``HELD_OUT``), in file
+    order; at most ``limit``."""
+    from digitlib import data
+
+    writers = set(HELD_OUT.pendigits_writers)
+    digits = [d for d in data.load_pendigits() if d.writer not in writers]
+    return digits[:limit] if limit else digits
+
+
+def training_categories() -> list[str]:
+    """The Quick, Draw! categories training uses (every one not in ``HELD_OUT``), sorted."""
+    from digitlib import data
+
+    categories = data.quickdraw_categories()
+    held_out = set(HELD_OUT.quickdraw_categories(categories))
+    return [c for c in sorted(categories) if c not in held_out]
+
+
+def assemble_people(
+    config: TrainConfig = TrainConfig(),
+    *,
+    cache_dir: Path | None = DEFAULT_CACHE_DIR,
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Digits and non-digits as people draw them (issue 14; all of it trains):
+
+    - every training writer's digit ``config.styled_digit_renderings`` times, each in a style
+      of ``PEOPLE_STYLES`` (``styles.render_in_style``);
+    - every training writer's 1, 4, 7 and 9 ``config.variant_renderings`` times as its variant
+      (``styles.DIGIT_VARIANTS``), in any style;
+    - ``config.mnist_canvas_count`` MNIST training digits on canvases (``data.mnist_canvas``);
+    - "other": the training letters and signs of the Hershey fonts (``synthetic.glyph_drawings``
+      of the characters not in ``HELD_OUT.glyphs``), ``config.sign_count`` hand-made signs of
+      the kinds not held out, ``config.run_together_count`` pairs of training digits run
+      together, and every training-category doodle ``config.styled_doodle_renderings`` times in
+      a style of ``PEOPLE_STYLES``. Every drawing is stroke-augmented first
+      (``augment.augment_strokes``) except the digits in styles.
+
+    Returns (images float32 (N, 28, 28), labels int64 (N,), sources (N,) str); cached in
+    ``cache_dir`` by ``config.people_key()``.
+    """
+    from digitlib import data, synthetic
+    from digitlib.augment import augment_strokes
+    from digitlib.preprocess import canvas_input
+    from digitlib.styles import DIGIT_VARIANTS, STYLES
+
+    cache_path = None
+    if cache_dir is not None and limit is None:
+        cache_path = Path(cache_dir) / f"people-{config.people_key()}.npz"
+        if cache_path.exists():
+            with np.load(cache_path, allow_pickle=False) as archive:
+                return (
+                    archive["images"].astype(np.float32) / 255,
+                    archive["labels"].astype(np.int64),
+                    archive["sources"],
+                )
+    seeds = np.random.SeedSequence([config.seed, 14]).spawn(12)
+    seed = [int(s.generate_state(1)[0]) for s in seeds]
+    render = dict(workers=config.workers, canvas_range=config.canvas_range)
+    parts: list[tuple[np.ndarray, np.ndarray, str]] = []
+    digits = training_digits(limit)
+    if config.styled_digit_renderings:
+        inputs = render_many(
+            [d.strokes for d in digits],
+            config.styled_digit_renderings,
+            seed[0],
+            styles=PEOPLE_STYLES,
+            **render,
+        )
+        labels = np.repeat([d.label for d in digits], config.styled_digit_renderings)
+        parts.append((inputs, labels.astype(np.int64), "pendigits_styled"))
+    if config.variant_renderings:
+        variant_rng = np.random.default_rng(seeds[1])
+        chosen = [d for d in digits if d.label in (1, 4, 7, 9)]
+        variants = [
+            augment_strokes(DIGIT_VARIANTS[d.label][0](d.strokes, variant_rng), variant_rng)
+            for d in chosen
+            for _ in range(config.variant_renderings)
+        ]
+        inputs = render_many(variants, 1, seed[2], styles=STYLES, **render)
+        labels = np.repeat([d.label for d in chosen], config.variant_renderings)
+        parts.append((inputs, labels.astype(np.int64), "pendigits_variants"))
+    if config.mnist_canvas_count:
+        images, labels = data.load_mnist("train")
+        count = limit or config.mnist_canvas_count
+        pick = np.sort(np.random.default_rng(seeds[3]).permutation(len(images))[:count])
+        canvas_rng = np.random.default_rng(seeds[4])
+        inputs = np.stack([canvas_input(data.mnist_canvas(images[i], canvas_rng)) for i in pick])
+        parts.append((inputs, labels[pick].astype(np.int64), "mnist_canvas"))
+    negatives: list = []
+    if config.glyph_copies:
+        held_out = set(HELD_OUT.glyphs(synthetic.glyph_characters()))
+        characters = [c for c in synthetic.glyph_characters() if c not in held_out]
+        copies = 1 if limit else config.glyph_copies
+        negatives += synthetic.glyph_drawings(characters[: limit or None], copies, seeds[5])
+    if config.sign_count:
+        kinds = [k for k in synthetic.SIGN_KINDS if k not in HELD_OUT.sign_kinds]
+        negatives += synthetic.sign_drawings(kinds, limit or config.sign_count, seeds[6])
+    if config.run_together_count:
+        pair_rng = np.random.default_rng(seeds[7])
+        for _ in range(limit or config.run_together_count):
+            first, second = pair_rng.integers(len(digits), size=2)
+            pair = synthetic.run_together(digits[first].strokes, digits[second].strokes, pair_rng)
+            negatives.append(pair)
+    if negatives:
+        inputs = render_many(negatives, 1, seed[8], augment=True, styles=STYLES, **render)
+        parts.append((inputs, np.full(len(inputs), OTHER), "people_negatives"))
+    if config.styled_doodle_renderings:
+        doodles = data.load_quickdraw_strokes(training_categories())
+        doodles = doodles[:limit] if limit else doodles
+        inputs = render_many(
+            [d.strokes for d in doodles],
+            config.styled_doodle_renderings,
+            seed[9],
+            styles=PEOPLE_STYLES,
+            **render,
+        )
+        parts.append((inputs, np.full(len(inputs), OTHER), "quickdraw_styled"))
+    if not parts:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, str)
+    images, labels, sources = _join_parts(parts)
+    if cache_path is not None:
+        _save_atomically(
+            cache_path,
+            images=_to_uint8(images),
+            labels=labels.astype(np.uint8),
+            sources=sources.astype(str),
+        )
+    return images, labels, sources
 
 
 def _assemble_base(
