@@ -106,7 +106,9 @@ def simplify(stroke: np.ndarray, tolerance: float) -> np.ndarray:
         if length < 1e-9:
             distances = np.linalg.norm(middle - a, axis=1)
         else:
-            distances = np.abs(np.cross(direction, middle - a)) / length
+            offsets = middle - a
+            cross = direction[0] * offsets[:, 1] - direction[1] * offsets[:, 0]
+            distances = np.abs(cross) / length
         farthest = int(np.argmax(distances))
         if distances[farthest] > tolerance:
             index = first + 1 + farthest
