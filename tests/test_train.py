@@ -224,3 +224,15 @@ def test_assemble_people_labels_and_never_uses_held_out_glyphs(monkeypatch):
     assert (labels[negatives] == OTHER).all() and (labels[~negatives] < 10).all()
     assert set(labels[sources == "pendigits_variants"]) <= {1, 4, 7, 9}
     assert images.shape == (len(labels), 28, 28) and images.dtype == np.float32
+
+
+def test_training_digits_and_categories_leave_out_the_held_out_ones():
+    from digitlib import data
+    from digitlib.config import HELD_OUT
+
+    writers = {d.writer for d in train.training_digits()}
+    assert writers and not writers & set(HELD_OUT.pendigits_writers)
+    categories = set(train.training_categories())
+    held_out = set(HELD_OUT.quickdraw_categories(data.quickdraw_categories()))
+    assert categories and not categories & held_out
+    assert categories | held_out == set(data.quickdraw_categories())
