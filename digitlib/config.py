@@ -84,13 +84,46 @@ def operator_secret(environ: dict[str, str] | None = None) -> str | None:
 class HeldOut:
     """Which parts of the shared data are kept out of training, to measure generalization.
 
-    The last five pendigits writer ids and about a quarter of the Quick, Draw! categories (every
-    fourth one in sorted order, never one of the six with bitmaps, which training uses).
+    The last five pendigits writer ids; about a quarter of the Quick, Draw! categories (every
+    fourth one in sorted order, never one of the six with bitmaps, which training uses); a
+    quarter of the letters and signs drawn from stroke fonts (every fourth character of
+    ``synthetic.glyph_characters()``, in every font); and two kinds of hand-made signs of
+    ``synthetic.SIGN_KINDS``. Training uses none of them; ``digitlib evaluate`` measures on them.
     """
 
     pendigits_writers: tuple[int, ...] = (26, 27, 28, 29, 30)
     quickdraw_every: int = 4
     quickdraw_offset: int = 1
+    glyph_every: int = 4
+    glyph_offset: int = 2
+    sign_kinds: tuple[str, ...] = ("sun", "double_arrow")
+    #: The tuning part: not held out, but kept out of the models' training too, so that the
+    #: decision's thresholds are chosen (``digitlib.tune``) on writers and kinds the models
+    #: have not seen, as new users will be.
+    tuning_writers: tuple[int, ...] = (21, 22, 23, 24, 25)
+    tuning_quickdraw_every: int = 8
+    tuning_quickdraw_offset: int = 3
+    tuning_glyph_every: int = 8
+    tuning_glyph_offset: int = 0
+    tuning_sign_kinds: tuple[str, ...] = ("house",)
+
+    def glyphs(self, characters: list[str]) -> list[str]:
+        """The held-out characters among ``characters`` (kept in their order)."""
+        return list(characters[self.glyph_offset :: self.glyph_every])
+
+    def tuning_glyphs(self, characters: list[str]) -> list[str]:
+        """The tuning characters among ``characters`` (never held-out ones)."""
+        held_out = set(self.glyphs(characters))
+        picked = characters[self.tuning_glyph_offset :: self.tuning_glyph_every]
+        return [c for c in picked if c not in held_out]
+
+    def tuning_quickdraw_categories(self, categories: list[str]) -> list[str]:
+        """The tuning categories among ``categories`` (sorted; never held-out ones)."""
+        bitmap_categories = {"apple", "bicycle", "cat", "diamond", "eye", "fish"}
+        held_out = set(self.quickdraw_categories(categories))
+        eligible = [c for c in sorted(categories) if c not in bitmap_categories]
+        picked = eligible[self.tuning_quickdraw_offset :: self.tuning_quickdraw_every]
+        return [c for c in picked if c not in held_out]
 
     def quickdraw_categories(self, categories: list[str]) -> list[str]:
         """The held-out categories among ``categories`` (sorted, deterministic)."""

@@ -481,6 +481,30 @@ def random_style(
     )
 
 
+def mnist_canvas(image: np.ndarray, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """One MNIST image (uint8 (28, 28), white ink on black) as a canvas would hold it: inverted
+    to dark ink on white, upscaled with bilinear interpolation to a square of 40-100% of the
+    shorter side of a canvas of 280-600 px a side (aspect up to 1.5), at a random position.
+    Returns uint8 (H, W) gray."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.shape != (28, 28) or image.dtype != np.uint8:
+        raise ValueError(
+            f"expected one MNIST image, uint8 (28, 28); got {image.dtype} {image.shape}"
+        )
+    rng = np.random.default_rng(rng)
+    height = int(rng.integers(280, 601))
+    width = int(np.clip(height * rng.uniform(0.75, 1.5), 280, 900))
+    side = int(rng.uniform(0.4, 1.0) * min(height, width))
+    big = cv2.resize(255 - image, (side, side), interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((height, width), 255, np.uint8)
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    canvas[top : top + side, left : left + side] = big
+    return canvas
+
+
 def compose_number(
     digits: Sequence[Strokes],
     gaps: Sequence[float],

@@ -359,12 +359,12 @@ def naive_inputs(canvases: Sequence[np.ndarray]) -> np.ndarray:
 
 def model_inputs(canvases: Sequence[np.ndarray]) -> np.ndarray:
     """Canvas images -> model inputs the way recognition makes them, one drawing per canvas
-    (``to_model_input(ink_from_image(canvas))``). Returns float32 (N, 28, 28)."""
-    from digitlib.preprocess import ink_from_image, to_model_input
+    (``preprocess.canvas_input``). Returns float32 (N, 28, 28)."""
+    from digitlib.preprocess import canvas_input
 
     outputs = np.zeros((len(canvases), 28, 28), np.float32)
     for index, canvas in enumerate(canvases):
-        outputs[index] = to_model_input(ink_from_image(canvas))
+        outputs[index] = canvas_input(canvas)
     return outputs
 
 
@@ -816,7 +816,7 @@ def heldout_canvas_set(
     """Drawings no model trained on, as the evaluation protocol makes them (``evaluate``):
     digits of the held-out pendigits writers and doodles of the held-out Quick, Draw!
     categories (label ``OTHER``), each on a random canvas (``data.random_style``) and turned
-    into a model input by ``to_model_input(ink_from_image(canvas))``.
+    into a model input by ``preprocess.canvas_input(canvas)``.
 
     ``digit_count`` and ``doodle_count`` random drawings of each (all of them when fewer).
     """
@@ -852,20 +852,23 @@ def mnist_test_set(count: int, rng: np.random.Generator | int | None = None) -> 
 
 
 def decide_labels(probabilities: np.ndarray, min_confidence: float | None = None) -> np.ndarray:
-    """The label the recognizer reports for each single-segment model input: the most likely
-    class, or "other" when the most likely digit's probability is below ``min_confidence``
-    (``recognize.DecisionParams().min_confidence`` when None). The rule of ``recognize.decide``
-    for a digit-shaped segment, vectorized (the tests check they agree); the recognizer's
+    """The label the recognizer reports for each single-segment model input: what
+    ``recognize.decide`` makes of its probabilities with ``recognize.DecisionParams()`` (its
+    ``min_confidence`` replaced when given), for a digit-shaped segment: the recognizer's
     further checks of a segment's shape (holes, stroke length, width) need the drawing and are
     left out. Returns int64 (N,)."""
-    from digitlib.recognize import DecisionParams
+    from dataclasses import replace
+
+    from digitlib.recognize import DecisionParams, decide
 
     probabilities = _check_probabilities(probabilities)
-    threshold = DecisionParams().min_confidence if min_confidence is None else min_confidence
-    labels = probabilities.argmax(axis=1)
-    confidence = probabilities[np.arange(len(labels)), labels]
-    unsure = (labels != OTHER) & (confidence < threshold)
-    return np.where(unsure, OTHER, labels).astype(np.int64)
+    params = DecisionParams()
+    if min_confidence is not None:
+        params = replace(params, min_confidence=min_confidence)
+    square = [(0, 0, 1, 1)]
+    return np.array(
+        [decide(row[None], None, square, params)[0][0][0] for row in probabilities], np.int64
+    )
 
 
 def operating_threshold() -> float:

@@ -377,3 +377,12 @@ def to_model_input(ink: np.ndarray, stroke_ratio: float = MNIST_STROKE_RATIO) ->
     fit_size = (max(1, round(width * fit)), max(1, round(height * fit)))
     small = cv2.resize(redrawn, fit_size, interpolation=cv2.INTER_AREA)
     return np.clip(center_by_mass(small), 0.0, 1.0).astype(np.float32)
+
+
+def canvas_input(image: np.ndarray | bytes) -> np.ndarray:
+    """The one model input of a drawing of one digit or shape: ``to_model_input`` of all the
+    ink of ``image`` (``ink_from_image``), float32 (28, 28) in [0, 1]. The one recipe training,
+    evaluation and exploration use to turn a rendered canvas into a model input; recognition
+    cuts a drawing into segments first (``digitlib.recognize.prepare``), which gives the same
+    input for a drawing of one segment."""
+    return to_model_input(ink_from_image(image))

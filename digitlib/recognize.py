@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlib.config import MODEL_NAMES, OTHER, RUNTIMES, SHIPPED_MODELS_DIR
+from digitlib.gate import DigitGate, decide_one
 from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model_input
 from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
 
@@ -96,6 +97,10 @@ class DecisionParams:
     second_look: bool = True
     second_look_below: float = 0.9
     second_look_confidence: float = 0.5
+    #: A learned "digit or not" decision for one-segment drawings read by the ensemble
+    #: (``digitlib.gate``); it replaces ``min_confidence``, ``second_look_confidence`` and the
+    #: shape rules there. None: the hand-set rules decide.
+    gate: DigitGate | None = None
 
 
 @dataclass(frozen=True)
@@ -457,17 +462,30 @@ class Recognizer:
             count = len(item.inputs)
             rows = {name: values[start : start + count] for name, values in outputs.items()}
             params = second_look if start in looked else self.decision
-            results.append(self._read(item, rows, model, params))
+            results.append(self._read(item, rows, model, params, looked_again=start in looked))
             start += count
         return results
 
     def _read(
-        self, item: _Prepared, rows: dict[str, np.ndarray], model: str, params: DecisionParams
+        self,
+        item: _Prepared,
+        rows: dict[str, np.ndarray],
+        model: str,
+        params: DecisionParams,
+        looked_again: bool = False,
     ) -> Result:
         if not item.inputs:
             return Result("", [], model)
         count = len(item.boxes)
         chosen = rows[model]
+        if params.gate is not None and model == "ensemble" and count == 1:
+            probabilities = {name: values[0].tolist() for name, values in rows.items()}
+            shape = item.shapes[0] if item.shapes else (0, 0.0, 0)
+            label, confidence = decide_one(
+                params.gate, probabilities, shape, item.boxes[0], looked_again
+            )
+            segment = Segment(label, confidence, item.boxes[0], item.inputs[0], probabilities)
+            return Result("" if label == OTHER else str(label), [segment], model)
         whole_row = chosen[count] if item.whole_box is not None else None
         labels, whole = decide(chosen[:count], whole_row, item.boxes, params, item.shapes or None)
         if whole is not None:

@@ -29,17 +29,52 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from digitlib.config import HELD_OUT, NUM_CLASSES, OTHER, PROJECT_ROOT
+from digitlib.styles import slash_zero
+from digitlib.synthetic import shape_drawings, synthetic_drawings  # learn.py imports the latter
 
 Progress = Callable[[int, dict], None]
 
 #: Where assembled training sets are cached (git-ignored).
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache" / "training"
+
+
+@dataclass(frozen=True)
+class CNNSettings:
+    """How the Keras CNN (``models.keras_models.build_cnn``) trains: Adam at ``learning_rate``
+    with a cosine schedule, ``epochs`` epochs. ``mnist_weight``: loss weight of the MNIST
+    images (1 for every other image): the canvas renderings and extras outnumber MNIST, and with
+    weight 1 the CNN fell to 99.42% on the MNIST test set (target 99.5%). 1.5 and 2 both held
+    99.6%; 1.5 read canvases better (models/README.md)."""
+
+    epochs: int = 12
+    learning_rate: float = 2e-3
+    mnist_weight: float = 1.5
+
+
+@dataclass(frozen=True)
+class FNNSettings:
+    """How the Keras FNN (``models.keras_models.build_fnn``) trains (Adam, cosine schedule)."""
+
+    epochs: int = 12
+    learning_rate: float = 1e-3
+    mnist_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class NumpyFNNSettings:
+    """How the NumPy FNN trains: mini-batch SGD with momentum, cosine schedule, L2
+    ``weight_decay``; ``layers`` its sizes, input to output."""
+
+    epochs: int = 15
+    learning_rate: float = 0.05
+    layers: tuple[int, ...] = (784, 256, 128, NUM_CLASSES)
+    weight_decay: float = 1e-5
 
 
 @dataclass(frozen=True)
@@ -71,35 +106,56 @@ class TrainConfig:
     #: use, and without it the models read it as "other" or 8.
     slashed_zero_renderings: int = 3
     extra_width_fraction: tuple[float, float] = (0.025, 0.08)
+    #: Digits and non-digits as people draw them (``assemble_people``):
+    #: renderings per training-writer digit, each in a drawing style picked from
+    #: ``PEOPLE_STYLES`` (finger, mouse, thick felt pen, thin pen);
+    styled_digit_renderings: int = 3
+    #: renderings per training-writer 1, 4, 7 and 9 of its variant (``styles.DIGIT_VARIANTS``:
+    #: a flagged 1, an open-loop 4 or 9, a crossed 7), in any style;
+    variant_renderings: int = 2
+    #: MNIST training digits placed on canvases (``data.mnist_canvas``) and made into model
+    #: inputs as drawings are, so that the models see MNIST's hands through the canvas recipe;
+    mnist_canvas_count: int = 12000
+    #: drawings of each training letter and sign in each Hershey font (``synthetic``), "other";
+    glyph_copies: int = 16
+    #: hand-made signs of the training sign kinds (``synthetic.SIGN_KINDS``), "other";
+    sign_count: int = 2000
+    #: two training-writer digits run together into one segment (``synthetic.run_together``),
+    #: "other";
+    run_together_count: int = 2000
+    #: renderings per training-category doodle in a drawing style of ``PEOPLE_STYLES``.
+    styled_doodle_renderings: int = 1
     #: Loss weight of the "other" class relative to a digit class.
     other_weight: float = 1.0
     #: Share of the assembled set kept aside to monitor training (not MNIST test, not held out).
     validation_share: float = 0.02
-    cnn_epochs: int = 12
-    #: Filters of the CNN's first convolution and of its two later ones, and its dense units
-    #: (``models.keras_models.build_cnn``).
-    cnn_filters: tuple[int, int] = (32, 64)
-    cnn_dense_units: int = 128
-    #: Loss weight of the MNIST images when training the CNN (1 for every other image): the
-    #: canvas renderings and extras outnumber MNIST, and with weight 1 the CNN fell to 99.42% on
-    #: the MNIST test set (target 99.5%). 1.5 and 2 both held 99.6%; 1.5 read canvases better
-    #: (models/README.md).
-    cnn_mnist_weight: float = 1.5
-    fnn_epochs: int = 12
-    numpy_fnn_epochs: int = 15
+    #: Images per mini-batch, every model.
     batch_size: int = 128
-    cnn_learning_rate: float = 2e-3
-    fnn_learning_rate: float = 1e-3
-    numpy_fnn_learning_rate: float = 0.05
-    numpy_fnn_layers: tuple[int, ...] = (784, 256, 128, NUM_CLASSES)
-    numpy_fnn_weight_decay: float = 1e-5
+    #: How each model trains.
+    cnn: CNNSettings = CNNSettings()
+    fnn: FNNSettings = FNNSettings()
+    numpy_fnn: NumpyFNNSettings = NumpyFNNSettings()
     #: Canvas sides (pixels) of the training renderings. Smaller than the evaluation's 200-600:
     #: ``to_model_input`` re-draws every drawing at 80 px anyway, and rendering a 600 px canvas
     #: costs ~40 ms on a busy 2-core machine.
     canvas_range: tuple[int, int] = (120, 360)
     #: Processes rendering canvas drawings while assembling the set.
     workers: int = 2
-    extra: dict = field(default_factory=dict)
+
+    def settings(self, name: str) -> CNNSettings | FNNSettings | NumpyFNNSettings:
+        """The training settings of the model called ``name`` ("cnn", "fnn", "numpy_fnn")."""
+        if name not in ("cnn", "fnn", "numpy_fnn"):
+            raise ValueError(f"unknown model {name!r}; expected one of cnn, fnn, numpy_fnn")
+        return getattr(self, name)
+
+    def with_epochs(self, epochs: int) -> TrainConfig:
+        """The same config with every model trained for ``epochs`` epochs."""
+        return replace(
+            self,
+            cnn=replace(self.cnn, epochs=epochs),
+            fnn=replace(self.fnn, epochs=epochs),
+            numpy_fnn=replace(self.numpy_fnn, epochs=epochs),
+        )
 
     def extras_key(self) -> str:
         """A short hash of the fields that decide the extra (stroke-augmented) data."""
@@ -114,6 +170,23 @@ class TrainConfig:
                 "canvas_range",
             },
             EXTRAS_VERSION,
+        )
+
+    def people_key(self) -> str:
+        """A short hash of the fields that decide ``assemble_people``'s data."""
+        return self._key(
+            {
+                "seed",
+                "styled_digit_renderings",
+                "variant_renderings",
+                "mnist_canvas_count",
+                "glyph_copies",
+                "sign_count",
+                "run_together_count",
+                "styled_doodle_renderings",
+                "canvas_range",
+            },
+            PEOPLE_VERSION,
         )
 
     def data_key(self) -> str:
@@ -137,9 +210,15 @@ class TrainConfig:
 
 
 #: Bumped when assembly changes, so stale caches are not reused.
-DATA_VERSION = 1
+DATA_VERSION = 2
 #: The same for the extra data (``assemble_extras``).
-EXTRAS_VERSION = 2
+EXTRAS_VERSION = 3
+#: The same for ``assemble_people``.
+PEOPLE_VERSION = 2
+
+#: The drawing styles (``styles.STYLES``) that ``assemble_people`` draws in; "pen" is what the
+#: other parts draw.
+PEOPLE_STYLES = ("finger", "mouse", "thick", "thin")
 
 
 @dataclass
@@ -168,29 +247,36 @@ def render_to_inputs(
     canvas_range: tuple[int, int] = (200, 600),
     augment: bool = False,
     width_fraction: tuple[float, float] = (0.03, 0.07),
+    styles: tuple[str, ...] = (),
 ) -> np.ndarray:
     """Render each drawing's strokes ``renderings`` times on random canvases
     (``data.random_style`` with stroke widths ``width_fraction`` of the canvas) and make model
-    inputs the way recognition does. ``augment``: change the strokes of every rendering first
-    (``augment.augment_strokes``).
+    inputs the way recognition does (``preprocess.canvas_input``). ``augment``: change the
+    strokes of every rendering first (``augment.augment_strokes``). ``styles``: draw every
+    rendering in a drawing style picked at random from these (``styles.render_in_style``, which
+    sets its own stroke width) instead.
 
     Returns float32 (len(drawings) * renderings, 28, 28), drawing-major.
     """
-    from digitlib import data, preprocess
+    from digitlib import data
     from digitlib.augment import augment_strokes
+    from digitlib.preprocess import canvas_input
+    from digitlib.styles import render_in_style
 
     rng = np.random.default_rng(seed)
     outputs = np.zeros((len(drawings) * renderings, 28, 28), np.float32)
     for index, strokes in enumerate(drawings):
         for copy in range(renderings):
             drawn = augment_strokes(strokes, rng) if augment else strokes
-            style = data.random_style(
-                rng, canvas_range=canvas_range, width_fraction=width_fraction
-            )
-            canvas = data.render_strokes(drawn, style)
-            outputs[index * renderings + copy] = preprocess.to_model_input(
-                preprocess.ink_from_image(canvas)
-            )
+            if styles:
+                style = str(rng.choice(styles))
+                canvas = render_in_style(drawn, style, rng, canvas_range=canvas_range)
+            else:
+                style = data.random_style(
+                    rng, canvas_range=canvas_range, width_fraction=width_fraction
+                )
+                canvas = data.render_strokes(drawn, style)
+            outputs[index * renderings + copy] = canvas_input(canvas)
     return outputs
 
 
@@ -203,6 +289,7 @@ def render_many(
     canvas_range: tuple[int, int] = (200, 600),
     augment: bool = False,
     width_fraction: tuple[float, float] = (0.03, 0.07),
+    styles: tuple[str, ...] = (),
 ) -> np.ndarray:
     """``render_to_inputs`` over chunks, in ``workers`` processes; the result does not depend
     on ``workers`` (each chunk has its own seed)."""
@@ -212,7 +299,7 @@ def render_many(
         return np.zeros((0, 28, 28), np.float32)
     if workers <= 1:
         parts = [
-            render_to_inputs(c, renderings, s, canvas_range, augment, width_fraction)
+            render_to_inputs(c, renderings, s, canvas_range, augment, width_fraction, styles)
             for c, s in zip(chunks, seeds, strict=True)
         ]
     else:
@@ -226,277 +313,10 @@ def render_many(
                     [canvas_range] * len(chunks),
                     [augment] * len(chunks),
                     [width_fraction] * len(chunks),
+                    [styles] * len(chunks),
                 )
             )
     return np.concatenate(parts)
-
-
-# --- synthetic non-digits -------------------------------------------------------------------
-
-
-def _line(a, b, points: int = 8) -> np.ndarray:
-    t = np.linspace(0, 1, points)[:, None]
-    return (np.asarray(a, np.float32) * (1 - t) + np.asarray(b, np.float32) * t).astype(np.float32)
-
-
-def _polyline(points) -> np.ndarray:
-    return np.asarray(points, np.float32)
-
-
-_LETTERS = {
-    "A": [[(0, 1), (0.5, 0), (1, 1)], [(0.25, 0.55), (0.75, 0.55)]],
-    "E": [[(1, 0), (0, 0), (0, 1), (1, 1)], [(0, 0.5), (0.8, 0.5)]],
-    "F": [[(1, 0), (0, 0), (0, 1)], [(0, 0.5), (0.8, 0.5)]],
-    "H": [[(0, 0), (0, 1)], [(1, 0), (1, 1)], [(0, 0.5), (1, 0.5)]],
-    "K": [[(0, 0), (0, 1)], [(1, 0), (0, 0.55), (1, 1)]],
-    "M": [[(0, 1), (0, 0), (0.5, 0.6), (1, 0), (1, 1)]],
-    "N": [[(0, 1), (0, 0), (1, 1), (1, 0)]],
-    "W": [[(0, 0), (0.25, 1), (0.5, 0.35), (0.75, 1), (1, 0)]],
-    "R": [[(0, 1), (0, 0), (0.8, 0), (0.9, 0.25), (0.8, 0.5), (0, 0.5), (1, 1)]],
-    "X": [[(0, 0), (1, 1)], [(1, 0), (0, 1)]],
-    "Y": [[(0, 0), (0.5, 0.5), (1, 0)], [(0.5, 0.5), (0.5, 1)]],
-    "P+": [[(0, 1), (0, 0), (1, 0), (1, 0.5), (0, 0.5)], [(0.5, 0.7), (0.5, 1)]],
-    "#": [
-        [(0.3, 0), (0.2, 1)],
-        [(0.75, 0), (0.65, 1)],
-        [(0, 0.3), (1, 0.3)],
-        [(0, 0.7), (1, 0.7)],
-    ],
-    "+": [[(0.5, 0), (0.5, 1)], [(0, 0.5), (1, 0.5)]],
-    "=": [[(0, 0.3), (1, 0.3)], [(0, 0.7), (1, 0.7)]],
-    "≡": [[(0, 0.1), (1, 0.1)], [(0, 0.5), (1, 0.5)], [(0, 0.9), (1, 0.9)]],
-    "*": [[(0.5, 0), (0.5, 1)], [(0.07, 0.25), (0.93, 0.75)], [(0.93, 0.25), (0.07, 0.75)]],
-    "box-x": [[(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)], [(0, 0), (1, 1)], [(1, 0), (0, 1)]],
-    "triangle": [[(0.5, 0), (1, 1), (0, 1), (0.5, 0)]],
-    "tick-box": [
-        [(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)],
-        [(0.2, 0.5), (0.45, 0.8), (0.85, 0.15)],
-    ],
-}
-
-
-def synthetic_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
-    """Strokes (y down, about a unit box) of one synthetic non-digit of ``kind``
-    (see ``SYNTHETIC_KINDS``), randomly varied."""
-    if kind == "scribble":
-        strokes = []
-        for _ in range(int(rng.integers(1, 4))):
-            steps = rng.normal(0, 1, (int(rng.integers(12, 40)), 2)).cumsum(axis=0)
-            strokes.append(steps.astype(np.float32))
-    elif kind == "blob":  # a filled area: dense back-and-forth strokes
-        rows = int(rng.integers(5, 10))
-        y = np.linspace(0, 1, rows)
-        half = np.sqrt(np.clip(1 - (2 * y - 1) ** 2, 0.05, 1)) * rng.uniform(0.3, 0.6)
-        xs = np.where(np.arange(rows) % 2 == 0, 0.5 - half, 0.5 + half)
-        xe = np.where(np.arange(rows) % 2 == 0, 0.5 + half, 0.5 - half)
-        points = np.stack([np.stack([xs, y], 1), np.stack([xe, y], 1)], 1).reshape(-1, 2)
-        strokes = [points.astype(np.float32)]
-    elif kind == "hatch":
-        count = int(rng.integers(3, 7))
-        slope = rng.uniform(-0.5, 0.5)
-        strokes = [_line((0, y), (1, y + slope)) for y in np.linspace(0, 1, count)]
-        if rng.uniform() < 0.5:
-            strokes += [_line((x, 0), (x - slope, 1)) for x in np.linspace(0, 1, count)]
-    elif kind == "star":
-        points = int(rng.choice([5, 5, 6, 7]))
-        angles = np.linspace(0, 2 * np.pi, 2 * points + 1) + rng.uniform(0, np.pi)
-        radii = np.where(np.arange(2 * points + 1) % 2 == 0, 1.0, rng.uniform(0.35, 0.55))
-        strokes = [np.stack([radii * np.cos(angles), radii * np.sin(angles)], 1)]
-    elif kind == "heart":
-        t = np.linspace(0, 2 * np.pi, 60)
-        x = 16 * np.sin(t) ** 3
-        y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
-        strokes = [np.stack([x, y], 1)]
-    elif kind == "arrow":
-        head = rng.uniform(0.2, 0.4)
-        strokes = [
-            _line((0, 0.5), (1, 0.5)),
-            _polyline([(1 - head, 0.5 - head), (1, 0.5), (1 - head, 0.5 + head)]),
-        ]
-        angle = rng.choice([0, np.pi / 2, np.pi, 3 * np.pi / 2, np.pi / 4, -np.pi / 4])
-        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        strokes = [s @ rotation.T for s in strokes]
-    elif kind == "spiral":
-        turns = rng.uniform(2.0, 3.5)
-        t = np.linspace(0, 2 * np.pi * turns, int(60 * turns))
-        radius = 0.1 + t / t[-1]
-        strokes = [np.stack([radius * np.cos(t), radius * np.sin(t)], 1)]
-    elif kind == "wave":
-        periods = rng.uniform(2, 4)
-        x = np.linspace(0, 1, 80)
-        strokes = [np.stack([x * periods, 0.5 * np.sin(2 * np.pi * periods * x)], 1)]
-    elif kind == "smiley":
-        t = np.linspace(0, 2 * np.pi, 50)
-        mouth = np.linspace(0.2 * np.pi, 0.8 * np.pi, 15)
-        strokes = [
-            np.stack([np.cos(t), np.sin(t)], 1),
-            _line((-0.35, -0.35), (-0.35, -0.2), 3),
-            _line((0.35, -0.35), (0.35, -0.2), 3),
-            np.stack([0.5 * np.cos(mouth), 0.5 * np.sin(mouth)], 1),
-        ]
-    elif kind == "letter":
-        shape = _LETTERS[str(rng.choice(sorted(_LETTERS)))]
-        strokes = [_polyline(points) for points in shape]
-    else:
-        raise ValueError(f"unknown synthetic kind {kind!r}; expected one of {SYNTHETIC_KINDS}")
-    strokes = [np.asarray(s, np.float64) for s in strokes]
-    # Random rotation, stretch, shear and per-point wobble, as different hands draw them.
-    angle = np.deg2rad(rng.uniform(-20, 20))
-    linear = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    linear = linear @ np.array([[1, rng.uniform(-0.2, 0.2)], [0, 1]])
-    linear = linear @ np.diag([rng.uniform(0.7, 1.3), rng.uniform(0.7, 1.3)])
-    points = np.concatenate(strokes)
-    size = float(np.ptp(points, axis=0).max()) or 1.0
-    wobble = rng.uniform(0, 0.02) * size
-    return [(s @ linear.T + rng.normal(0, wobble, s.shape)).astype(np.float32) for s in strokes]
-
-
-SYNTHETIC_KINDS = (
-    "scribble",
-    "blob",
-    "hatch",
-    "star",
-    "heart",
-    "arrow",
-    "spiral",
-    "wave",
-    "smiley",
-    "letter",
-)
-
-
-def synthetic_drawings(count: int, rng: np.random.Generator | int | None) -> list[list]:
-    """``count`` synthetic non-digit drawings (strokes), kinds drawn uniformly (letters twice)."""
-    rng = np.random.default_rng(rng)
-    kinds = SYNTHETIC_KINDS + ("letter",)
-    return [synthetic_strokes(str(rng.choice(kinds)), rng) for _ in range(count)]
-
-
-def _circle(center=(0.0, 0.0), radius=1.0, points: int = 40, sides: int | None = None, turn=0.0):
-    count = (sides + 1) if sides else points
-    t = np.linspace(0, 2 * np.pi, count) + turn
-    return np.stack([center[0] + radius * np.cos(t), center[1] + radius * np.sin(t)], 1)
-
-
-def _inner_letters(rng: np.random.Generator, count: int, width: float, height: float) -> list:
-    """``count`` small letters (``_LETTERS``) side by side in a box of ``width`` x ``height``
-    centered on the origin."""
-    strokes = []
-    step = width / count
-    for index in range(count):
-        shape = _LETTERS[str(rng.choice(sorted(_LETTERS)))]
-        left = -width / 2 + index * step + 0.1 * step
-        for points in shape:
-            xy = np.asarray(points, np.float64)
-            strokes.append(
-                np.stack([left + xy[:, 0] * 0.8 * step, -height / 2 + xy[:, 1] * height], 1)
-            )
-    return strokes
-
-
-def shape_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
-    """Strokes of one synthetic round or framed shape with inner strokes of ``kind`` (see
-    ``SHAPE_KINDS``): the doodles most often read as digits (clocks, stop signs, faces, wheels,
-    framed things) without being digit-like (never a bare circle or a circle with one line)."""
-    if kind == "clock":
-        strokes = [_circle(points=48)]
-        hands = rng.uniform(0, 2 * np.pi) + np.array([0, rng.uniform(0.6, 2 * np.pi - 0.6)])
-        lengths = (rng.uniform(0.35, 0.55), rng.uniform(0.6, 0.85))
-        strokes.append(
-            np.array(
-                [
-                    [lengths[0] * np.cos(hands[0]), lengths[0] * np.sin(hands[0])],
-                    [0, 0],
-                    [lengths[1] * np.cos(hands[1]), lengths[1] * np.sin(hands[1])],
-                ]
-            )
-        )
-        ticks = int(rng.choice([4, 4, 8, 12]))  # without ticks a clock is too close to a 0
-        for angle in np.linspace(0, 2 * np.pi, ticks, endpoint=False):
-            direction = np.array([np.cos(angle), np.sin(angle)])
-            strokes.append(np.stack([0.8 * direction, 0.92 * direction]))
-    elif kind == "wheel":
-        spokes = int(rng.integers(3, 9))
-        strokes = [_circle(points=48)]
-        if rng.uniform() < 0.5:
-            strokes.append(_circle(radius=rng.uniform(0.15, 0.3), points=16))
-        for angle in np.linspace(0, np.pi, spokes, endpoint=False) + rng.uniform(0, np.pi):
-            direction = np.array([np.cos(angle), np.sin(angle)])
-            strokes.append(np.stack([direction, -direction]))
-    elif kind == "sign":  # a stop-sign-like polygon with letters inside
-        sides = int(rng.choice([6, 8, 8]))
-        strokes = [_circle(sides=sides, turn=np.pi / sides)]
-        if rng.uniform() < 0.3:
-            strokes.append(_circle(radius=0.85, sides=sides, turn=np.pi / sides))
-        strokes += _inner_letters(rng, int(rng.integers(2, 5)), 1.3, rng.uniform(0.3, 0.5))
-    elif kind == "face":
-        strokes = [_circle(points=48) * np.array([rng.uniform(0.8, 1.1), 1.0])]
-        eye = rng.uniform(0.08, 0.18)
-        for x in (-0.35, 0.35):
-            strokes.append(_circle((x, -0.3), eye, points=12))
-        mouth = np.linspace(0.15 * np.pi, 0.85 * np.pi, 15)
-        curve = rng.choice([-1.0, 1.0])
-        strokes.append(np.stack([0.5 * np.cos(mouth), 0.2 + curve * 0.25 * np.sin(mouth)], 1))
-        if rng.uniform() < 0.5:
-            strokes.append(np.array([[0.0, -0.1], [-0.08, 0.1], [0.05, 0.1]]))
-    elif kind == "framed":  # a box or card with inner strokes (eraser, mailbox, phone, book)
-        width = rng.uniform(1.2, 2.5)
-        skew = rng.uniform(-0.3, 0.3)
-        corners = [(skew, 0), (width + skew, 0), (width, 1), (0, 1), (skew, 0)]
-        strokes = [np.asarray(corners, np.float64)]
-        inner = int(rng.integers(1, 4))
-        for _ in range(inner):
-            if rng.uniform() < 0.5:
-                x = rng.uniform(0.2, width - 0.2)
-                strokes.append(np.array([[x + skew * 0.9, 0.05], [x, 0.95]]))
-            else:
-                y = rng.uniform(0.2, 0.8)
-                strokes.append(np.array([[0.1, y], [width - 0.1, y]]))
-        if rng.uniform() < 0.4:
-            strokes += [
-                s + np.array([width / 2, 0.5])
-                for s in _inner_letters(rng, int(rng.integers(2, 4)), width * 0.6, 0.35)
-            ]
-    elif kind == "crossing":  # several long strokes crossing each other
-        strokes = []
-        for _ in range(int(rng.integers(4, 7))):  # three crossing lines can be a 4
-            angle = rng.uniform(0, np.pi)
-            offset = rng.uniform(-0.4, 0.4, 2)
-            direction = np.array([np.cos(angle), np.sin(angle)])
-            strokes.append(np.stack([offset - direction, offset + direction]))
-    elif kind == "ball":  # a circle with a pattern of small circles inside (no seams: a 0)
-        strokes = [_circle(points=48)]
-        for _ in range(int(rng.integers(4, 7))):
-            center = rng.uniform(-0.5, 0.5, 2)
-            strokes.append(_circle(tuple(center), rng.uniform(0.08, 0.2), points=10))
-    else:
-        raise ValueError(f"unknown shape kind {kind!r}; expected one of {SHAPE_KINDS}")
-    return [np.asarray(s, np.float32) for s in strokes]
-
-
-def slash_zero(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """A 0's strokes (a list of (P, 2) float32 arrays, y down) plus a slash through it: a
-    straight stroke along a diagonal of its box ("/" mostly, sometimes "\\"), starting and
-    ending at random points near or just past the loop, as people draw a slashed zero."""
-    points = np.concatenate([np.asarray(s, np.float64).reshape(-1, 2) for s in strokes])
-    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
-    start, end = rng.uniform(0.05, 0.3), rng.uniform(0.7, 0.98)
-    if rng.uniform() < 0.8:  # "/": from lower left to upper right
-        a, b = np.array([left, bottom]), np.array([right, top])
-    else:
-        a, b = np.array([left, top]), np.array([right, bottom])
-    offset = rng.normal(0, 0.04, 2) * (right - left, bottom - top)
-    slash = _line(a + (b - a) * start + offset, a + (b - a) * end + offset)
-    return [np.array(s, np.float32) for s in strokes] + [slash.astype(np.float32)]
-
-
-SHAPE_KINDS = ("clock", "wheel", "sign", "face", "framed", "crossing", "ball")
-
-
-def shape_drawings(count: int, rng: np.random.Generator | int | None) -> list[list]:
-    """``count`` synthetic shapes with inner strokes (``SHAPE_KINDS``, drawn uniformly)."""
-    rng = np.random.default_rng(rng)
-    return [shape_strokes(str(rng.choice(SHAPE_KINDS)), rng) for _ in range(count)]
 
 
 def assemble_extras(
@@ -536,8 +356,7 @@ def assemble_extras(
         width_fraction=config.extra_width_fraction,
     )
     parts: list[tuple[np.ndarray, np.ndarray, str]] = []
-    writers = set(HELD_OUT.pendigits_writers)
-    pendigits = cut([d for d in data.load_pendigits() if d.writer not in writers])
+    pendigits = cut(training_digits())
     if config.extra_digit_renderings:
         inputs = render_many(
             [d.strokes for d in pendigits],
@@ -548,9 +367,7 @@ def assemble_extras(
         labels = np.repeat([d.label for d in pendigits], config.extra_digit_renderings)
         parts.append((inputs, labels.astype(np.int64), "pendigits_canvas_augmented"))
     if config.extra_doodle_renderings:
-        categories = data.quickdraw_categories()
-        held_out = set(HELD_OUT.quickdraw_categories(categories))
-        doodles = cut(data.load_quickdraw_strokes([c for c in categories if c not in held_out]))
+        doodles = cut(data.load_quickdraw_strokes(training_categories()))
         inputs = render_many(
             [d.strokes for d in doodles],
             config.extra_doodle_renderings,
@@ -601,16 +418,169 @@ def assemble_training_set(
     ``limit``: use at most this many items per source (quick runs and tests; not cached).
     """
     base = _assemble_base(config, cache_dir=cache_dir, limit=limit)
-    images, labels, sources = assemble_extras(config, cache_dir=cache_dir, limit=limit)
-    if not len(images):
+    parts = [
+        assemble_extras(config, cache_dir=cache_dir, limit=limit),
+        assemble_people(config, cache_dir=cache_dir, limit=limit),
+    ]
+    parts = [part for part in parts if len(part[0])]
+    if not parts:
         return base
     return TrainingSet(
-        np.concatenate([base.images, images]),
-        np.concatenate([base.labels, labels]),
-        np.concatenate([base.sources, sources]),
+        np.concatenate([base.images, *(p[0] for p in parts)]),
+        np.concatenate([base.labels, *(p[1] for p in parts)]),
+        np.concatenate([base.sources, *(p[2] for p in parts)]),
         base.validation_images,
         base.validation_labels,
     )
+
+
+def training_digits(limit: int | None = None) -> list:
+    """The pendigits digits of the training writers (neither held out nor tuning writers of
+    ``HELD_OUT``), in file order; at most ``limit``."""
+    from digitlib import data
+
+    writers = set(HELD_OUT.pendigits_writers) | set(HELD_OUT.tuning_writers)
+    digits = [d for d in data.load_pendigits() if d.writer not in writers]
+    return digits[:limit] if limit else digits
+
+
+def training_categories() -> list[str]:
+    """The Quick, Draw! categories training uses (neither held out nor tuning ones), sorted."""
+    from digitlib import data
+
+    categories = data.quickdraw_categories()
+    kept_out = set(HELD_OUT.quickdraw_categories(categories))
+    kept_out |= set(HELD_OUT.tuning_quickdraw_categories(categories))
+    return [c for c in sorted(categories) if c not in kept_out]
+
+
+def training_glyphs() -> list[str]:
+    """The stroke-font characters training uses (neither held out nor tuning ones)."""
+    from digitlib import synthetic
+
+    characters = synthetic.glyph_characters()
+    kept_out = set(HELD_OUT.glyphs(characters)) | set(HELD_OUT.tuning_glyphs(characters))
+    return [c for c in characters if c not in kept_out]
+
+
+def training_sign_kinds() -> list[str]:
+    """The hand-made sign kinds training uses (neither held out nor tuning ones)."""
+    from digitlib import synthetic
+
+    kept_out = set(HELD_OUT.sign_kinds) | set(HELD_OUT.tuning_sign_kinds)
+    return [k for k in synthetic.SIGN_KINDS if k not in kept_out]
+
+
+def assemble_people(
+    config: TrainConfig = TrainConfig(),
+    *,
+    cache_dir: Path | None = DEFAULT_CACHE_DIR,
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Digits and non-digits as people draw them (issue 14; all of it trains):
+
+    - every training writer's digit ``config.styled_digit_renderings`` times, each in a style
+      of ``PEOPLE_STYLES`` (``styles.render_in_style``);
+    - every training writer's 1, 4, 7 and 9 ``config.variant_renderings`` times as its variant
+      (``styles.DIGIT_VARIANTS``), in any style;
+    - ``config.mnist_canvas_count`` MNIST training digits on canvases (``data.mnist_canvas``);
+    - "other": the training letters and signs of the Hershey fonts (``synthetic.glyph_drawings``
+      of the characters not in ``HELD_OUT.glyphs``), ``config.sign_count`` hand-made signs of
+      the kinds not held out, ``config.run_together_count`` pairs of training digits run
+      together, and every training-category doodle ``config.styled_doodle_renderings`` times in
+      a style of ``PEOPLE_STYLES``. Every drawing is stroke-augmented first
+      (``augment.augment_strokes``) except the digits in styles.
+
+    Returns (images float32 (N, 28, 28), labels int64 (N,), sources (N,) str); cached in
+    ``cache_dir`` by ``config.people_key()``.
+    """
+    from digitlib import data, synthetic
+    from digitlib.augment import augment_strokes
+    from digitlib.preprocess import canvas_input
+    from digitlib.styles import DIGIT_VARIANTS, STYLES
+
+    cache_path = None
+    if cache_dir is not None and limit is None:
+        cache_path = Path(cache_dir) / f"people-{config.people_key()}.npz"
+        if cache_path.exists():
+            with np.load(cache_path, allow_pickle=False) as archive:
+                return (
+                    archive["images"].astype(np.float32) / 255,
+                    archive["labels"].astype(np.int64),
+                    archive["sources"],
+                )
+    seeds = np.random.SeedSequence([config.seed, 14]).spawn(12)
+    seed = [int(s.generate_state(1)[0]) for s in seeds]
+    render = dict(workers=config.workers, canvas_range=config.canvas_range)
+    parts: list[tuple[np.ndarray, np.ndarray, str]] = []
+    digits = training_digits(limit)
+    if config.styled_digit_renderings:
+        inputs = render_many(
+            [d.strokes for d in digits],
+            config.styled_digit_renderings,
+            seed[0],
+            styles=PEOPLE_STYLES,
+            **render,
+        )
+        labels = np.repeat([d.label for d in digits], config.styled_digit_renderings)
+        parts.append((inputs, labels.astype(np.int64), "pendigits_styled"))
+    if config.variant_renderings:
+        variant_rng = np.random.default_rng(seeds[1])
+        chosen = [d for d in digits if d.label in (1, 4, 7, 9)]
+        variants = [
+            augment_strokes(DIGIT_VARIANTS[d.label][0](d.strokes, variant_rng), variant_rng)
+            for d in chosen
+            for _ in range(config.variant_renderings)
+        ]
+        inputs = render_many(variants, 1, seed[2], styles=STYLES, **render)
+        labels = np.repeat([d.label for d in chosen], config.variant_renderings)
+        parts.append((inputs, labels.astype(np.int64), "pendigits_variants"))
+    if config.mnist_canvas_count:
+        images, labels = data.load_mnist("train")
+        count = limit or config.mnist_canvas_count
+        pick = np.sort(np.random.default_rng(seeds[3]).permutation(len(images))[:count])
+        canvas_rng = np.random.default_rng(seeds[4])
+        inputs = np.stack([canvas_input(data.mnist_canvas(images[i], canvas_rng)) for i in pick])
+        parts.append((inputs, labels[pick].astype(np.int64), "mnist_canvas"))
+    negatives: list = []
+    if config.glyph_copies:
+        characters = training_glyphs()
+        copies = 1 if limit else config.glyph_copies
+        negatives += synthetic.glyph_drawings(characters[: limit or None], copies, seeds[5])
+    if config.sign_count:
+        kinds = training_sign_kinds()
+        negatives += synthetic.sign_drawings(kinds, limit or config.sign_count, seeds[6])
+    if config.run_together_count:
+        pair_rng = np.random.default_rng(seeds[7])
+        for _ in range(limit or config.run_together_count):
+            first, second = pair_rng.integers(len(digits), size=2)
+            pair = synthetic.run_together(digits[first].strokes, digits[second].strokes, pair_rng)
+            negatives.append(pair)
+    if negatives:
+        inputs = render_many(negatives, 1, seed[8], augment=True, styles=STYLES, **render)
+        parts.append((inputs, np.full(len(inputs), OTHER), "people_negatives"))
+    if config.styled_doodle_renderings:
+        doodles = data.load_quickdraw_strokes(training_categories())
+        doodles = doodles[:limit] if limit else doodles
+        inputs = render_many(
+            [d.strokes for d in doodles],
+            config.styled_doodle_renderings,
+            seed[9],
+            styles=PEOPLE_STYLES,
+            **render,
+        )
+        parts.append((inputs, np.full(len(inputs), OTHER), "quickdraw_styled"))
+    if not parts:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, str)
+    images, labels, sources = _join_parts(parts)
+    if cache_path is not None:
+        _save_atomically(
+            cache_path,
+            images=_to_uint8(images),
+            labels=labels.astype(np.uint8),
+            sources=sources.astype(str),
+        )
+    return images, labels, sources
 
 
 def _assemble_base(
@@ -642,8 +612,7 @@ def _assemble_base(
     mnist_images, mnist_labels = cut(mnist_images), cut(mnist_labels)
     parts.append((mnist_images.astype(np.float32) / 255, mnist_labels.astype(np.int64), "mnist"))
 
-    writers = set(HELD_OUT.pendigits_writers)
-    pendigits = cut([d for d in data.load_pendigits() if d.writer not in writers])
+    pendigits = cut(training_digits())
     digit_inputs = render_many(
         [d.strokes for d in pendigits],
         config.digit_renderings,
@@ -654,9 +623,7 @@ def _assemble_base(
     digit_labels = np.repeat([d.label for d in pendigits], config.digit_renderings)
     parts.append((digit_inputs, digit_labels.astype(np.int64), "pendigits_canvas"))
 
-    categories = data.quickdraw_categories()
-    held_out = set(HELD_OUT.quickdraw_categories(categories))
-    doodles = cut(data.load_quickdraw_strokes([c for c in categories if c not in held_out]))
+    doodles = cut(data.load_quickdraw_strokes(training_categories()))
     doodle_inputs = render_many(
         [d.strokes for d in doodles],
         config.doodle_renderings,
@@ -905,19 +872,20 @@ def train_numpy_fnn(
     from digitlib.models.numpy_fnn import NumpyFNN
 
     rng = np.random.default_rng(rng)
-    model = NumpyFNN(config.numpy_fnn_layers, rng=rng)
+    settings = config.numpy_fnn
+    model = NumpyFNN(settings.layers, rng=rng)
     weights = class_weights(config)
     epoch_data = _EpochData(training_set.images, rng)
-    epochs = config.numpy_fnn_epochs
+    epochs = settings.epochs
     for epoch in range(epochs):
         started = time.monotonic()
-        rate = _learning_rate(config.numpy_fnn_learning_rate, epoch, epochs)
+        rate = _learning_rate(settings.learning_rate, epoch, epochs)
         loss = model.fit_epoch(
             epoch_data.next(),
             training_set.labels,
             learning_rate=rate,
             batch_size=config.batch_size,
-            weight_decay=config.numpy_fnn_weight_decay,
+            weight_decay=settings.weight_decay,
             class_weight=weights,
             rng=rng,
         )
@@ -949,28 +917,18 @@ def train_model(
     rng = np.random.default_rng([config.seed, names.index(name)])
     if name == "numpy_fnn":
         model = train_numpy_fnn(training_set, config=config, rng=rng, progress=progress)
-    elif name == "fnn":
-        model = train_keras(
-            build_fnn(),
-            training_set,
-            epochs=config.fnn_epochs,
-            learning_rate=config.fnn_learning_rate,
-            config=config,
-            rng=rng,
-            progress=progress,
-            batch_progress=batch_progress,
-        )
     else:
+        settings = config.settings(name)
         model = train_keras(
-            build_cnn(filters=config.cnn_filters, dense_units=config.cnn_dense_units),
+            build_cnn() if name == "cnn" else build_fnn(),
             training_set,
-            epochs=config.cnn_epochs,
-            learning_rate=config.cnn_learning_rate,
+            epochs=settings.epochs,
+            learning_rate=settings.learning_rate,
             config=config,
             rng=rng,
             progress=progress,
             batch_progress=batch_progress,
-            mnist_weight=config.cnn_mnist_weight,
+            mnist_weight=settings.mnist_weight,
         )
     model.name = name
     return model

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 from digitlib.cli import main
-from digitlib.evaluate import TARGETS, check_targets
+from digitlib.evaluate import TARGETS, TARGETS_14, check_targets
 
 
 def test_check_targets_min_and_max():
@@ -25,6 +28,12 @@ def test_evaluate_cli_with_limit_writes_metrics(tmp_path, capsys):
     assert metrics["limit"] == 8
     assert metrics["canvas_digits"]["count"] == 8 and metrics["doodles"]["count"] == 8
     assert set(metrics["mnist"]) == {"numpy_fnn", "fnn", "cnn", "ensemble"}
+    for row in ("mnist_canvas", "digits_finger", "digits_mouse", "digits_thick", "symbols"):
+        assert metrics[row]["count"] == 8, row
+    roc = metrics["digit_vs_not"]
+    assert roc["positives"] == 5 * 8 and roc["negatives"] == 2 * 8
+    assert 0 <= roc["auroc"] <= 1 and "scores" not in metrics["symbols"]
+    assert set(metrics["targets_14"]) == set(TARGETS_14)
     assert json.loads(capsys.readouterr().out)["limit"] == 8
 
 
@@ -51,3 +60,56 @@ def test_predict_cli_reads_a_png(tmp_path, capsys):
 def test_predict_cli_reports_a_missing_file(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "missing.png")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_check_targets_of_issue_14():
+    metrics = {"symbols": {"empty_text": 0.95}, "digit_vs_not": {"auroc": 0.999}}
+    checks = check_targets(metrics, TARGETS_14)
+    assert set(checks) == set(TARGETS_14)
+    assert checks["symbols.empty_text"]["met"] is False
+    assert checks["digit_vs_not.auroc"]["met"] is True
+    assert checks["mnist_canvas.text_exact"]["met"] is None
+
+
+def test_roc_curve_of_separated_overlapping_and_tied_scores():
+    from digitlib.evaluate import roc_curve
+
+    assert roc_curve([0.9, 0.8], [0.1, 0.2])["auroc"] == 1.0
+    assert roc_curve([0.1, 0.2], [0.9, 0.8])["auroc"] == 0.0
+    assert roc_curve([0.5, 0.5], [0.5])["auroc"] == 0.5  # ties count half
+    # 3 positives, 2 negatives: pairs (p > n) = 0.9>0.4, 0.9>0.6, 0.7>0.4, 0.7>0.6, 0.5>0.4
+    roc = roc_curve([0.9, 0.7, 0.5], [0.4, 0.6])
+    assert roc["auroc"] == pytest.approx(5 / 6)
+    low = roc["curve"][0]
+    assert low[1:] == [1.0, 1.0]  # at the lowest score everything is called a digit
+    with pytest.raises(ValueError, match="at least one positive and one negative"):
+        roc_curve([], [0.1])
+
+
+def test_digit_score_takes_the_most_digit_like_segment():
+    from digitlib.evaluate import digit_score
+    from digitlib.recognize import Result, Segment
+
+    def segment(label, confidence):
+        return Segment(label, confidence, (0, 0, 1, 1), np.zeros((28, 28), np.float32), {})
+
+    assert digit_score(Result("", [])) == 0.0
+    assert digit_score(Result("", [segment(10, 0.9)])) == pytest.approx(0.1)
+    assert digit_score(Result("7", [segment(10, 0.7), segment(7, 0.8)])) == pytest.approx(0.8)
+
+
+def test_mnist_canvas_holds_the_digit_dark_on_white():
+    from digitlib import data
+
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 12:16] = 255
+    canvas = data.mnist_canvas(image, np.random.default_rng(3))
+    assert canvas.dtype == np.uint8 and canvas.ndim == 2
+    assert 280 <= canvas.shape[0] <= 600 and 280 <= canvas.shape[1] <= 900
+    dark = canvas < 128
+    rows, columns = np.nonzero(dark)
+    height = rows.max() - rows.min() + 1
+    assert 0.4 * 20 / 28 * min(canvas.shape) - 2 <= height <= 20 / 28 * min(canvas.shape) + 2
+    assert (columns.max() - columns.min() + 1) < height / 3  # still a thin upright bar
+    with pytest.raises(ValueError, match="uint8 \\(28, 28\\)"):
+        data.mnist_canvas(image.astype(np.float32), 0)

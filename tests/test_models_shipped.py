@@ -10,12 +10,12 @@ import pytest
 
 from digitlib import data
 from digitlib.config import SHIPPED_MODELS_DIR
-from digitlib.evaluate import TARGETS, evaluate, load_models
+from digitlib.evaluate import TARGETS, TARGETS_14, evaluate, load_models
 
 
 @pytest.fixture(scope="module")
 def measured():
-    """The whole evaluation protocol on the shipped models (about a minute)."""
+    """The whole evaluation protocol on the shipped models (one to three minutes)."""
     return evaluate(SHIPPED_MODELS_DIR)
 
 
@@ -33,15 +33,20 @@ def test_shipped_models_meet_the_mnist_targets(measured, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", sorted(TARGETS))
-def test_metrics_card_is_what_evaluate_measures(measured, card, key):
+@pytest.mark.parametrize(
+    "targets, key",
+    [("targets", key) for key in sorted(TARGETS)]
+    + [("targets_14", key) for key in sorted(TARGETS_14)],
+)
+def test_metrics_card_is_what_evaluate_measures(measured, card, targets, key):
     # The card (and the README's table copied from it) must come from the committed code and
     # models: a change to the decision or the models without `make evaluate` fails here. One
     # drawing of slack per set, for floating-point differences between CPUs.
     section, measure = key.split(".")
-    count = measured[section].get("count", 10_000)
-    assert card[section][measure] == pytest.approx(measured[section][measure], abs=1.01 / count)
-    assert card["targets"][key]["met"] == measured["targets"][key]["met"]
+    row = measured[section]
+    count = row.get("count") or min(row.get("positives", 10_000), row.get("negatives", 10_000))
+    assert card[section][measure] == pytest.approx(row[measure], abs=1.01 / count)
+    assert card[targets][key]["met"] == measured[targets][key]["met"]
 
 
 def test_shipped_files_are_small_and_load_safely():
@@ -49,9 +54,22 @@ def test_shipped_files_are_small_and_load_safely():
         assert (SHIPPED_MODELS_DIR / name).stat().st_size < 10_000_000
 
 
-def test_shipped_models_answer_other_for_a_scribble():
+def test_shipped_models_answer_other_for_doodles_of_held_out_categories():
+    # Categories no model was trained on (the bitmaps of "bicycle", which this test used to
+    # read, are in the training set, so that test could not tell memorizing from generalizing).
+    from digitlib.config import HELD_OUT
+    from digitlib.preprocess import canvas_input
+
+    categories = HELD_OUT.quickdraw_categories(data.quickdraw_categories())
+    doodles = data.load_quickdraw_strokes(categories)
+    rng = np.random.default_rng(7)
+    picked = [doodles[i] for i in rng.permutation(len(doodles))[:200]]
+    inputs = np.stack(
+        [canvas_input(data.render_strokes(d.strokes, data.random_style(rng))) for d in picked]
+    )
     models = load_models(SHIPPED_MODELS_DIR)
-    images, _ = data.load_quickdraw_bitmaps(["bicycle"])
-    inputs = images[:200].astype(np.float32) / 255
-    for model in models.values():
-        assert (model.predict_proba(inputs).argmax(1) == 10).mean() > 0.9
+    for name, model in models.items():
+        other = (model.predict_proba(inputs).argmax(1) == 10).mean()
+        # Each model alone reads about 90% of them as "other"; the ensemble and the decision
+        # do better (models/metrics.json, doodles).
+        assert other > 0.85, f"{name}: only {other:.1%} of held-out doodles read as other"

@@ -7,33 +7,7 @@ import pytest
 
 from digitlib import train
 from digitlib.config import OTHER
-
-
-@pytest.mark.parametrize("kind", train.SYNTHETIC_KINDS)
-def test_synthetic_strokes(kind):
-    strokes = train.synthetic_strokes(kind, np.random.default_rng(0))
-    assert strokes and all(
-        s.ndim == 2 and s.shape[1] == 2 and s.dtype == np.float32 for s in strokes
-    )
-    assert all(np.isfinite(s).all() for s in strokes)
-
-
-def test_synthetic_strokes_rejects_unknown_kind():
-    with pytest.raises(ValueError, match="unknown synthetic kind"):
-        train.synthetic_strokes("circle", np.random.default_rng(0))
-
-
-@pytest.mark.parametrize("kind", train.SHAPE_KINDS)
-def test_shape_strokes(kind):
-    strokes = train.shape_strokes(kind, np.random.default_rng(0))
-    assert len(strokes) >= 2  # always inner strokes: a bare outline may be a digit
-    assert all(s.ndim == 2 and s.shape[1] == 2 and s.dtype == np.float32 for s in strokes)
-    assert all(np.isfinite(s).all() for s in strokes)
-
-
-def test_shape_strokes_rejects_unknown_kind():
-    with pytest.raises(ValueError, match="unknown shape kind"):
-        train.shape_strokes("circle", np.random.default_rng(0))
+from digitlib.synthetic import synthetic_drawings
 
 
 def test_extras_key_changes_with_the_extras_only():
@@ -43,7 +17,7 @@ def test_extras_key_changes_with_the_extras_only():
 
 
 def test_render_many_with_stroke_augmentation_is_seeded():
-    drawings = train.synthetic_drawings(3, 0)
+    drawings = synthetic_drawings(3, 0)
     options = dict(workers=1, augment=True, width_fraction=(0.025, 0.08))
     first = train.render_many(drawings, 2, seed=5, **options)
     np.testing.assert_array_equal(first, train.render_many(drawings, 2, seed=5, **options))
@@ -61,42 +35,26 @@ def test_extras_can_be_turned_off():
     assert images.shape == (0, 28, 28) and len(labels) == len(sources) == 0
 
 
-def test_slash_zero_adds_one_straight_stroke_inside_the_zero():
-    from digitlib import data
-    from digitlib.preprocess import ink_levels
-    from digitlib.segment import find_segments
-
-    t = np.linspace(0, 2 * np.pi, 40)
-    zero = [np.stack([50 + 30 * np.cos(t), 60 + 45 * np.sin(t)], 1).astype(np.float32)]
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        slashed = train.slash_zero(zero, rng)
-        assert len(slashed) == 2 and slashed[0] is not zero[0]
-        np.testing.assert_array_equal(slashed[0], zero[0])  # the 0 itself is unchanged
-        slash = slashed[1]
-        direction = slash[-1] - slash[0]
-        along = slash - slash[0]
-        offsets = (direction[0] * along[:, 1] - direction[1] * along[:, 0]) / np.linalg.norm(
-            direction
-        )
-        assert np.abs(offsets).max() < 1e-3  # straight
-        assert np.linalg.norm(direction) > 0.4 * np.hypot(60, 90)  # long
-        assert np.all((slash >= (20 - 8, 15 - 8)) & (slash <= (80 + 8, 105 + 8)))
-    canvas = data.render_strokes(
-        train.slash_zero(zero, rng), data.RenderStyle((200, 200), 6.0, 140.0, (100.0, 100.0))
-    )
-    (region,) = find_segments(ink_levels(canvas))
-    assert region.nested == 0 and region.holes >= 1  # still reads as a 0's shape
-
-
-def test_render_many_does_not_depend_on_chunking():
-    drawings = train.synthetic_drawings(6, 0)
-    whole = train.render_many(drawings, 2, seed=5, workers=1, chunk=100)
-    assert whole.shape == (12, 28, 28) and whole.dtype == np.float32
-    assert whole.max() <= 1 and whole.reshape(12, -1).max(axis=1).min() > 0
+def test_render_many_does_not_depend_on_the_number_of_workers():
+    # Each chunk has its own seed, so the chunks may be rendered in any process.
+    drawings = synthetic_drawings(6, 0)
+    alone = train.render_many(drawings, 2, seed=5, workers=1, chunk=2)
+    assert alone.shape == (12, 28, 28) and alone.dtype == np.float32
+    assert alone.max() <= 1 and alone.reshape(12, -1).max(axis=1).min() > 0
     np.testing.assert_array_equal(
-        whole, train.render_many(drawings, 2, seed=5, workers=1, chunk=100)
+        alone, train.render_many(drawings, 2, seed=5, workers=2, chunk=2)
     )
+    # ... but the chunking itself is part of the seed.
+    assert not np.array_equal(alone, train.render_many(drawings, 2, seed=5, workers=1, chunk=3))
+
+
+def test_render_many_in_styles_is_seeded_and_differs_from_the_pen():
+    drawings = synthetic_drawings(3, 1)
+    styled = train.render_many(drawings, 2, seed=5, styles=("finger", "thick"))
+    np.testing.assert_array_equal(
+        styled, train.render_many(drawings, 2, seed=5, styles=("finger", "thick"))
+    )
+    assert not np.array_equal(styled, train.render_many(drawings, 2, seed=5))
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +72,15 @@ def tiny_set():
     return train.assemble_training_set(config, cache_dir=None, limit=40)
 
 
+PEOPLE_SOURCES = {
+    "pendigits_styled",
+    "pendigits_variants",
+    "mnist_canvas",
+    "people_negatives",
+    "quickdraw_styled",
+}
+
+
 def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
     assert set(tiny_set.summary()) == {
         "mnist",
@@ -125,6 +92,7 @@ def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
         "quickdraw_canvas_augmented",
         "shapes",
         "pendigits_slashed_zero",
+        *PEOPLE_SOURCES,
     }
     assert np.all(tiny_set.labels[tiny_set.sources == "pendigits_slashed_zero"] == 0)
     assert tiny_set.images.shape[1:] == (28, 28) and tiny_set.images.dtype == np.float32
@@ -137,6 +105,8 @@ def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
             "synthetic",
             "quickdraw_canvas_augmented",
             "shapes",
+            "people_negatives",
+            "quickdraw_styled",
         ],
     )
     assert np.all(tiny_set.labels[others] == OTHER) and np.all(tiny_set.labels[~others] < 10)
@@ -171,7 +141,7 @@ def test_assembly_never_uses_held_out_writers_or_categories(monkeypatch):
 
 
 def test_train_numpy_fnn_runs_and_reports_progress(tiny_set):
-    config = train.TrainConfig(numpy_fnn_epochs=2, numpy_fnn_layers=(784, 16, 11))
+    config = train.TrainConfig(numpy_fnn=train.NumpyFNNSettings(epochs=2, layers=(784, 16, 11)))
     history = []
     model = train.train_numpy_fnn(
         tiny_set, config=config, rng=0, progress=lambda epoch, logs: history.append(logs)
@@ -215,3 +185,63 @@ def test_sample_weights_weigh_mnist_and_other():
     np.testing.assert_allclose(train.sample_weights(training_set, config), [1.0, 0.5, 1.0])
     with pytest.raises(ValueError, match="mnist_weight"):
         train.sample_weights(training_set, config, mnist_weight=0)
+
+
+def test_people_key_changes_with_the_people_fields_only():
+    config = train.TrainConfig()
+    assert train.TrainConfig(sign_count=1).people_key() != config.people_key()
+    assert train.TrainConfig(sign_count=1).extras_key() == config.extras_key()
+    assert train.TrainConfig(shape_count=1).people_key() == config.people_key()
+
+
+def test_per_model_settings():
+    config = train.TrainConfig().with_epochs(3)
+    assert [config.settings(n).epochs for n in ("cnn", "fnn", "numpy_fnn")] == [3, 3, 3]
+    assert config.cnn.mnist_weight == 1.5 and config.fnn.mnist_weight == 1.0
+    with pytest.raises(ValueError, match="unknown model 'rnn'"):
+        config.settings("rnn")
+
+
+def test_assemble_people_labels_and_never_uses_held_out_glyphs(monkeypatch):
+    from digitlib import synthetic
+    from digitlib.config import HELD_OUT
+
+    held_out = set(HELD_OUT.glyphs(synthetic.glyph_characters()))
+    asked = []
+    real = synthetic.glyph_drawings
+
+    def spy(characters, copies, rng):
+        asked.extend(characters)
+        return real(characters, copies, rng)
+
+    monkeypatch.setattr(synthetic, "glyph_drawings", spy)
+    images, labels, sources = train.assemble_people(
+        train.TrainConfig(workers=1), cache_dir=None, limit=4
+    )
+    assert asked and not set(asked) & held_out
+    assert set(sources) == PEOPLE_SOURCES
+    negatives = np.isin(sources, ["people_negatives", "quickdraw_styled"])
+    assert (labels[negatives] == OTHER).all() and (labels[~negatives] < 10).all()
+    assert set(labels[sources == "pendigits_variants"]) <= {1, 4, 7, 9}
+    assert images.shape == (len(labels), 28, 28) and images.dtype == np.float32
+
+
+def test_training_digits_and_categories_leave_out_the_held_out_ones():
+    from digitlib import data, synthetic
+    from digitlib.config import HELD_OUT
+
+    writers = {d.writer for d in train.training_digits()}
+    assert writers and not writers & (
+        set(HELD_OUT.pendigits_writers) | set(HELD_OUT.tuning_writers)
+    )
+    everything = data.quickdraw_categories()
+    categories = set(train.training_categories())
+    held_out = set(HELD_OUT.quickdraw_categories(everything))
+    tuning = set(HELD_OUT.tuning_quickdraw_categories(everything))
+    assert categories and tuning and not categories & held_out and not categories & tuning
+    assert not held_out & tuning
+    assert categories | held_out | tuning == set(everything)
+    assert not set(train.training_glyphs()) & set(
+        HELD_OUT.tuning_glyphs(synthetic.glyph_characters())
+    )
+    assert "house" not in train.training_sign_kinds()

@@ -1,4 +1,4 @@
-"""``digitlib evaluate``: measure models against the targets of issue 3."""
+"""``digitlib evaluate``: measure models against the targets of issues 3 and 14."""
 
 from __future__ import annotations
 
@@ -78,20 +78,48 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target_lines(title: str, metrics: dict, checks: dict) -> list[str]:
+    lines = [title, f"{'measure':42} {'count':>6} {'value':>8} {'target':>8}  met"]
+    for key, check in checks.items():
+        section = key.split(".")[0]
+        count = metrics.get(section, {}).get("count", metrics.get(section, {}).get("positives"))
+        count = "" if count is None else str(count)
+        if section == "mnist":
+            count = "10000" if not metrics["limit"] else str(metrics["limit"])
+        value = "-" if check["value"] is None else f"{check['value'] * 100:.2f}%"
+        sign = ">=" if check["kind"] == "min" else "<="
+        met = {True: "yes", False: "NO", None: "not measured"}[check["met"]]
+        lines.append(f"{key:42} {count:>6} {value:>8} {sign}{check['target'] * 100:5.1f}%  {met}")
+    return lines + [""]
+
+
 def format_report(metrics: dict) -> str:
-    """The targets table as text, then the per-model figures."""
+    """The targets tables as text, then the digit-vs-not curve and the per-model figures."""
     lines = [
         f"pipeline: {metrics['pipeline']}   seed {metrics['seed']}   "
         f"limit {metrics['limit']}   {metrics['seconds']} s",
         "",
-        f"{'measure':32} {'value':>8} {'target':>8}  met",
     ]
-    for key, check in metrics["targets"].items():
-        value = "-" if check["value"] is None else f"{check['value'] * 100:.2f}%"
-        sign = ">=" if check["kind"] == "min" else "<="
-        met = {True: "yes", False: "NO", None: "not measured"}[check["met"]]
-        lines.append(f"{key:32} {value:>8} {sign}{check['target'] * 100:5.1f}%  {met}")
-    lines.append("")
+    lines += _target_lines("issue 3 targets", metrics, metrics["targets"])
+    if "targets_14" in metrics:
+        lines += _target_lines("issue 14 targets", metrics, metrics["targets_14"])
+    roc = metrics.get("digit_vs_not")
+    if roc:
+        point = roc["operating_point"]
+        lines.append(
+            f"digit vs not digit: {roc['positives']} held-out digits, {roc['negatives']} "
+            f"held-out doodles, letters and signs; AUROC {roc['auroc']:.4f}"
+        )
+        lines.append("  digit score >=   digits found   non-digits read as digits")
+        for threshold, found, false_alarm in roc["curve"]:
+            lines.append(
+                f"  {threshold:13.4f}   {found * 100:11.2f}%   {false_alarm * 100:10.2f}%"
+            )
+        lines.append(
+            f"  operating point (the decision): {point['true_positive_rate'] * 100:.2f}% of "
+            f"digits read as a digit, {point['false_positive_rate'] * 100:.2f}% of non-digits"
+        )
+        lines.append("")
     canvas, doodles = metrics["canvas_digits"], metrics["doodles"]
     lines.append(
         f"per-model accuracy on model inputs of {canvas['count']} held-out canvas digits: "

@@ -90,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     config = train.TrainConfig(seed=args.seed, workers=args.workers)
     if args.epochs is not None:
-        config = dataclasses.replace(
-            config, cnn_epochs=args.epochs, fnn_epochs=args.epochs, numpy_fnn_epochs=args.epochs
-        )
+        config = config.with_epochs(args.epochs)
     if args.threads is not None:
         import tensorflow as tf
 
@@ -128,11 +126,7 @@ def run(args: argparse.Namespace) -> int:
         "models": {},
     }
     for name in names:
-        epochs = {
-            "cnn": config.cnn_epochs,
-            "fnn": config.fnn_epochs,
-            "numpy_fnn": config.numpy_fnn_epochs,
-        }[name]
+        epochs = config.settings(name).epochs
         batches = -(-len(training_set.images) // config.batch_size)
         keras_model = name != "numpy_fnn"
         bar = tqdm(
