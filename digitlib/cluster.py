@@ -71,6 +71,10 @@ defaults
     mode http
     log global
     option httplog
+    # A visitor stays on the server holding their kernel even while its health check fails
+    # (a busy server can miss a check; re-pinning the visitor elsewhere would cut them from their
+    # kernel); only when their server refuses the connection are they sent to another.
+    option persist
     option redispatch
     retries 2
     timeout connect 5s
@@ -79,6 +83,9 @@ defaults
     # A page's kernel websocket stays open as long as the page: the tunnel timeout applies to it.
     timeout tunnel 1h
     timeout client-fin 5s
+    # A server starting kernels on busy cores can take a few seconds to answer; a dead one
+    # refuses the connection at once, so a generous read timeout does not slow detection.
+    timeout check 5s
 
 frontend dashboard
     bind $host:$port
@@ -92,7 +99,7 @@ backend $backend
     cookie $cookie insert indirect nocache httponly
     option httpchk HEAD $health_path
     http-check expect status 200
-    default-server inter ${check_interval_ms} fall 2 rise 2
+    default-server inter ${check_interval_ms} fall 3 rise 2
     http-response set-header $server_header %[srv_name]
 $servers
 listen stats
