@@ -41,9 +41,8 @@ from digitlib.cluster import (
 )
 from digitlib.dashboard.render import versions_text
 
-#: Pages opened through the balancer at once (the issue's target is 10; each cold kernel costs
-#: a few seconds of the shared 2 cores, so CI opens fewer unless told).
-PAGES = int(os.environ.get("DIGITLIB_CLUSTER_PAGES", "6"))
+#: Pages opened through the balancer at once (the issue's target; DIGITLIB_CLUSTER_PAGES changes it).
+PAGES = int(os.environ.get("DIGITLIB_CLUSTER_PAGES", "10"))
 #: The stated time for a promoted version to reach the readings of every server.
 PROPAGATION_LIMIT = 10.0
 #: Seconds from nothing running to a usable page served through the balancer.
