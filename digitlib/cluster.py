@@ -571,6 +571,13 @@ class Cluster:
         if answer.strip():
             raise ClusterError(f"HAProxy refused to drain {name}: {answer.strip()}")
 
+    def ready(self, name: str) -> None:
+        """Take ``name`` back after ``drain``: new visitors may be sent to it again."""
+        self.server(name)
+        answer = stats_command(self.stats_socket, f"set server {BACKEND}/{name} state ready")
+        if answer.strip():
+            raise ClusterError(f"HAProxy refused to make {name} ready: {answer.strip()}")
+
     def kill_server(self, name: str) -> None:
         """SIGKILL a server and its kernels, like a crashed machine (for tests and drills)."""
         _end_groups([self.server(name).process], signal.SIGKILL)

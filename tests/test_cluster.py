@@ -279,6 +279,28 @@ def test_a_promoted_version_reads_on_every_server_within_10_s(cluster, visits, h
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_a_drained_server_keeps_its_visitors_and_gets_no_new_ones(
+    cluster, browser, visits, handwriting
+):
+    on_s2 = next(visit for visit in visits if visit.server == "s2")
+    cluster.drain("s2")
+    try:
+        assert cluster.states()["s2"] == "DRAIN"
+        fresh = [Visit(browser, cluster.url) for _ in range(2)]
+        visits.extend(fresh)
+        assert [visit.server for visit in fresh] == ["s1", "s1"]
+        # The visitor already on s2 keeps their kernel there (the cookie still leads to it).
+        assert "read by" in on_s2.read_afresh(handwriting.number("5"))
+        expect_reading(on_s2.page, "5")
+        for visit in fresh:
+            wait_until_usable(visit.page)
+    finally:
+        cluster.ready("s2")
+    assert cluster.states()["s2"] == "UP"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_killed_server_is_marked_down_and_new_pages_go_to_the_other(
     cluster, browser, visits, handwriting
 ):
