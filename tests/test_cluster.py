@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 from test_dashboard_browser import (
@@ -97,6 +98,32 @@ def test_versions_text_names_each_models_version():
         "read by cnn v3, fnn v2, numpy_fnn shipped"
     )
     assert versions_text({}) == ""
+
+
+def test_the_page_says_which_versions_read_the_drawing(tmp_path: Path):
+    from digitlib.dashboard import Dashboard, build_services
+    from digitlib.models.numpy_fnn import NumpyFNN
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    NumpyFNN(rng=0).save(shipped / "numpy_fnn.npz")
+    services = build_services(str(tmp_path / "store"), shipped)
+    services.sync_interval = 0.0  # check the registry before every reading
+    dashboard = Dashboard(services)
+    dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
+    dashboard.read()
+    assert "read by numpy_fnn shipped" in dashboard.versions_line.value
+
+    services.registry.seed("numpy_fnn")  # version 1, promoted: as another server would
+    newer = tmp_path / "newer.npz"
+    NumpyFNN(rng=1).save(newer)
+    manifest = services.registry.save_version("numpy_fnn", newer, parent=1, produced_by="test")
+    services.registry.promote("numpy_fnn", manifest.version, expected_current=1)
+    dashboard.read()
+    assert f"read by numpy_fnn v{manifest.version}" in dashboard.versions_line.value
+    dashboard.pad.load([], [])
+    dashboard.read()
+    assert dashboard.versions_line.value == ""
 
 
 # --- the cluster in a browser -----------------------------------------------------------------
