@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 HOST ?= localhost
 PORT ?= 8866
 PYTEST_ARGS ?=
+WORKERS ?= 2
 
-.PHONY: help install dashboard test lint format bench train evaluate chromium clean
+.PHONY: help install dashboard cluster test lint format bench train evaluate chromium haproxy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's|$$(HOST)|$(HOST)|; s|$$(PORT)|$(PORT)|' | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,10 +27,16 @@ install: $(STAMP)  ## create .venv and install digitlib with its test extras
 chromium: $(STAMP)  ## make sure a Chromium for the browser tests is there
 	@$(BIN)/python -m digitlib.testing.browser --install
 
+haproxy: $(STAMP)  ## make sure HAProxy is there for make cluster and its tests (root: apt-get)
+	@$(BIN)/python -m digitlib.cluster --install-haproxy
+
+cluster: $(STAMP) haproxy  ## SeaweedFS, WORKERS dashboard servers, HAProxy on http://$(HOST):$(PORT)
+	$(BIN)/python -m digitlib.cluster --workers $(WORKERS) --host $(HOST) --port $(PORT)
+
 dashboard: $(STAMP)  ## serve the dashboard on http://$(HOST):$(PORT)
 	$(BIN)/python -m digitlib.dashboard.serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) chromium  ## run the whole suite: unit, real-S3, browser and notebook tests
+test: $(STAMP) chromium haproxy  ## run the whole suite: unit, real-S3, browser and notebook tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff check and format check

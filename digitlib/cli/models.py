@@ -42,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_argument(rollback)
     rollback.set_defaults(handler=run_rollback)
 
+    promote = actions.add_parser(
+        "promote",
+        help="make a saved (evaluated) version current, e.g. one written by train --distributed",
+    )
+    promote.add_argument("model", metavar="MODEL", help="numpy_fnn, fnn or cnn")
+    promote.add_argument("version", metavar="VERSION", type=int, help="version number, e.g. 4")
+    add_store_argument(promote)
+    promote.set_defaults(handler=run_promote)
+
     seed = actions.add_parser(
         "seed", help="copy the shipped models/ checkpoints in as version 1 where none exists"
     )
@@ -144,6 +153,22 @@ def run_rollback(args: argparse.Namespace) -> int:
     try:
         promotion = _registry(args, "write").rollback(args.model, args.version)
     except StoreError as error:
+        return _fail(error)
+    previous = "none" if promotion.previous is None else f"{promotion.previous:06d}"
+    print(f"{args.model}: current is now {promotion.version:06d} (was {previous})")
+    return 0
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        registry = _registry(args, "write")
+        current = registry.current(args.model)
+        promotion = registry.promote(
+            args.model, args.version, expected_current=current, note="digitlib models promote"
+        )
+    except (StoreError, ValueError) as error:
         return _fail(error)
     previous = "none" if promotion.previous is None else f"{promotion.previous:06d}"
     print(f"{args.model}: current is now {promotion.version:06d} (was {previous})")

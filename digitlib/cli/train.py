@@ -77,11 +77,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="assemble the training set afresh instead of reading .cache/",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train --model fnn or cnn on several workers (tf.distribute.MultiWorkerMirroredStrategy, "
+        "workers from TF_CONFIG, each on its shard; also on --store's drawings); the chief "
+        "(worker 0) writes the model to --store as a new version, not promoted",
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="with --distributed: the store to write to and take drawings from "
+        "(default: $DIGITLIB_STORE, else data/store)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="with --distributed: write this worker's figures (losses, weights digest, "
+        "version written) to this JSON file",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     limit_blas_threads()
+    if args.distributed:
+        from digitlib.cli import distributed
+
+        return distributed.run(args)
     from tqdm import tqdm
 
     from digitlib import train

@@ -104,6 +104,10 @@ class Dashboard:
         self.reading = HTML(render.reading_html(""))
         self.reading.add_class("digitlib-reading")
         self.note = HTML(render.reading_note([]), layout=Layout(max_width="100%"))
+        # Which model versions made the last reading: with several servers on one store, a
+        # visitor (and an operator) can see that a promoted version has reached this one.
+        self.versions_line = HTML(layout=Layout(max_width="100%"))
+        self.versions_line.add_class("digitlib-versions")
         self.correction = Text(
             placeholder="the right number",
             description="Correct:",
@@ -145,6 +149,7 @@ class Dashboard:
                         self.pad.widget,
                         self.reading,
                         self.note,
+                        self.versions_line,
                         HBox([self.correction]),
                         HBox([self.save_button, self.learn_button]),
                         self.progress,
@@ -241,12 +246,14 @@ class Dashboard:
             self.note.value = render.reading_note([])
             self._fill_correction("")
             self.inspect.value = ""
+            self.versions_line.value = ""
             self.pad.show_boxes([])
             self.report("Canvas cleared.")
             return
         if self.services.recognizer is None:
             raise RuntimeError(f"cannot read: {'; '.join(self.services.problems)}")
         swapped = self.services.sync_models()
+        versions = self.services.recognizer.versions
         result = self.services.recognizer.recognize(self.pad.image())
         self.result = result
         self.pad.show_boxes(
@@ -262,6 +269,7 @@ class Dashboard:
         self.reading.value = render.reading_html(result.text)
         self.last_read_ms = 1000 * (time.perf_counter() - started)
         self.note.value = render.reading_note(result.segments)
+        self.versions_line.value = f"<small>{html.escape(render.versions_text(versions))}</small>"
         self._fill_correction(
             "".join("?" if seg.label == OTHER else str(seg.label) for seg in result.segments)
         )

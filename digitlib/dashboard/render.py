@@ -109,6 +109,16 @@ def reading_note(segments: Sequence) -> str:
     return ", ".join(parts)
 
 
+def versions_text(versions: Mapping[str, int | str]) -> str:
+    """Which version of each model read a drawing: ``"read by cnn v3, fnn v2, numpy_fnn
+    shipped"`` (``versions``: model name -> store version, or a word such as ``"shipped"``)."""
+    parts = [
+        f"{name} v{version}" if isinstance(version, int) else f"{name} {version}"
+        for name, version in sorted(versions.items())
+    ]
+    return "read by " + ", ".join(parts) if parts else ""
+
+
 def probability_bars(probabilities: Sequence[float], top: int = 3) -> str:
     """HTML bars of the ``top`` most probable classes, widest first."""
     values = np.asarray(probabilities, np.float64)
