@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -15,6 +16,7 @@ from digitlib.store.drawings import PNG_MAGIC
 from digitlib.testing.s3_fixtures import S3_TEST_BUCKET
 
 PNG = PNG_MAGIC + b"rest of a png"
+PNG_REAL = cv2.imencode(".png", np.full((20, 30), 255, np.uint8))[1].tobytes()
 
 
 def npz_bytes(value: float) -> bytes:
@@ -261,3 +263,26 @@ def test_the_review_queue_from_the_command_line(local, capsys):
     assert drawings.list_held() == [] and [r.text for r in drawings.list()] == ["1"]
     code, _, err = run(capsys, "drawings", "reject", dropped.id, "--store", local.url)
     assert code == 1 and dropped.id in err
+
+
+def test_an_exported_set_imports_into_another_store(local, capsys, tmp_path):
+    from digitlib.store import LocalStore
+
+    strokes = {"canvas_size": [240, 340], "strokes": [{"points": [[1, 2], [3, 40]], "width": 9}]}
+    DrawingStore(local).save(
+        PNG_REAL, "12", segments=np.full((2, 28, 28), 0.5, np.float32), strokes=strokes
+    )
+    exported = tmp_path / "set.npz"
+    assert run(capsys, "drawings", "export", "--out", str(exported), "--store", local.url)[0] == 0
+    other = LocalStore(tmp_path / "other")
+    code, out, _ = run(capsys, "drawings", "import", str(exported), "--store", other.url)
+    assert code == 0 and "imported 1 drawing(s)" in out
+    (record,) = DrawingStore(other).list()
+    assert record.text == "12" and record.has_segments and record.strokes == strokes
+    code, out, _ = run(capsys, "drawings", "import", str(exported), "--store", other.url)
+    assert "imported 0 drawing(s)" in out and "1 imported before" in out
+    assert len(DrawingStore(other).list()) == 1
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, something=np.zeros(3))
+    code, _, err = run(capsys, "drawings", "import", str(bad), "--store", other.url)
+    assert code == 1 and "not a drawing set" in err

@@ -80,6 +80,37 @@ def test_predict_reads_a_file_with_no_log_lines(tmp_path):
     assert result.stderr == ""
 
 
+def test_predict_reads_with_the_stores_versions_and_says_which(tmp_path):
+    import cv2
+
+    from digitlib.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    for name in ("numpy_fnn", "fnn", "cnn"):
+        ModelRegistry(store, SHIPPED_MODELS_DIR).seed(name)
+    digit = next(d for d in data.load_pendigits() if d.writer == 26 and d.label == 5)
+    path = tmp_path / "five.png"
+    cv2.imwrite(str(path), data.render_strokes(digit.strokes, data.random_style(2))[..., 2::-1])
+    command = [sys.executable, "-m", "digitlib.cli", "predict", str(path), "--verbose"]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DIGITLIB_STORE": str(store.root)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "5"
+    assert "read by numpy_fnn 1, fnn 1, cnn 1" in result.stderr and store.url in result.stderr
+    missing = subprocess.run(
+        [*command, "--store", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 1 and "no store at" in missing.stderr
+
+
 def test_predict_refuses_a_bad_file_before_loading_models(tmp_path):
     path = tmp_path / "bad.png"
     path.write_bytes(b"not an image")

@@ -41,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from digitlib.store.base import StoreError  # plain Python: cheap to import
+
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, KeyError, StoreError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"digitlib {args.command}: error: {message}", file=sys.stderr)
         return 1

@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_argument(delete)
     delete.set_defaults(handler=run_delete)
 
+    importing = actions.add_parser(
+        "import", help="save the drawings of a set written by 'drawings export --format npz'"
+    )
+    importing.add_argument("path", type=Path, metavar="PATH", help="the .npz set")
+    add_store_argument(importing)
+    importing.set_defaults(handler=run_import)
+
     held = actions.add_parser("held", help="the review queue: drawings held, and why")
     add_store_argument(held)
     held.set_defaults(handler=run_held)
@@ -185,4 +192,20 @@ def run_reject(args: argparse.Namespace) -> int:
     except StoreError as error:
         return _fail(error)
     print(f"{args.id}: rejected; it is never learned")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    if not args.path.is_file():
+        raise FileNotFoundError(f"{args.path}: no such file; expected a .npz set from export")
+    try:
+        result = _drawings(args, "write").import_set(args.path)
+    except StoreError as error:
+        return _fail(error)
+    print(
+        f"imported {result.count} drawing(s) from {args.path.name}"
+        + (f"; {len(result.skipped)} imported before" if result.skipped else "")
+    )
     return 0

@@ -1,9 +1,12 @@
-"""``digitlib predict FILE.png``: read the digits of a drawing in an image file."""
+"""``digitlib predict FILE.png``: read the digits of a drawing in an image file, with the
+learned models of a store (``--store``, default ``DIGITLIB_STORE``) or the shipped ones."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 
 from digitlib.config import SHIPPED_MODELS_DIR
@@ -23,6 +26,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print segments as JSON")
     parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="read with this store's current (learned) versions: s3://bucket/prefix or a "
+        "folder (default: $DIGITLIB_STORE; without either, the shipped models)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also say on stderr which model versions read it, and any warnings",
+    )
+    parser.add_argument(
         "--runtime",
         choices=("lean", "keras"),
         default="lean",
@@ -38,8 +53,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise FileNotFoundError(f"{args.file}: no such file; expected a PNG or JPEG drawing")
     image = check_image(args.file.read_bytes())  # a bad file is refused before any model loads
-    recognizer = load_recognizer(args.models, runtime=args.runtime)
+    url = args.store or os.environ.get("DIGITLIB_STORE")
+    store = None
+    if url:
+        from digitlib.store import open_store
+
+        store = open_store(url, mode="read")  # an unreachable store fails, it is not skipped
+    recognizer = load_recognizer(args.models, store=store, runtime=args.runtime)
     result = recognizer.recognize(image, model=args.model)
+    if args.verbose:
+        versions = ", ".join(f"{name} {version}" for name, version in recognizer.versions.items())
+        print(f"read by {versions}" + (f" from {store.url}" if store else ""), file=sys.stderr)
+        for warning in recognizer.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         segments = [
             {

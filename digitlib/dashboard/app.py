@@ -235,6 +235,8 @@ class Dashboard:
     # --- reading ----------------------------------------------------------------------------------
 
     def _on_drawing_changed(self, reason: str) -> None:
+        if not self._learning:  # a new drawing: the last verdict was about another one
+            self.verdict.value = ""
         self.read()
 
     def read(self) -> None:

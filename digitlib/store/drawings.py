@@ -157,6 +157,17 @@ class ExportResult:
 MAX_STROKES, MAX_POINTS = 200, 20_000
 
 
+def _segments_png(segments: np.ndarray) -> bytes:
+    """Segments (K, 28, 28) in [0, 1], white on black, side by side as dark ink on white."""
+    import cv2
+
+    gap = np.zeros((28, 8), np.float32)
+    row = np.concatenate([part for segment in segments for part in (segment, gap)][:-1], axis=1)
+    padded = np.pad(row, 8)
+    pixels = np.round(255 * (1 - np.clip(padded, 0, 1))).astype(np.uint8)
+    return cv2.imencode(".png", pixels)[1].tobytes()
+
+
 def check_strokes(strokes: dict) -> dict:
     """Validate how a drawing was drawn and return it as plain JSON (see ``DrawingRecord``).
 
@@ -475,6 +486,62 @@ class DrawingStore:
             strokes_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
             paths.append(strokes_path)
         return ExportResult(paths, len(labels), skipped)
+
+    def import_set(self, path: str | Path) -> ExportResult:
+        """Save the drawings of a set written by ``export(format="npz")`` (and the strokes beside
+        it, when there) as drawings of this store; returns ``ExportResult`` with the count of
+        drawings saved and the ones skipped.
+
+        Each drawing keeps its labels, its 28x28 segments and its strokes; its picture is its
+        segments side by side (dark ink on white), the original canvas not being in the set.
+        Importing the same set again saves nothing twice (``predictions["imported"]`` keeps the
+        original id). Raises ``ValueError`` for a file that is not such a set.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                images = archive["images"].astype(np.float32)
+                labels = archive["labels"].astype(np.int64)
+                ids = [str(value) for value in archive["drawing_ids"]]
+        except (OSError, KeyError, ValueError) as error:
+            raise ValueError(
+                f"{path}: not a drawing set written by 'digitlib drawings export --format npz' "
+                f"(images, labels, drawing_ids): {error}"
+            ) from None
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or not len(images) == len(labels):
+            raise ValueError(f"{path}: images must be (N, 28, 28) with one label each")
+        strokes_by_id = {}
+        beside = path.with_name(path.name + ".strokes.jsonl")
+        if beside.is_file():
+            for line in beside.read_text().splitlines():
+                entry = json.loads(line)
+                strokes_by_id[entry["id"]] = {
+                    "canvas_size": entry["canvas_size"],
+                    "strokes": entry["strokes"],
+                }
+        seen = {
+            (r.predictions or {}).get("imported")
+            for r in self.list()
+            if isinstance(r.predictions, dict)
+        }
+        rows: dict[str, list[int]] = {}
+        for row, drawing_id in enumerate(ids):
+            rows.setdefault(drawing_id, []).append(row)
+        saved, skipped = 0, []
+        for drawing_id, picked in rows.items():
+            if drawing_id in seen:
+                skipped.append((drawing_id, "imported before"))
+                continue
+            segments = images[picked]
+            self.save(
+                _segments_png(segments),
+                [int(label) for label in labels[picked]],
+                segments=segments,
+                predictions={"imported": drawing_id, "from": path.name},
+                strokes=strokes_by_id.get(drawing_id),
+            )
+            saved += 1
+        return ExportResult([path], saved, skipped)
 
     # -- review queue ---------------------------------------------------------------------------
 
