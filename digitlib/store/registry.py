@@ -817,6 +817,39 @@ class ModelRegistry:
                 )
         return VerifyReport(checks, current)
 
+    def _newest_good(
+        self,
+        name: str,
+        version: int | None,
+        read: Callable[[int], tuple[Any, Manifest, Path, list[str]]],
+        warnings: list[str],
+    ) -> LoadedModel | None:
+        """The live (or given) version of ``name`` read by ``read(version) -> (model, manifest,
+        path, warnings)``, else the newest older one that reads; None when none does (each
+        failure is added to ``warnings``)."""
+        start = version if version is not None else self.current(name)
+        if start is None:
+            return None
+        _check_version(start)
+        for candidate in [start] + [v for v in reversed(self.versions(name)) if v < start]:
+            try:
+                model, manifest, path, notes = read(candidate)
+            except Exception as error:  # any failure means: try an older version
+                message = f"{name} version {candidate} skipped: {error}"
+                log.warning(message)
+                warnings.append(message)
+                continue
+            warnings += notes
+            if candidate != start:
+                log.warning("%s: loaded version %d instead of %d", name, candidate, start)
+            if getattr(self.store, "offline", False):
+                warnings.append(
+                    f"{self.store.url} is unreachable: {name} version {candidate} was read "
+                    "from the local cache"
+                )
+            return LoadedModel(model, name, candidate, "store", manifest, path, warnings)
+        return None
+
     def load(
         self, name: str, loader: Callable[[Path], Any], *, version: int | None = None
     ) -> LoadedModel:
@@ -835,29 +868,16 @@ class ModelRegistry:
                 "loader must be a function taking a checkpoint path, e.g. "
                 "digitlib.models.load_model"
             )
+
+        def read(candidate: int) -> tuple[Any, Manifest, Path, list[str]]:
+            manifest, data = self._read_verified(name, candidate)
+            path = self._write_cache(name, candidate, data)
+            return loader(path), manifest, path, []
+
         warnings: list[str] = []
-        start = version if version is not None else self.current(name)
-        if start is not None:
-            _check_version(start)
-            candidates = [start] + [v for v in reversed(self.versions(name)) if v < start]
-            for candidate in candidates:
-                try:
-                    manifest, data = self._read_verified(name, candidate)
-                    path = self._write_cache(name, candidate, data)
-                    model = loader(path)
-                except Exception as error:  # any failure means: try an older version
-                    message = f"{name} version {candidate} skipped: {error}"
-                    log.warning(message)
-                    warnings.append(message)
-                    continue
-                if candidate != start:
-                    log.warning("%s: loaded version %d instead of %d", name, candidate, start)
-                if getattr(self.store, "offline", False):
-                    warnings.append(
-                        f"{self.store.url} is unreachable: {name} version {candidate} was read "
-                        "from the local cache"
-                    )
-                return LoadedModel(model, name, candidate, "store", manifest, path, warnings)
+        found = self._newest_good(name, version, read, warnings)
+        if found is not None:
+            return found
         try:
             path = self.shipped_path(name)
             check_safe(path.read_bytes(), path.suffix)
@@ -983,28 +1003,17 @@ class ModelRegistry:
         _check_name(name)
         if self.suffix(name) != ".keras":
             return self.load(name, lambda path: load_model(path, name), version=version)
+
+        def read(candidate: int) -> tuple[Any, Manifest, Path, list[str]]:
+            manifest, data, remade = self._read_inference(name, candidate)
+            model = lean.load_inference(data, name, origin=f"{name} {candidate}")
+            path = self.cache_dir / name / f"{candidate:06d}{INFERENCE_SUFFIX}"
+            return model, manifest, path, remade
+
         warnings: list[str] = []
-        start = version if version is not None else self.current(name)
-        if start is not None:
-            _check_version(start)
-            candidates = [start] + [v for v in reversed(self.versions(name)) if v < start]
-            for candidate in candidates:
-                try:
-                    manifest, data, remade = self._read_inference(name, candidate)
-                    model = lean.load_inference(data, name, origin=f"{name} {candidate}")
-                except Exception as error:  # any failure means: try an older version
-                    message = f"{name} version {candidate} skipped: {error}"
-                    log.warning(message)
-                    warnings.append(message)
-                    continue
-                warnings += remade
-                if getattr(self.store, "offline", False):
-                    warnings.append(
-                        f"{self.store.url} is unreachable: {name} version {candidate} was read "
-                        "from the local cache"
-                    )
-                path = self.cache_dir / name / f"{candidate:06d}{INFERENCE_SUFFIX}"
-                return LoadedModel(model, name, candidate, "store", manifest, path, warnings)
+        found = self._newest_good(name, version, read, warnings)
+        if found is not None:
+            return found
         try:
             checkpoint = self.shipped_path(name)
             path = lean.inference_path(checkpoint)
