@@ -235,6 +235,8 @@ def test_voila_command_preheats_strips_and_uses_the_offline_template():
     assert "--preheat_kernel=False" in voila_command(pool_size=0)
     assert "--MappingKernelManager.cull_idle_timeout=600" in voila_command()
     assert "--MappingKernelManager.cull_idle_timeout=0" in voila_command(cull_idle_seconds=0)
+    # A crowd's kernels answer late: the widget output must not be dropped after nbclient's 4 s.
+    assert "--VoilaExecutor.iopub_timeout=60" in voila_command()
 
 
 def test_voila_environment_passes_the_runtime_to_the_kernels():

@@ -20,6 +20,9 @@ from digitlib.config import PROJECT_ROOT
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "dashboard.ipynb"
 
+#: How long Voila waits for a cell's output after the kernel has answered (nbclient's default 4).
+IOPUB_TIMEOUT_SECONDS = 60
+
 #: Holds ``voila/templates/digitlib``: the lab template minus its CDN stylesheets.
 TEMPLATES_ROOT = Path(__file__).resolve().parent / "share"
 
@@ -61,6 +64,10 @@ def voila_command(
         f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
         f"--MappingKernelManager.cull_interval={max(1, min(60, cull_idle_seconds // 2 or 60))}",
         "--MappingKernelManager.cull_connected=False",
+        # When a class arrives at once the kernels' output can trail their execute reply by many
+        # seconds; nbclient's default 4 s wait then drops the cell's widget output and the page
+        # shows "Loading widget..." forever ("Timeout waiting for IOPub output" in the log).
+        f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT_SECONDS}",
         "--theme=light",
         "--template=digitlib",
     ]
