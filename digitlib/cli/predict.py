@@ -59,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
         from digitlib.store import open_store
 
         store = open_store(url, mode="read")  # an unreachable store fails, it is not skipped
-    recognizer = load_recognizer(args.models, store=store, runtime=args.runtime)
+    if args.verbose:
+        recognizer = load_recognizer(args.models, store=store, runtime=args.runtime)
+    else:  # TensorFlow (runtime keras) logs at import: quiet unless asked for
+        from digitlib.models.inference import quiet_native_stderr
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with quiet_native_stderr():
+            recognizer = load_recognizer(args.models, store=store, runtime=args.runtime)
     result = recognizer.recognize(image, model=args.model)
     if args.verbose:
         versions = ", ".join(f"{name} {version}" for name, version in recognizer.versions.items())

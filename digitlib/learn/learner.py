@@ -693,14 +693,20 @@ class OnlineLearner:
         candidate.save(path)
         reading, inference = candidate, None
         live = self.recognizer.models[name]
-        if isinstance(live, InferenceModel):
-            reading = lean.export_inference(
+        if is_keras(candidate):
+            # Every Keras version gets its inference file, so that readers anywhere read it
+            # without TensorFlow; the feature part is the parent's when only the head moved.
+            made = lean.export_inference(
                 candidate.model,
                 name=name,
                 source_sha256=lean.sha256_of(path.read_bytes()),
-                reuse=live,
+                reuse=live
+                if isinstance(live, InferenceModel)
+                else self._inference_of(name, parent),
             )
-            inference = reading.to_bytes()
+            inference = made.to_bytes()
+            if isinstance(live, InferenceModel):
+                reading = made
         manifest = self.registry.save_version(
             name,
             path,
@@ -717,6 +723,15 @@ class OnlineLearner:
         except PromotionConflict:
             return None
         return reading, manifest.version
+
+    def _inference_of(self, name: str, version: int | None):
+        """The inference model of a stored version (None when there is none to reuse)."""
+        if version is None:
+            return None
+        try:
+            return self.registry.load_inference(name, version=version).model
+        except Exception:  # noqa: BLE001 - then the feature part is exported anew
+            return None
 
     def _is_shipped(self, name: str, version: int) -> bool:
         return self.registry.manifest(name, version).produced_by == "shipped"

@@ -74,7 +74,7 @@ class HeadLayer:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """Silence what native code writes to file descriptor 2 meanwhile (LiteRT announces its
     XNNPACK delegate on stderr once per process; a reading must not print log lines)."""
     with _stderr_lock:
@@ -164,7 +164,7 @@ class InferenceModel:
         if self._interpreter is None:
             from ai_edge_litert.interpreter import Interpreter
 
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 interpreter = Interpreter(model_content=self.features_tflite, num_threads=1)
                 interpreter.allocate_tensors()
                 # The XNNPACK delegate is announced at the first invocation.
@@ -428,7 +428,7 @@ def _features_flatbuffer(backbone) -> bytes:
     """Export the Keras feature part to a LiteRT flatbuffer (~0.5-1 s on 2 cores)."""
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "features.tflite"
-        with contextlib.redirect_stdout(io.StringIO()), _quiet_native_stderr():
+        with contextlib.redirect_stdout(io.StringIO()), quiet_native_stderr():
             backbone.export(str(target), format="litert", verbose=False)
         return target.read_bytes()
 
