@@ -50,9 +50,9 @@ class ModelsPanel:
         self.page = page
         guard = page.guard
         self.warnings = HTML()
-        self.versions = HTML()
-        self.history = HTML()
-        self.confusion = HTML()
+        self.versions = HTML(layout=Layout(max_width="100%"))
+        self.history = HTML(layout=Layout(max_width="100%"))
+        self.confusion = HTML(layout=Layout(max_width="100%"))
         self.rollback_model = Dropdown(
             options=list(MODEL_NAMES), description="Model", layout=Layout(width="200px")
         )

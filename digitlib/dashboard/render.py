@@ -374,6 +374,10 @@ PAGE_CSS = """
 .dl-bar span { display: block; height: 100%; background: #1f77b4; }
 .dl-bar-value { width: 28px; text-align: right; }
 .dl-table, .dl-confusion { border-collapse: collapse; font-size: 12px; }
+/* Wide tables scroll inside their box on a phone instead of running off the page. */
+.dl-table, .dl-confusion { display: block; max-width: 100%; overflow-x: auto; }
+.digitlib-dashboard .widget-html-content div, .digitlib-dashboard .widget-html-content small {
+  white-space: normal; overflow-wrap: anywhere; }
 .dl-table td, .dl-table th { border-bottom: 1px solid #ddd; padding: 1px 6px; text-align: left;
   line-height: 1.35; white-space: nowrap; }
 .digitlib-verdict, .digitlib-verdict .widget-html-content { overflow-x: auto; line-height: 1.4; }
