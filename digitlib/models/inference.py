@@ -50,7 +50,7 @@ PARITY_TOLERANCE = 1e-4
 HEAD_OPERATIONS = ("affine", "relu", "softmax")
 
 _BATCH = 2048
-_stderr_lock = threading.Lock()
+_stderr_lock = threading.RLock()  # nested quieting (predict around a load) must not block
 
 
 def inference_path(checkpoint: str | os.PathLike) -> Path:
