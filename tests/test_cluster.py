@@ -86,6 +86,15 @@ def test_missing_haproxy_says_how_to_install_it(monkeypatch):
         find_haproxy()
 
 
+def test_without_haproxy_and_root_the_install_says_how(monkeypatch):
+    import digitlib.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "find_haproxy", lambda: None)
+    monkeypatch.setattr(cluster_module.os, "geteuid", lambda: 1000)
+    with pytest.raises(ClusterError, match="apt-get install haproxy.*DIGITLIB_HAPROXY"):
+        cluster_module.install_haproxy()
+
+
 def test_cluster_config_needs_a_shared_store():
     with pytest.raises(ValueError, match="s3://"):
         ClusterConfig(store_url="data/store")
