@@ -324,6 +324,52 @@ def test_a_promoted_version_reads_on_every_server_within_10_s(cluster, visits, h
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_learning_on_one_server_reaches_the_readings_of_the_other(cluster, visits, handwriting):
+    from datetime import datetime
+
+    from digitlib.store import ModelRegistry
+
+    learner = next(visit for visit in visits if visit.server == "s1")
+    reader = next(visit for visit in visits if visit.server == "s2")
+    registry = ModelRegistry(cluster.open_store())
+    before = {name: registry.current(name) for name in ("cnn", "fnn", "numpy_fnn")}
+    page = learner.page
+    page.get_by_role("button", name="Clear").click()
+    draw_with_mouse(page, handwriting.number("4"))
+    expect_reading(page, "4")
+    page.locator(".digitlib-correction input").fill("4")  # a right label: safe to learn
+    page.get_by_role("button", name="Learn").click()
+    verdict = page.locator(".digitlib-verdict")
+    expect(verdict).to_contain_text(
+        re.compile("Promoted|Not promoted|Held for review"), timeout=300_000
+    )
+    assert "Promoted" in verdict.inner_text(), verdict.inner_text()
+    after = {name: registry.current(name) for name in before}
+    learned = {name: version for name, version in after.items() if version != before[name]}
+    assert learned, f"the verdict says promoted but no version moved: {before} -> {after}"
+    promoted_at = max(
+        datetime.fromisoformat(registry.current_promotion(name).promoted_at).timestamp()
+        for name in learned
+    )
+    expected = [f"{name} v{version}" for name, version in learned.items()]
+    strokes = handwriting.number("7")
+    while True:
+        began = time.time()
+        shown = reader.read_afresh(strokes)
+        if all(text in shown for text in expected):
+            break
+        assert time.time() - promoted_at < PROPAGATION_LIMIT, (
+            f"server s2 reads with {shown!r} {PROPAGATION_LIMIT:.0f} s after s1 promoted {expected}"
+        )
+    print(
+        f"\nlearned on s1 ({', '.join(expected)}); s2's first reading with them began "
+        f"{began - promoted_at:.2f} s after the promotion"
+    )
+    assert began - promoted_at <= PROPAGATION_LIMIT
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_drained_server_keeps_its_visitors_and_gets_no_new_ones(
     cluster, browser, visits, handwriting
 ):
