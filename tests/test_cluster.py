@@ -3,7 +3,8 @@
 The browser tests start the real thing once for the module: SeaweedFS, two dashboard servers
 (one preheated kernel each) and HAProxy, then drive headless Chromium through the balancer. The
 tests run in order on the same cluster: pages spread over both servers, a promotion made on the
-store reaches the readings of both servers, and one server killed while pages are open.
+store reaches the readings of both servers, Learn on one server reaches the readings of the
+other, a drained server keeps its visitors, and one server killed while pages are open.
 """
 
 from __future__ import annotations
