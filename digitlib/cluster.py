@@ -316,6 +316,14 @@ class DashboardProcess:
     def running(self) -> bool:
         return self.process.poll() is None
 
+    def kernel_pids(self) -> list[int]:
+        """The server's child processes (its kernels), from ``/proc`` (Linux; else [])."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except (OSError, ValueError):
+            return []
+
 
 def _end_groups(processes: list[subprocess.Popen | None], sig: int = signal.SIGTERM) -> None:
     """End each process and its process group (started with ``start_new_session``): signal all
@@ -579,8 +587,18 @@ class Cluster:
             raise ClusterError(f"HAProxy refused to make {name} ready: {answer.strip()}")
 
     def kill_server(self, name: str) -> None:
-        """SIGKILL a server and its kernels, like a crashed machine (for tests and drills)."""
-        _end_groups([self.server(name).process], signal.SIGKILL)
+        """SIGKILL a server and its kernels, like a crashed machine (for tests and drills).
+
+        Kernels run in sessions of their own (Jupyter starts them so); they would notice their
+        parent gone and exit, but are killed here at once, with the server."""
+        server = self.server(name)
+        kernels = server.kernel_pids()
+        _end_groups([server.process], signal.SIGKILL)
+        for pid in kernels:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     # --- stop ---
 

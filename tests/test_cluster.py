@@ -3,7 +3,8 @@
 The browser tests start the real thing once for the module: SeaweedFS, two dashboard servers
 (one preheated kernel each) and HAProxy, then drive headless Chromium through the balancer. The
 tests run in order on the same cluster: pages spread over both servers, a promotion made on the
-store reaches the readings of both servers, and one server killed while pages are open.
+store reaches the readings of both servers, Learn on one server reaches the readings of the
+other, a drained server keeps its visitors, and one server killed while pages are open.
 """
 
 from __future__ import annotations
@@ -84,6 +85,15 @@ def test_missing_haproxy_says_how_to_install_it(monkeypatch):
     monkeypatch.setenv("DIGITLIB_HAPROXY", "/nowhere/haproxy")
     with pytest.raises(ClusterError, match="unset it or fix it"):
         find_haproxy()
+
+
+def test_without_haproxy_and_root_the_install_says_how(monkeypatch):
+    import digitlib.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "find_haproxy", lambda: None)
+    monkeypatch.setattr(cluster_module.os, "geteuid", lambda: 1000)
+    with pytest.raises(ClusterError, match="apt-get install haproxy.*DIGITLIB_HAPROXY"):
+        cluster_module.install_haproxy()
 
 
 def test_cluster_config_needs_a_shared_store():
@@ -254,6 +264,15 @@ def test_pages_spread_over_both_servers_and_all_read(cluster, browser, visits, h
         assert visit.websocket_errors == [], visit.websocket_errors
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _promote_copy(registry, name: str) -> tuple[int, float]:
     """Promote a new version of ``name`` (a copy of the live one), as Learn's last step does.
     Returns the new version and the monotonic time the promotion finished."""
@@ -306,6 +325,52 @@ def test_a_promoted_version_reads_on_every_server_within_10_s(cluster, visits, h
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_learning_on_one_server_reaches_the_readings_of_the_other(cluster, visits, handwriting):
+    from datetime import datetime
+
+    from digitlib.store import ModelRegistry
+
+    learner = next(visit for visit in visits if visit.server == "s1")
+    reader = next(visit for visit in visits if visit.server == "s2")
+    registry = ModelRegistry(cluster.open_store())
+    before = {name: registry.current(name) for name in ("cnn", "fnn", "numpy_fnn")}
+    page = learner.page
+    page.get_by_role("button", name="Clear").click()
+    draw_with_mouse(page, handwriting.number("4"))
+    expect_reading(page, "4")
+    page.locator(".digitlib-correction input").fill("4")  # a right label: safe to learn
+    page.get_by_role("button", name="Learn").click()
+    verdict = page.locator(".digitlib-verdict")
+    expect(verdict).to_contain_text(
+        re.compile("Promoted|Not promoted|Held for review"), timeout=300_000
+    )
+    assert "Promoted" in verdict.inner_text(), verdict.inner_text()
+    after = {name: registry.current(name) for name in before}
+    learned = {name: version for name, version in after.items() if version != before[name]}
+    assert learned, f"the verdict says promoted but no version moved: {before} -> {after}"
+    promoted_at = max(
+        datetime.fromisoformat(registry.current_promotion(name).promoted_at).timestamp()
+        for name in learned
+    )
+    expected = [f"{name} v{version}" for name, version in learned.items()]
+    strokes = handwriting.number("7")
+    while True:
+        began = time.time()
+        shown = reader.read_afresh(strokes)
+        if all(text in shown for text in expected):
+            break
+        assert time.time() - promoted_at < PROPAGATION_LIMIT, (
+            f"server s2 reads with {shown!r} {PROPAGATION_LIMIT:.0f} s after s1 promoted {expected}"
+        )
+    print(
+        f"\nlearned on s1 ({', '.join(expected)}); s2's first reading with them began "
+        f"{began - promoted_at:.2f} s after the promotion"
+    )
+    assert began - promoted_at <= PROPAGATION_LIMIT
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_drained_server_keeps_its_visitors_and_gets_no_new_ones(
     cluster, browser, visits, handwriting
 ):
@@ -334,8 +399,9 @@ def test_a_killed_server_is_marked_down_and_new_pages_go_to_the_other(
     from digitlib.store import DrawingStore
 
     live = [visit for visit in visits if visit.server in ("s1", "s2")]
+    savers = [v for v in live if v.server == "s1"][:3] + [v for v in live if v.server == "s2"][:3]
     saved = []
-    for visit in live:
+    for visit in savers:
         page = visit.page
         page.get_by_role("button", name="Clear").click()
         draw_with_mouse(page, handwriting.number("86"))
@@ -345,10 +411,13 @@ def test_a_killed_server_is_marked_down_and_new_pages_go_to_the_other(
         status = page.locator(".digitlib-status")
         expect(status).to_contain_text("Saved drawing", timeout=READING_TIMEOUT)
         saved.append(re.search(r"Saved drawing (\S+) labelled", status.inner_text()).group(1))
-    assert {visit.server for visit in live} == {"s1", "s2"}
+    assert {visit.server for visit in savers} == {"s1", "s2"} and len(saved) == 6
 
     killed_at = time.monotonic()
+    kernels = cluster.server("s1").kernel_pids()
+    assert kernels, "s1 should hold kernels of the pages opened on it"
     cluster.kill_server("s1")
+    wait_for(lambda: not any(_alive(pid) for pid in kernels), 10, "s1's kernels ending")
     down = wait_for(lambda: cluster.states().get("s1") == "DOWN", 30, "HAProxy marking s1 DOWN")
     print(f"\ns1 killed: HAProxy marked it DOWN by its health check after {down:.1f} s")
     assert cluster.states()["s2"] == "UP"
