@@ -133,7 +133,7 @@ def _build(name: str, config):
     if name == "fnn":
         return build_fnn()
     if name == "cnn":
-        return build_cnn(filters=config.cnn_filters, dense_units=config.cnn_dense_units)
+        return build_cnn()
     raise ValueError(
         f"--distributed trains {' or '.join(DISTRIBUTED_MODELS)}, not {name!r} "
         "(the NumPy network trains on one process: digitlib train --model numpy_fnn)"
@@ -171,9 +171,9 @@ def train_distributed(
     shard = shard_indices(len(training_set.images), task.index, task.count)
     images = training_set.images[shard]
     labels = training_set.labels[shard].astype(np.int32)
-    weights = train.sample_weights(
-        training_set, config, config.cnn_mnist_weight if name == "cnn" else 1.0
-    )[shard].astype(np.float32)
+    weights = train.sample_weights(training_set, config, getattr(config, name).mnist_weight)[
+        shard
+    ].astype(np.float32)
     batch = config.batch_size
     steps = len(shard) // batch
     if steps < 1:
@@ -182,7 +182,7 @@ def train_distributed(
             "use more data (--limit) or fewer workers"
         )
     global_batch = batch * task.count
-    base_rate = config.cnn_learning_rate if name == "cnn" else config.fnn_learning_rate
+    base_rate = getattr(config, name).learning_rate
     # The same initial weights on every worker: one seed for all (dropout differs, as do the
     # shards; the all-reduce keeps the weights identical).
     keras.utils.set_random_seed(config.seed)

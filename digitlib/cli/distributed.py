@@ -43,11 +43,7 @@ def run(args: argparse.Namespace) -> int:
         f"store's drawings, {len(skipped)} skipped) in {time.monotonic() - started:.0f} s",
         flush=True,
     )
-    epochs = (
-        args.epochs
-        if args.epochs is not None
-        else (config.cnn_epochs if name == "cnn" else config.fnn_epochs)
-    )
+    epochs = args.epochs if args.epochs is not None else getattr(config, name).epochs
 
     def progress(epoch: int, logs: dict) -> None:
         print(
