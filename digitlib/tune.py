@@ -61,13 +61,15 @@ def tuning_set(
     sign_count: int = 300,
     *,
     folds: int = 5,
+    limit: int | None = None,
     rng: np.random.Generator | int | None = 0,
 ) -> TuningSet:
     """Drawings of the tuning part of ``HELD_OUT`` (writers, categories, characters and sign
     kinds the models were not trained on, and that are not held out for evaluation), each
     drawn in a random style of ``styles.STYLES``: every tuning writer's digit and every tuning
     category's doodle ``renderings`` times, ``glyph_count`` letters and signs, ``sign_count``
-    hand-made signs. Folds by writer, category and character; signs by their order."""
+    hand-made signs. Folds by writer, category and character; signs by their order. ``limit``:
+    at most this many digits and doodles each, picked at random (quick runs)."""
     from digitlib import data, synthetic
     from digitlib.augment import augment_strokes
     from digitlib.styles import STYLES, render_in_style
@@ -78,6 +80,8 @@ def tuning_set(
     drawings, expected, fold, kinds = [], [], [], []
     writers = sorted(HELD_OUT.tuning_writers)
     digits = [d for d in data.load_pendigits() if d.writer in writers]
+    if limit:
+        digits = [digits[i] for i in np.sort(rng.permutation(len(digits))[:limit])]
     for digit in digits:
         for _ in range(renderings):
             drawings.append(digit.strokes)
@@ -85,7 +89,10 @@ def tuning_set(
             fold.append(writers.index(digit.writer) % folds)
             kinds.append("digit")
     categories = HELD_OUT.tuning_quickdraw_categories(data.quickdraw_categories())
-    for doodle in data.load_quickdraw_strokes(categories):
+    doodles = data.load_quickdraw_strokes(categories)
+    if limit:
+        doodles = [doodles[i] for i in np.sort(rng.permutation(len(doodles))[:limit])]
+    for doodle in doodles:
         # A doodle names its category with spaces, the category list with underscores.
         index = categories.index(doodle.category.replace(" ", "_"))
         for _ in range(renderings):
