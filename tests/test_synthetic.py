@@ -105,12 +105,3 @@ def test_run_together_overlaps_the_two_digits():
     second_left = strokes[1][:, 0].min()
     assert second_left < first_right - 0.05  # overlapping, in digit heights
     assert np.ptp(np.concatenate(strokes)[:, 1]) == pytest.approx(1.0, abs=1e-5)
-
-
-def test_tuning_glyphs_and_signs_are_neither_held_out_nor_empty():
-    characters = synthetic.glyph_characters()
-    tuning = set(HELD_OUT.tuning_glyphs(characters))
-    assert tuning and not tuning & set(HELD_OUT.glyphs(characters))
-    assert set(HELD_OUT.tuning_sign_kinds) < set(synthetic.SIGN_KINDS)
-    assert not set(HELD_OUT.tuning_sign_kinds) & set(HELD_OUT.sign_kinds)
-    assert not set(HELD_OUT.tuning_writers) & set(HELD_OUT.pendigits_writers)
