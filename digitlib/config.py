@@ -97,33 +97,10 @@ class HeldOut:
     glyph_every: int = 4
     glyph_offset: int = 2
     sign_kinds: tuple[str, ...] = ("sun", "double_arrow")
-    #: The tuning part: not held out, but kept out of the models' training too, so that the
-    #: decision's thresholds are chosen (``digitlib.tune``) on writers and kinds the models
-    #: have not seen, as new users will be.
-    tuning_writers: tuple[int, ...] = (21, 22, 23, 24, 25)
-    tuning_quickdraw_every: int = 8
-    tuning_quickdraw_offset: int = 3
-    tuning_glyph_every: int = 8
-    tuning_glyph_offset: int = 0
-    tuning_sign_kinds: tuple[str, ...] = ("house",)
 
     def glyphs(self, characters: list[str]) -> list[str]:
         """The held-out characters among ``characters`` (kept in their order)."""
         return list(characters[self.glyph_offset :: self.glyph_every])
-
-    def tuning_glyphs(self, characters: list[str]) -> list[str]:
-        """The tuning characters among ``characters`` (never held-out ones)."""
-        held_out = set(self.glyphs(characters))
-        picked = characters[self.tuning_glyph_offset :: self.tuning_glyph_every]
-        return [c for c in picked if c not in held_out]
-
-    def tuning_quickdraw_categories(self, categories: list[str]) -> list[str]:
-        """The tuning categories among ``categories`` (sorted; never held-out ones)."""
-        bitmap_categories = {"apple", "bicycle", "cat", "diamond", "eye", "fish"}
-        held_out = set(self.quickdraw_categories(categories))
-        eligible = [c for c in sorted(categories) if c not in bitmap_categories]
-        picked = eligible[self.tuning_quickdraw_offset :: self.tuning_quickdraw_every]
-        return [c for c in picked if c not in held_out]
 
     def quickdraw_categories(self, categories: list[str]) -> list[str]:
         """The held-out categories among ``categories`` (sorted, deterministic)."""

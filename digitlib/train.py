@@ -210,11 +210,11 @@ class TrainConfig:
 
 
 #: Bumped when assembly changes, so stale caches are not reused.
-DATA_VERSION = 2
+DATA_VERSION = 1
 #: The same for the extra data (``assemble_extras``).
-EXTRAS_VERSION = 3
+EXTRAS_VERSION = 2
 #: The same for ``assemble_people``.
-PEOPLE_VERSION = 2
+PEOPLE_VERSION = 1
 
 #: The drawing styles (``styles.STYLES``) that ``assemble_people`` draws in; "pen" is what the
 #: other parts draw.
@@ -356,7 +356,8 @@ def assemble_extras(
         width_fraction=config.extra_width_fraction,
     )
     parts: list[tuple[np.ndarray, np.ndarray, str]] = []
-    pendigits = cut(training_digits())
+    writers = set(HELD_OUT.pendigits_writers)
+    pendigits = cut([d for d in data.load_pendigits() if d.writer not in writers])
     if config.extra_digit_renderings:
         inputs = render_many(
             [d.strokes for d in pendigits],
@@ -367,7 +368,9 @@ def assemble_extras(
         labels = np.repeat([d.label for d in pendigits], config.extra_digit_renderings)
         parts.append((inputs, labels.astype(np.int64), "pendigits_canvas_augmented"))
     if config.extra_doodle_renderings:
-        doodles = cut(data.load_quickdraw_strokes(training_categories()))
+        categories = data.quickdraw_categories()
+        held_out = set(HELD_OUT.quickdraw_categories(categories))
+        doodles = cut(data.load_quickdraw_strokes([c for c in categories if c not in held_out]))
         inputs = render_many(
             [d.strokes for d in doodles],
             config.extra_doodle_renderings,
@@ -435,40 +438,22 @@ def assemble_training_set(
 
 
 def training_digits(limit: int | None = None) -> list:
-    """The pendigits digits of the training writers (neither held out nor tuning writers of
-    ``HELD_OUT``), in file order; at most ``limit``."""
+    """The pendigits digits of the training writers (every writer not in ``HELD_OUT``), in file
+    order; at most ``limit``."""
     from digitlib import data
 
-    writers = set(HELD_OUT.pendigits_writers) | set(HELD_OUT.tuning_writers)
+    writers = set(HELD_OUT.pendigits_writers)
     digits = [d for d in data.load_pendigits() if d.writer not in writers]
     return digits[:limit] if limit else digits
 
 
 def training_categories() -> list[str]:
-    """The Quick, Draw! categories training uses (neither held out nor tuning ones), sorted."""
+    """The Quick, Draw! categories training uses (every one not in ``HELD_OUT``), sorted."""
     from digitlib import data
 
     categories = data.quickdraw_categories()
-    kept_out = set(HELD_OUT.quickdraw_categories(categories))
-    kept_out |= set(HELD_OUT.tuning_quickdraw_categories(categories))
-    return [c for c in sorted(categories) if c not in kept_out]
-
-
-def training_glyphs() -> list[str]:
-    """The stroke-font characters training uses (neither held out nor tuning ones)."""
-    from digitlib import synthetic
-
-    characters = synthetic.glyph_characters()
-    kept_out = set(HELD_OUT.glyphs(characters)) | set(HELD_OUT.tuning_glyphs(characters))
-    return [c for c in characters if c not in kept_out]
-
-
-def training_sign_kinds() -> list[str]:
-    """The hand-made sign kinds training uses (neither held out nor tuning ones)."""
-    from digitlib import synthetic
-
-    kept_out = set(HELD_OUT.sign_kinds) | set(HELD_OUT.tuning_sign_kinds)
-    return [k for k in synthetic.SIGN_KINDS if k not in kept_out]
+    held_out = set(HELD_OUT.quickdraw_categories(categories))
+    return [c for c in sorted(categories) if c not in held_out]
 
 
 def assemble_people(
@@ -544,11 +529,12 @@ def assemble_people(
         parts.append((inputs, labels[pick].astype(np.int64), "mnist_canvas"))
     negatives: list = []
     if config.glyph_copies:
-        characters = training_glyphs()
+        held_out = set(HELD_OUT.glyphs(synthetic.glyph_characters()))
+        characters = [c for c in synthetic.glyph_characters() if c not in held_out]
         copies = 1 if limit else config.glyph_copies
         negatives += synthetic.glyph_drawings(characters[: limit or None], copies, seeds[5])
     if config.sign_count:
-        kinds = training_sign_kinds()
+        kinds = [k for k in synthetic.SIGN_KINDS if k not in HELD_OUT.sign_kinds]
         negatives += synthetic.sign_drawings(kinds, limit or config.sign_count, seeds[6])
     if config.run_together_count:
         pair_rng = np.random.default_rng(seeds[7])
@@ -612,7 +598,8 @@ def _assemble_base(
     mnist_images, mnist_labels = cut(mnist_images), cut(mnist_labels)
     parts.append((mnist_images.astype(np.float32) / 255, mnist_labels.astype(np.int64), "mnist"))
 
-    pendigits = cut(training_digits())
+    writers = set(HELD_OUT.pendigits_writers)
+    pendigits = cut([d for d in data.load_pendigits() if d.writer not in writers])
     digit_inputs = render_many(
         [d.strokes for d in pendigits],
         config.digit_renderings,
@@ -623,7 +610,9 @@ def _assemble_base(
     digit_labels = np.repeat([d.label for d in pendigits], config.digit_renderings)
     parts.append((digit_inputs, digit_labels.astype(np.int64), "pendigits_canvas"))
 
-    doodles = cut(data.load_quickdraw_strokes(training_categories()))
+    categories = data.quickdraw_categories()
+    held_out = set(HELD_OUT.quickdraw_categories(categories))
+    doodles = cut(data.load_quickdraw_strokes([c for c in categories if c not in held_out]))
     doodle_inputs = render_many(
         [d.strokes for d in doodles],
         config.doodle_renderings,

@@ -89,3 +89,23 @@ def test_decide_one_follows_the_threshold():
         sure_gate, _probabilities(4, 0.2), (0, 1.0, 0), (0, 0, 9, 9), False
     )
     assert label == OTHER and confidence > 0.9
+
+
+def test_a_recognizer_with_the_fitted_gate_reads_a_digit_and_rejects_a_scribble():
+    from dataclasses import replace
+
+    from digitlib import data
+    from digitlib.config import HELD_OUT
+    from digitlib.recognize import load_recognizer
+
+    recognizer = load_recognizer()
+    recognizer.decision = replace(recognizer.decision, gate=gate.FITTED_GATE)
+    seven = next(
+        d for d in data.load_pendigits() if d.writer in HELD_OUT.pendigits_writers and d.label == 7
+    )
+    result = recognizer.recognize(data.render_strokes(seven.strokes))
+    assert result.text == "7" and 0 < result.segments[0].confidence <= 1
+    t = np.linspace(0, 6 * np.pi, 200)
+    spiral = [np.stack([t * np.cos(t), t * np.sin(t)], 1).astype(np.float32)]
+    scribble = recognizer.recognize(data.render_strokes(spiral))
+    assert scribble.text == "" and scribble.segments[0].label == OTHER

@@ -53,11 +53,10 @@ def test_candidates_cover_thresholds_with_and_without_the_shape_rules():
 
 
 def test_tuning_set_counts_kinds_and_folds():
-    small = tune.tuning_set(1, 10, 10, folds=3, rng=1)
-    assert len(small.canvases) == len(small.expected)
-    assert set(small.folds.tolist()) == {0, 1, 2}
-    assert (small.kinds == "glyph").sum() == 10 and (small.kinds == "sign").sum() == 10
-    assert small.is_digit.sum() == (small.kinds == "digit").sum() > 500
+    small = tune.tuning_set(20, 10, 10, 10, folds=3, rng=1)
+    assert len(small.canvases) == len(small.expected) == 50
+    assert set(small.folds.tolist()) <= {0, 1, 2}
+    assert small.is_digit.sum() == 20
     assert list(np.unique(small.kinds)) == ["digit", "doodle", "glyph", "sign"]
 
 
@@ -65,14 +64,7 @@ def test_read_with_the_recognizers_own_decision_reads_as_recognize():
     from digitlib.recognize import load_recognizer
 
     recognizer = load_recognizer()
-    full = tune.tuning_set(1, 4, 4, folds=2, rng=2)
-    pick = np.random.default_rng(0).permutation(len(full.canvases))[:30]
-    small = tune.TuningSet(
-        [full.canvases[i] for i in pick],
-        [full.expected[i] for i in pick],
-        full.folds[pick],
-        full.kinds[pick],
-    )
+    small = tune.tuning_set(12, 6, 4, 4, folds=2, rng=2)
     other = replace(recognizer.decision, min_confidence=0.99, second_look_confidence=0.99)
     own, strict = tune.read_with(recognizer, small.canvases, [recognizer.decision, other])
     assert own == [result.text for result in recognizer.recognize_many(small.canvases)]
