@@ -583,3 +583,28 @@ def test_the_live_confusion_and_the_accuracy_series_come_from_the_library():
         "canvas-style": 0.98,
     }
     assert accuracy_series({}, "cnn") == {}
+
+
+def test_the_page_says_at_start_when_the_store_cannot_be_reached(tmp_path, monkeypatch):
+    """An S3 endpoint with no server (as a stopped SeaweedFS): the status line says so in
+    words, and drawings are still read with the shipped models."""
+    import socket
+
+    from digitlib.dashboard import Dashboard
+    from digitlib.dashboard.services import build_services
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    services = build_services("s3://digitlib-down/p")
+    dashboard = Dashboard(services)
+    status = dashboard.status.value
+    assert "cannot be reached right now" in status and "dl-warning" in status
+    assert "Error" not in status and f":{port}" not in status
+    dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
+    dashboard.read()
+    assert dashboard.result is not None and dashboard.result.segments

@@ -71,7 +71,9 @@ class Services:
             except Exception:  # noqa: BLE001 - Learn itself reports what fails, in the page
                 log.warning("preparing the learner failed", exc_info=True)
 
-        threading.Thread(target=work, name="digitlib-prepare-learning", daemon=True).start()
+        # Not a daemon: a process that ends while TensorFlow is being imported in a daemon
+        # thread aborts ("terminate called ..."); this way it ends after the preparation.
+        threading.Thread(target=work, name="digitlib-prepare-learning").start()
 
     def sync_models(self, *, force: bool = False) -> list[str]:
         """Load the models whose current version in the registry is not the live one (another
@@ -86,6 +88,17 @@ class Services:
         if not force and now - self._last_sync < self.sync_interval:
             return []
         self._last_sync = now
+        from digitlib.store import StoreUnavailable
+
+        try:
+            return self._load_newer()
+        except StoreUnavailable as error:
+            # The store is down: read with the models this server has (the status line said
+            # so at start, and a save says it waits here); try again at the next reading.
+            log.info("models not synced, the store is unreachable: %s", error)
+            return []
+
+    def _load_newer(self) -> list[str]:
         live = dict(self.recognizer.versions)
         stale = {}
         for name in self.recognizer.models:
