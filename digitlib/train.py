@@ -337,16 +337,9 @@ def assemble_extras(
     """
     from digitlib import data
 
-    cache_path = None
-    if cache_dir is not None and limit is None:
-        cache_path = Path(cache_dir) / f"extras-{config.extras_key()}.npz"
-        if cache_path.exists():
-            with np.load(cache_path, allow_pickle=False) as archive:
-                return (
-                    archive["images"].astype(np.float32) / 255,
-                    archive["labels"].astype(np.int64),
-                    archive["sources"],
-                )
+    cache_path, cached = _cached_part(cache_dir, limit, f"extras-{config.extras_key()}.npz")
+    if cached is not None:
+        return cached
     seeds = np.random.SeedSequence([config.seed, 7]).spawn(6)
     cut = (lambda items: items[:limit]) if limit else (lambda items: items)
     render = dict(
@@ -484,16 +477,9 @@ def assemble_people(
     from digitlib.preprocess import canvas_input
     from digitlib.styles import DIGIT_VARIANTS, STYLES
 
-    cache_path = None
-    if cache_dir is not None and limit is None:
-        cache_path = Path(cache_dir) / f"people-{config.people_key()}.npz"
-        if cache_path.exists():
-            with np.load(cache_path, allow_pickle=False) as archive:
-                return (
-                    archive["images"].astype(np.float32) / 255,
-                    archive["labels"].astype(np.int64),
-                    archive["sources"],
-                )
+    cache_path, cached = _cached_part(cache_dir, limit, f"people-{config.people_key()}.npz")
+    if cached is not None:
+        return cached
     seeds = np.random.SeedSequence([config.seed, 14]).spawn(12)
     seed = [int(s.generate_state(1)[0]) for s in seeds]
     render = dict(workers=config.workers, canvas_range=config.canvas_range)
@@ -694,6 +680,25 @@ def add_examples(
         training_set.validation_images,
         training_set.validation_labels,
     )
+
+
+def _cached_part(
+    cache_dir: Path | None, limit: int | None, file_name: str
+) -> tuple[Path | None, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """Where a training part is cached (None without a cache folder or for a ``limit`` run)
+    and, when that file exists, what it holds: (images float32 (N, 28, 28) in [0, 1], labels
+    int64 (N,), sources (N,) str)."""
+    if cache_dir is None or limit is not None:
+        return None, None
+    path = Path(cache_dir) / file_name
+    if not path.exists():
+        return path, None
+    with np.load(path, allow_pickle=False) as archive:
+        return path, (
+            archive["images"].astype(np.float32) / 255,
+            archive["labels"].astype(np.int64),
+            archive["sources"],
+        )
 
 
 def _join_parts(
