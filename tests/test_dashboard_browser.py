@@ -30,7 +30,7 @@ READING_TIMEOUT = 30_000  # ms: generous, the machine is shared
 PAGE_TIMEOUT = 120_000  # ms: a page whose kernel was not preheated starts TensorFlow first
 
 # Records, in the page, when each stroke ends and when the status line changes: it says "Read N
-# mark(s) in T ms" after every reading, when the reading and its boxes are already shown.
+# mark(s) from S stroke(s) in T ms" after every reading (new with every stroke), when the reading and its boxes are already shown.
 TIMING_JS = """
 () => {
   const canvas = document.querySelector('.digitlib-canvas');

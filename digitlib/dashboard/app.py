@@ -282,7 +282,13 @@ class Dashboard:
             else None
         )
         self.inspect.value = render.segment_cards_html(result.segments, saliency)
-        message = f"Read {len(result.segments)} mark(s) in {self.last_read_ms:.0f} ms."
+        # The stroke count makes every stroke's line new (a line equal to the last one would not
+        # reach the page, and nothing would show that the stroke was read).
+        strokes = len(self.pad.strokes)
+        message = (
+            f"Read {len(result.segments)} mark(s) from {strokes} stroke(s) in "
+            f"{self.last_read_ms:.0f} ms."
+        )
         if swapped:
             message += f" Now using the registry's current {', '.join(swapped)}."
         self.report(message)
