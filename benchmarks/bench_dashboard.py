@@ -30,35 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import PROJECT_ROOT, Context, Missing, summarize, value
+from digitlib.testing.crowd import WATCH_READING_JS
 
 SERVER_START_TIMEOUT = 60
 POOL_READY_TIMEOUT = 180
 PAGE_TIMEOUT_MS = 120_000
 READING_TIMEOUT_MS = 10_000
-
-_WATCH_READING = """
-() => {
-  const reading = document.querySelector('.digitlib-reading');
-  const status = document.querySelector('.digitlib-status');
-  window.__dl = {up: null, shown: null, status: null,
-                 before: reading ? reading.innerText : ''};
-  if (!window.__dlListening) {
-    window.__dlListening = true;
-    document.addEventListener('mouseup', () => { if (window.__dl) window.__dl.up = performance.now(); }, true);
-  }
-  if (window.__dlObserver) window.__dlObserver.disconnect();
-  window.__dlObserver = new MutationObserver(() => {
-    const state = window.__dl;
-    if (state.up === null) return;
-    const now = performance.now();
-    const r = document.querySelector('.digitlib-reading');
-    const s = document.querySelector('.digitlib-status');
-    if (state.shown === null && r && r.innerText !== state.before) state.shown = now;
-    if (state.status === null && s && s.innerText.startsWith('Read')) state.status = now;
-  });
-  window.__dlObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
-}
-"""
 
 
 def _free_port() -> int:
@@ -270,7 +247,7 @@ def _with_breakdown(figure: dict, breakdowns: list[dict]) -> dict:
 
 def read_after_stroke(page, strokes: list[np.ndarray]) -> dict:
     """Draw one digit and return the page's own timings: ms from mouseup to reading / status."""
-    page.evaluate(_WATCH_READING)
+    page.evaluate(WATCH_READING_JS)
     _draw(page, strokes)
     page.wait_for_function(
         "() => window.__dl && (window.__dl.shown !== null || window.__dl.status !== null)",

@@ -15,7 +15,6 @@ as one "other" segment, so its text is "".
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -568,40 +567,15 @@ def _warm_up(ensemble) -> None:
 
 def _load_checkpoint(path: Path, name: str, runtime: str) -> tuple[object, list[str]]:
     """One model of a folder: the checkpoint itself, or for a Keras model read lean, its
-    inference file (remade from the checkpoint, and written beside it when the folder allows,
-    if missing or stale). Returns (model, warnings)."""
+    inference file (``models.inference.inference_beside``). Returns (model, warnings)."""
     from digitlib.models import load_model
 
     if runtime == "keras" or path.suffix != ".keras":
         return load_model(path, name), []
-    from digitlib.models import inference as lean
+    from digitlib.models.inference import inference_beside
 
-    target = lean.inference_path(path)
-    source = lean.sha256_of(path.read_bytes()) if path.is_file() else None
-    problem = ""
-    if not target.is_file():
-        problem = f"no inference file {target.name}"
-    else:
-        try:
-            model = lean.InferenceModel.load(target, name)
-        except lean.CheckpointError as error:
-            problem = str(error)
-        else:
-            if source is None or model.source_sha256 == source:
-                return model, []
-            problem = f"{target.name} was made from another checkpoint than {path.name}"
-    if source is None:
-        raise lean.CheckpointError(f"{problem}, and no checkpoint {path} to make it from")
-    with tempfile.TemporaryDirectory() as folder:
-        made = lean.export_checkpoint(path, Path(folder) / target.name, name=name)
-        data = made.read_bytes()
-    try:
-        target.write_bytes(data)
-        where = f"written to {target}"
-    except OSError:
-        where = "kept in memory (the folder is read-only)"
-    model = lean.load_inference(data, name, origin=str(target))
-    return model, [f"{name}: {problem}; remade from {path.name} and {where}"]
+    model, _, warnings = inference_beside(path, name)
+    return model, warnings
 
 
 def _load_from_folder(models_dir: Path, runtime: str) -> tuple[dict, dict, list[str]]:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from digitlib.cli.train import limit_blas_threads
+from digitlib.cli.train import add_runtime_argument, limit_blas_threads
 from digitlib.config import SHIPPED_MODELS_DIR
 
 
@@ -34,12 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=2024,
         help="seed of the evaluation drawings (2024, as in metrics.json)",
     )
-    parser.add_argument(
-        "--runtime",
-        choices=("lean", "keras"),
-        default="lean",
-        help="lean (default): the inference files, no TensorFlow; keras: the .keras checkpoints",
-    )
+    add_runtime_argument(parser)
     parser.set_defaults(handler=run)
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from digitlib.cli.train import add_runtime_argument
 from digitlib.config import SHIPPED_MODELS_DIR
 
 
@@ -37,12 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also say on stderr which model versions read it, and any warnings",
     )
-    parser.add_argument(
-        "--runtime",
-        choices=("lean", "keras"),
-        default="lean",
-        help="lean (default): inference files, no TensorFlow; keras: the .keras checkpoints",
-    )
+    add_runtime_argument(parser)
     parser.set_defaults(handler=run)
 
 

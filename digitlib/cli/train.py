@@ -26,6 +26,18 @@ def limit_blas_threads() -> None:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
+def add_runtime_argument(parser: argparse.ArgumentParser) -> None:
+    """``--runtime lean|keras``, for the commands that read drawings."""
+    from digitlib.config import RUNTIMES
+
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="lean",
+        help="lean (default): the inference files, no TensorFlow; keras: the .keras checkpoints",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train the models (MNIST + canvas-rendered pendigits + non-digits)"

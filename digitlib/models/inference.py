@@ -510,6 +510,45 @@ def export_checkpoint(
     return target
 
 
+def inference_beside(
+    checkpoint: str | os.PathLike, name: str
+) -> tuple[InferenceModel, bytes, list[str]]:
+    """The inference file beside a ``.keras`` checkpoint, checked to run and to belong to it.
+
+    When it is missing, stale (made from another checkpoint) or damaged, it is made from the
+    checkpoint (imports TensorFlow) and written beside it when the folder allows. Returns (the
+    model, the file's bytes, warnings saying what was remade). Raises ``CheckpointError`` when
+    neither a good file nor the checkpoint is there.
+    """
+    checkpoint = Path(checkpoint)
+    target = inference_path(checkpoint)
+    source = sha256_of(checkpoint.read_bytes()) if checkpoint.is_file() else None
+    problem = ""
+    if not target.is_file():
+        problem = f"no inference file {target.name}"
+    else:
+        data = target.read_bytes()
+        try:
+            model = load_inference(data, name, origin=str(target))
+        except CheckpointError as error:
+            problem = str(error)
+        else:
+            if source is None or model.source_sha256 == source:
+                return model, data, []
+            problem = f"{target.name} was made from another checkpoint than {checkpoint.name}"
+    if source is None:
+        raise CheckpointError(f"{problem}, and no checkpoint {checkpoint} to make it from")
+    with tempfile.TemporaryDirectory() as folder:
+        data = export_checkpoint(checkpoint, Path(folder) / target.name, name=name).read_bytes()
+    try:
+        target.write_bytes(data)
+        where = f"written to {target}"
+    except OSError:
+        where = "kept in memory (the folder is read-only)"
+    model = load_inference(data, name, origin=str(target))
+    return model, data, [f"{name}: {problem}; remade from {checkpoint.name} and {where}"]
+
+
 def head_of(model) -> list[HeadLayer]:
     """The current head of a Keras ``model`` (after fine-tuning its top)."""
     return head_layers(split_layers(model)[1])

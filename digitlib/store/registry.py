@@ -738,7 +738,9 @@ class ModelRegistry:
         path = self.shipped_path(name)
         inference = None
         if self.suffix(name) == ".keras":
-            inference = self._shipped_inference_bytes(name, path)
+            from digitlib.models.inference import inference_beside
+
+            inference = inference_beside(path, name)[1]
         manifest = self.save_version(
             name,
             path,
@@ -909,24 +911,10 @@ class ModelRegistry:
             path.write_bytes(checkpoint)
             return lean.export_checkpoint(path, name=name).read_bytes()
 
-    def _shipped_inference_bytes(self, name: str, checkpoint: Path) -> bytes:
-        """The shipped inference file of ``name`` when it belongs to the shipped checkpoint,
-        else one made from it (imports TensorFlow)."""
-        from digitlib.models import inference as lean
-
-        data = checkpoint.read_bytes()
-        sha256 = hashlib.sha256(data).hexdigest()
-        path = lean.inference_path(checkpoint)
-        if path.is_file():
-            try:
-                return self._inference_bytes(name, data, sha256, path.read_bytes())
-            except (ValueError, lean.CheckpointError) as error:
-                log.warning("shipped %s is not usable (%s); making it again", path, error)
-        return self._inference_bytes(name, data, sha256, None)
-
-    def _read_inference(self, name: str, version: int) -> tuple[Manifest, bytes, list[str]]:
-        """A version's verified inference file bytes; remade from the verified checkpoint (and
-        written back) when missing, stale or corrupt. Returns (manifest, bytes, warnings)."""
+    def _read_inference(self, name: str, version: int) -> tuple[Manifest, Any, list[str]]:
+        """A version's verified inference model (its file read once, checked to run); remade
+        from the verified checkpoint (and written back) when missing, stale or corrupt. Returns
+        (manifest, ``InferenceModel``, warnings)."""
         from digitlib.models import inference as lean
 
         try:
@@ -945,7 +933,7 @@ class ModelRegistry:
                 problem = "inference file corrupt: sha256 or size differs from the manifest"
             else:
                 check_safe(data, ".npz")
-                made = lean.InferenceModel.from_bytes(data, name)
+                made = lean.load_inference(data, name, origin=f"{name} {version}")
                 if made.source_sha256 != manifest.sha256:
                     problem = "inference file stale: it was made from another checkpoint"
         except KeyNotFound:
@@ -953,7 +941,7 @@ class ModelRegistry:
         except (ValueError, lean.CheckpointError) as error:
             problem = f"inference file unreadable: {error}"
         if not problem:
-            return manifest, data, []
+            return manifest, made, []
         _, checkpoint = self._read_verified(name, version)
         data = self._inference_bytes(name, checkpoint, manifest.sha256, None)
         key = self._inference_key(name, version)
@@ -961,7 +949,7 @@ class ModelRegistry:
         manifest = self._record_inference(manifest, key, data)
         message = f"{name} version {version}: {problem}; remade from its checkpoint"
         log.warning(message)
-        return manifest, data, [message]
+        return manifest, lean.load_inference(data, name, origin=key), [message]
 
     def _record_inference(self, manifest: Manifest, key: str, data: bytes) -> Manifest:
         """Point the manifest's ``inference`` record at a remade inference file (a
@@ -1005,8 +993,7 @@ class ModelRegistry:
             return self.load(name, lambda path: load_model(path, name), version=version)
 
         def read(candidate: int) -> tuple[Any, Manifest, Path, list[str]]:
-            manifest, data, remade = self._read_inference(name, candidate)
-            model = lean.load_inference(data, name, origin=f"{name} {candidate}")
+            manifest, model, remade = self._read_inference(name, candidate)
             path = self.cache_dir / name / f"{candidate:06d}{INFERENCE_SUFFIX}"
             return model, manifest, path, remade
 
@@ -1017,8 +1004,8 @@ class ModelRegistry:
         try:
             checkpoint = self.shipped_path(name)
             path = lean.inference_path(checkpoint)
-            data = self._shipped_inference_bytes(name, checkpoint)
-            model = lean.load_inference(data, name, origin=str(path))
+            model, _, remade = lean.inference_beside(checkpoint, name)
+            warnings += remade
         except Exception as error:
             warnings.append(f"{name} shipped inference file skipped: {error}")
             raise ModelUnavailable(name, warnings) from error

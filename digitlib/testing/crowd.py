@@ -27,12 +27,15 @@ from digitlib.testing.browser import LAUNCH_ARGS
 WATCH_READING_JS = """
 () => {
   const reading = document.querySelector('.digitlib-reading');
+  const status = document.querySelector('.digitlib-status');
   window.__dl = {up: null, shown: null, status: null,
                  before: reading ? reading.innerText : ''};
-  document.addEventListener('mouseup', () => {
-    if (window.__dl.up === null) window.__dl.up = performance.now();
-  }, true);
-  new MutationObserver(() => {
+  if (!window.__dlListening) {
+    window.__dlListening = true;
+    document.addEventListener('mouseup', () => { if (window.__dl) window.__dl.up = performance.now(); }, true);
+  }
+  if (window.__dlObserver) window.__dlObserver.disconnect();
+  window.__dlObserver = new MutationObserver(() => {
     const state = window.__dl;
     if (state.up === null) return;
     const now = performance.now();
@@ -40,7 +43,8 @@ WATCH_READING_JS = """
     const s = document.querySelector('.digitlib-status');
     if (state.shown === null && r && r.innerText !== state.before) state.shown = now;
     if (state.status === null && s && s.innerText.startsWith('Read')) state.status = now;
-  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+  });
+  window.__dlObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
 }
 """
 
