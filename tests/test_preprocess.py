@@ -9,7 +9,9 @@ from digitlib.preprocess import (
     check_image,
     ink_box,
     ink_from_image,
+    estimate_stroke_width,
     ink_levels,
+    median_level,
     to_model_input,
 )
 
@@ -267,3 +269,51 @@ def test_white_ink_on_black_reads_like_black_ink_on_white():
     rgba[..., 3] = 255  # opaque black paper
     rgba[10:30, 18:22, :3] = 255
     np.testing.assert_array_equal(ink_levels(rgba), ink_levels(dark_on_light))
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (7,), (8, 9), (3, 4, 5)])
+def test_median_level_is_numpy_median(shape):
+    rng = np.random.default_rng(sum(shape))
+    for _ in range(20):
+        levels = rng.integers(0, 256, shape, dtype=np.uint8)
+        assert median_level(levels) == float(np.median(levels))
+
+
+def bars(width: int, channels: int, vertical: bool = True) -> np.ndarray:
+    """Dark bars ``width`` pixels wide, 40 apart, on a 200x240 white (or transparent) canvas."""
+    image = np.full((200, 240), 255, np.uint8)
+    for start in range(20, 200, 40):
+        if vertical:
+            image[10:190, start : start + width] = 0
+        else:
+            image[start : start + width, 10:230] = 0
+    if channels == 1:
+        return image
+    color = np.dstack([image] * 3)
+    if channels == 3:
+        return color
+    alpha = np.where(image == 0, 255, 0).astype(np.uint8)  # ink opaque, paper transparent
+    return np.dstack([np.zeros_like(color), alpha])
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("vertical", [True, False])
+@pytest.mark.parametrize("width", [3, 9, 17])
+def test_estimate_stroke_width_measures_bars_across_their_length(width, vertical, channels):
+    # Rows cut vertical bars, columns cut horizontal ones: the smaller mean run is the width.
+    assert estimate_stroke_width(bars(width, channels, vertical)) == pytest.approx(width, abs=0.5)
+
+
+def test_estimate_stroke_width_of_a_blank_canvas_is_zero():
+    assert estimate_stroke_width(np.full((50, 60, 3), 255, np.uint8)) == 0.0
+
+
+def test_speckled_ink_gives_a_model_input_rather_than_an_error():
+    # Specks far apart (a noisy photo cut into a thin segment): thinning the strokes to MNIST's
+    # width used to erase every one of them, and reading failed with a TypeError.
+    ink = np.zeros((60, 2), np.uint8)
+    ink[0:60:10, 0] = 200
+    ink[5:60:20, 1] = 150
+    result = to_model_input(ink)
+    assert result.shape == (28, 28) and result.dtype == np.float32
+    assert result.max() > 0.0 and result.min() >= 0.0 and result.max() <= 1.0
