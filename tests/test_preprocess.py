@@ -7,9 +7,9 @@ import pytest
 from digitlib.preprocess import (
     FIT_SIDE,
     check_image,
+    estimate_stroke_width,
     ink_box,
     ink_from_image,
-    estimate_stroke_width,
     ink_levels,
     median_level,
     to_model_input,
