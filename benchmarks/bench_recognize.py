@@ -1,14 +1,18 @@
 """recognize() against the baseline: latency, throughput and accuracy on the same held-out canvases.
 
-Every canvas is read by every pipeline in turn (baseline, ensemble, cnn, fnn, numpy_fnn on the
-lean runtime, and ``ensemble_keras``: the same ensemble read through TensorFlow, the
-``runtime="keras"`` path), each call timed on its own, so that load from other processes falls
-on all pipelines alike and the ratios to the baseline and to the TensorFlow path stay meaningful
-on a busy machine. The readings of those same calls give the accuracy figures.
+Every canvas is read by every pipeline (baseline, ensemble, cnn, fnn, numpy_fnn on the lean
+runtime, and ``ensemble_keras``: the same ensemble read through TensorFlow, the
+``runtime="keras"`` path), each call timed on its own. The lean pipelines read in a process of
+their own, as they run in use (``benchmarks.lean_worker``: beside TensorFlow's thread pools
+they took twice as long); the baseline and the TensorFlow path read in this process. The two
+take turns a chunk of canvases at a time, so that load from other processes falls on all
+pipelines alike and the ratios to the baseline and to the TensorFlow path stay meaningful on a
+busy machine. The readings of those same calls give the accuracy figures.
 """
 
 from __future__ import annotations
 
+import atexit
 import time
 from collections.abc import Callable
 
@@ -17,94 +21,111 @@ import numpy as np
 from benchmarks import canvases
 from benchmarks.baseline import baseline_read, load_baseline_model
 from benchmarks.harness import Context, Missing, summarize, value, with_ratio
+from benchmarks.lean_worker import (
+    WARM_UP,
+    LeanWorker,
+    read_chunk,
+    read_many_timed,
+    recognizer_readers,
+)
 
 #: digitlib's ways to read a canvas: the default (lean) ensemble, each model alone, and the
 #: ensemble on the TensorFlow path.
 DIGITLIB_MODELS = ("ensemble", "cnn", "fnn", "numpy_fnn")
 KERAS_ENSEMBLE = "ensemble_keras"
 BASELINE = "baseline"
-WARM_UP = 3
+#: Canvases per turn of the two processes.
+CHUNK = 20
 
 
-def recognizer(context: Context, runtime: str = "lean"):
-    """The shipped recognizer on ``runtime`` ("lean" or "keras"), loaded once per run."""
+def _check_models(context: Context) -> None:
+    missing = [
+        name
+        for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz")
+        if not (context.models_dir / name).exists()
+    ]
+    if missing:
+        raise Missing(f"shipped models missing in {context.models_dir}: {', '.join(missing)}")
+
+
+def keras_recognizer(context: Context):
+    """The shipped recognizer on the TensorFlow path (``runtime="keras"``), loaded once."""
 
     def load():
+        import digitlib
+
+        _check_models(context)
+        return digitlib.load_recognizer(context.models_dir, runtime="keras")
+
+    return context.cached("recognizer.keras", load)
+
+
+def lean_worker(context: Context) -> LeanWorker:
+    """The worker process reading with the shipped recognizer on the lean runtime, started
+    once per run."""
+
+    def start() -> LeanWorker:
+        _check_models(context)
         try:
-            import digitlib
+            worker = LeanWorker(context.models_dir)
+        except RuntimeError as error:
+            raise Missing(str(error)) from error
+        atexit.register(worker.close)
+        return worker
 
-            load_recognizer = digitlib.load_recognizer
-        except (ImportError, AttributeError) as error:
-            raise Missing(f"digitlib.load_recognizer is not available yet ({error})") from error
-        missing = [
-            name
-            for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz")
-            if not (context.models_dir / name).exists()
-        ]
-        if missing:
-            raise Missing(f"shipped models missing in {context.models_dir}: {', '.join(missing)}")
-        return load_recognizer(context.models_dir, runtime=runtime)
-
-    return context.cached("recognizer" if runtime == "lean" else f"recognizer.{runtime}", load)
+    return context.cached("lean_worker", start)
 
 
 def baseline_model(context: Context):
     return context.cached("baseline_model", lambda: load_baseline_model(context.models_dir))
 
 
-def pipelines(context: Context) -> dict[str, Callable[[np.ndarray], tuple[str, bool]]]:
-    """Name -> function reading one canvas into (text, any mark read as "other").
-
-    For the baseline, "other" is its one answer being class 10 (its text is then "").
-    """
-    from digitlib.config import OTHER
-
+def local_pipelines(context: Context) -> dict[str, Callable[[np.ndarray], tuple[str, bool]]]:
+    """The pipelines read in this process, name -> function reading one canvas into (text,
+    any mark read as "other"): the baseline (its "other" is its one answer being class 10, its
+    text then "") and the TensorFlow path."""
     model = baseline_model(context)
-    reader = recognizer(context)
-    keras_reader = recognizer(context, "keras")
 
     def read_baseline(image: np.ndarray) -> tuple[str, bool]:
         text = baseline_read(model, image)
         return text, text == ""
 
-    def read_with(name: str, with_reader=reader) -> Callable[[np.ndarray], tuple[str, bool]]:
-        def read(image: np.ndarray) -> tuple[str, bool]:
-            result = with_reader.recognize(image, model=name)
-            return result.text, any(segment.label == OTHER for segment in result.segments)
-
-        return read
-
-    return (
-        {BASELINE: read_baseline}
-        | {name: read_with(name) for name in DIGITLIB_MODELS}
-        | {KERAS_ENSEMBLE: read_with("ensemble", keras_reader)}
-    )
+    keras_read = recognizer_readers(keras_recognizer(context), ["ensemble"])["ensemble"]
+    return {BASELINE: read_baseline, KERAS_ENSEMBLE: keras_read}
 
 
 def read_set(
-    context: Context, canvas_set: canvases.CanvasSet, names: tuple[str, ...] | None = None
+    context: Context, canvas_set: canvases.CanvasSet, names: tuple[str, ...]
 ) -> dict[str, dict]:
-    """Read every canvas with every pipeline (or those in ``names``), interleaved:
-    name -> seconds, texts, others."""
-    readers = pipelines(context)
-    if names is not None:
-        readers = {name: readers[name] for name in names}
+    """Read every canvas with every pipeline in ``names``: name -> seconds, texts, others.
+
+    The lean pipelines read in the worker process, the others here, turn about ``CHUNK``
+    canvases at a time (who goes first alternates).
+    """
+    local = {name: read for name, read in local_pipelines(context).items() if name in names}
+    lean = [name for name in names if name in DIGITLIB_MODELS]
+    worker = lean_worker(context) if lean else None
     for image in canvas_set.images[:WARM_UP]:  # first calls trace graphs and fill caches
-        for read in readers.values():
+        for read in local.values():
             read(image)
-    found = {name: {"seconds": [], "texts": [], "others": []} for name in readers}
-    order = list(readers)
-    for index, image in enumerate(
-        context.progress.track(canvas_set.images, f"reading {canvas_set.name}")
+    found = {name: {"seconds": [], "texts": [], "others": []} for name in names}
+    images = canvas_set.images
+    for turn, start in enumerate(
+        context.progress.track(range(0, len(images), CHUNK), f"reading {canvas_set.name}")
     ):
-        # Rotate who goes first so that no pipeline always follows the same one.
-        shift = index % len(order)
-        for name in order[shift:] + order[:shift]:
-            started = time.perf_counter()
-            text, other = readers[name](image)
-            found[name]["seconds"].append(time.perf_counter() - started)
-            found[name]["texts"].append(text)
-            found[name]["others"].append(other)
+        chunk = images[start : start + CHUNK]
+
+        def read_here(chunk=chunk, start=start):
+            return read_chunk(local, chunk, start)
+
+        def read_there(chunk=chunk, start=start, turn=turn):
+            return worker.read(chunk, lean, start, warm_up=WARM_UP if turn == 0 else 0)
+
+        sides = [side for side, used in ((read_here, local), (read_there, lean)) if used]
+        for side in sides[turn % len(sides) :] + sides[: turn % len(sides)]:
+            for name, readings in side().items():
+                for key, values in readings.items():
+                    found[name][key] += values
     return found
 
 
@@ -163,6 +184,8 @@ def bench_one_digit(context: Context) -> dict[str, dict]:
         figures[f"read_as_other.{name}"] = value(
             100.0 * float(np.mean(found[name]["others"])), "%"
         )
+    heavy = lean_worker(context).heavy_modules()
+    figures["lean_process_tensorflow"] = value(len(heavy), "modules", names=heavy[:5])
     return figures
 
 
@@ -191,32 +214,22 @@ def bench_doodles(context: Context) -> dict[str, dict]:
 THROUGHPUT_CHUNK = 50
 
 
-def _rates(readers: dict, images: list[np.ndarray]) -> dict[str, dict]:
+def _rates(
+    readers: dict[str, Callable[[list[np.ndarray]], tuple[float, list[str]]]],
+    images: list[np.ndarray],
+) -> dict[str, dict]:
     """Each reader's drawings per second over ``images``, measured turn about in chunks of
     ``THROUGHPUT_CHUNK`` drawings (so that a burst of load from another process falls on all
-    of them alike): name -> {rate, seconds, method, texts}."""
-    found = {
-        name: {
-            "seconds": 0.0,
-            "texts": [],
-            "method": "recognize_many"
-            if callable(getattr(reader, "recognize_many", None))
-            else "loop of recognize",
-        }
-        for name, reader in readers.items()
-    }
+    of them alike). ``readers``: name -> function reading a chunk with ``recognize_many``,
+    returning (seconds, texts). Returns name -> {rate, seconds, method, texts}."""
+    found = {name: {"seconds": 0.0, "texts": [], "method": "recognize_many"} for name in readers}
     order = list(readers)
     for turn, start in enumerate(range(0, len(images), THROUGHPUT_CHUNK)):
         chunk = images[start : start + THROUGHPUT_CHUNK]
         shift = turn % len(order)
         for name in order[shift:] + order[:shift]:
-            reader = readers[name]
-            started = time.perf_counter()
-            if found[name]["method"] == "recognize_many":
-                texts = [result.text for result in reader.recognize_many(chunk)]
-            else:
-                texts = [reader.recognize(image).text for image in chunk]
-            found[name]["seconds"] += time.perf_counter() - started
+            seconds, texts = readers[name](chunk)
+            found[name]["seconds"] += seconds
             found[name]["texts"] += texts
     for entry in found.values():
         entry["rate"] = len(images) / entry["seconds"]
@@ -225,28 +238,34 @@ def _rates(readers: dict, images: list[np.ndarray]) -> dict[str, dict]:
 
 def bench_throughput(context: Context) -> dict[str, dict]:
     """Drawings per second over ``sizes["throughput"]`` one-digit canvases, ensemble, on the
-    lean runtime (``ensemble``) and on the TensorFlow path (``ensemble_keras``).
+    lean runtime (``ensemble``, in its worker process) and on the TensorFlow path
+    (``ensemble_keras``), each with ``Recognizer.recognize_many``.
 
-    Uses ``Recognizer.recognize_many`` when the recognizer has it, else a loop of
-    ``recognize``; the figure says which. The two runtimes read the same canvases turn about,
-    ``THROUGHPUT_CHUNK`` at a time. The canvases are ``sizes["throughput_unique"]``
-    distinct held-out drawings, repeated (a thousand rendered canvases would take ~1 GB). The
-    baseline's rate is measured on the first ``sizes["throughput_baseline"]`` of them.
+    The two runtimes read the same canvases turn about, ``THROUGHPUT_CHUNK`` at a time. The
+    canvases are ``sizes["throughput_unique"]`` distinct held-out drawings, repeated (a
+    thousand rendered canvases would take ~1 GB). The baseline's rate is measured on the first
+    ``sizes["throughput_baseline"]`` of them.
     """
-    reader = recognizer(context)
-    keras_reader = recognizer(context, "keras")
+    worker = lean_worker(context)
+    keras_reader = keras_recognizer(context)
     model = baseline_model(context)
     total = context.sizes["throughput"]
     unique = canvases.digit_canvases(min(total, context.sizes["throughput_unique"]), seed=19)
     images = [unique.images[i % len(unique)] for i in range(total)]
     expected = [unique.expected[i % len(unique)] for i in range(total)]
+    worker.read_many(images[:WARM_UP])
     for image in images[:WARM_UP]:
-        reader.recognize(image)
         keras_reader.recognize(image)
         baseline_read(model, image)
 
     context.progress.say(f"{total} canvases, lean runtime and TensorFlow path turn about")
-    found = _rates({"lean": reader, "keras": keras_reader}, images)
+    found = _rates(
+        {
+            "lean": worker.read_many,
+            "keras": lambda chunk: read_many_timed(keras_reader, chunk),
+        },
+        images,
+    )
     lean, keras = found["lean"], found["keras"]
 
     count = min(total, context.sizes["throughput_baseline"])

@@ -386,11 +386,14 @@ def to_model_input(ink: np.ndarray, stroke_ratio: float = MNIST_STROKE_RATIO) ->
             crop, None, fx=1.0 / factor, fy=1.0 / factor, interpolation=cv2.INTER_AREA
         )
     work = cv2.resize(crop, work_size, interpolation=interpolation)
+    if full == 255.0:  # levels: >= 127.5 is > 127, in one OpenCV pass
+        strokes = cv2.threshold(work, 127, 255, cv2.THRESH_BINARY)[1]
+    else:
+        strokes = np.where(work >= 0.5, 255, 0).astype(np.uint8)
+    if not cv2.countNonZero(strokes):  # faint ink: keep whatever there is
+        strokes = np.where(work > 0, 255, 0).astype(np.uint8)
     margin = WORK_SIDE // 4
-    mask = np.zeros((work_size[1] + 2 * margin, work_size[0] + 2 * margin), np.uint8)
-    mask[margin:-margin, margin:-margin] = np.where(work >= 0.5 * full, 255, 0).astype(np.uint8)
-    if not mask.any():  # faint ink: keep whatever there is
-        mask[margin:-margin, margin:-margin] = np.where(work > 0, 255, 0).astype(np.uint8)
+    mask = cv2.copyMakeBorder(strokes, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
     redrawn_mask = normalize_stroke_width(mask, stroke_ratio * WORK_SIDE)
     box = ink_box(redrawn_mask)
     if box is None:  # thinning took every pixel of speckled ink (noise): keep it as it was

@@ -15,6 +15,7 @@ as one "other" segment, so its text is "".
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -220,15 +221,17 @@ def looks_like_number(boxes: Sequence[Box], params: DecisionParams) -> bool:
     centers within ``params.line_offset`` median heights of the median center), none much wider
     than tall (``params.max_aspect``).
     """
-    heights = np.array([box[3] for box in boxes], np.float64)
-    widths = np.array([box[2] for box in boxes], np.float64)
-    centers = np.array([box[1] + box[3] / 2 for box in boxes], np.float64)
-    median_height = float(np.median(heights))
-    if heights.min() < params.height_ratio * heights.max():
+    # A handful of boxes: plain Python (statistics.median is np.median's value, 10x quicker here).
+    heights = [float(box[3]) for box in boxes]
+    centers = [box[1] + box[3] / 2 for box in boxes]
+    if min(heights) < params.height_ratio * max(heights):
         return False
-    if np.abs(centers - np.median(centers)).max() > params.line_offset * median_height:
+    middle = statistics.median(centers)
+    if max(abs(center - middle) for center in centers) > params.line_offset * statistics.median(
+        heights
+    ):
         return False
-    return bool((widths <= params.max_aspect * heights).all())
+    return all(box[2] <= params.max_aspect * height for box, height in zip(boxes, heights))
 
 
 def decide(
@@ -506,12 +509,15 @@ class Recognizer:
 
 #: Below this many drawings, threads cost more than they save.
 _PARALLEL_MIN = 8
+#: Threads for many drawings: the cores, at most 4 (counted once: ``os.cpu_count()`` reads
+#: /sys and took 0.09 ms, a tenth of a one-digit reading).
+_PREPARE_WORKERS = min(os.cpu_count() or 1, 4)
 
 
 def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[_Prepared]:
     """``prepare`` every drawing; many drawings are spread over the CPU's cores (OpenCV and most
     of NumPy release the GIL)."""
-    workers = min(os.cpu_count() or 1, 4)
+    workers = _PREPARE_WORKERS
     if len(images) < _PARALLEL_MIN or workers < 2:
         return [prepare(image, params) for image in images]
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -248,6 +248,8 @@ def test_a_tiny_run_measures_every_recognize_and_process_figure(tmp_path):
         assert figures[f"latency.{model}"]["ratio_to_baseline"] > 0
         assert 0 <= figures[f"accuracy.{model}"]["value"] <= 100
     assert figures["latency.ensemble"]["ratio_to_keras"] > 0
+    # The lean pipelines are timed in a process of their own, which never held TensorFlow.
+    assert figures["lean_process_tensorflow"]["value"] == 0
     assert results["five_digits"]["figures"]["latency.ensemble"]["ratio_to_keras"] > 0
     throughput = results["throughput"]["figures"]
     assert throughput["ensemble"]["n"] == throughput["ensemble_keras"]["n"] == TINY["throughput"]
