@@ -231,7 +231,7 @@ def looks_like_number(boxes: Sequence[Box], params: DecisionParams) -> bool:
         heights
     ):
         return False
-    return all(box[2] <= params.max_aspect * height for box, height in zip(boxes, heights))
+    return all(box[2] <= params.max_aspect * box[3] for box in boxes)
 
 
 def decide(
