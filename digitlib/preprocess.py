@@ -393,7 +393,9 @@ def to_model_input(ink: np.ndarray, stroke_ratio: float = MNIST_STROKE_RATIO) ->
     if not cv2.countNonZero(strokes):  # faint ink: keep whatever there is
         strokes = np.where(work > 0, 255, 0).astype(np.uint8)
     margin = WORK_SIDE // 4
-    mask = cv2.copyMakeBorder(strokes, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
+    mask = cv2.copyMakeBorder(
+        strokes, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0
+    )
     redrawn_mask = normalize_stroke_width(mask, stroke_ratio * WORK_SIDE)
     box = ink_box(redrawn_mask)
     if box is None:  # thinning took every pixel of speckled ink (noise): keep it as it was
