@@ -272,6 +272,21 @@ def test_offline_template_drops_the_cdn_stylesheets():
     assert environment["JUPYTER_PATH"].split(":")[0] == str(TEMPLATES_ROOT)
 
 
+def test_the_loading_spinner_stands_still():
+    import re
+    import sys
+
+    # Voila's loading screen turns an element of class "spinner" inside #loading for as long as
+    # a page loads; ours stops it (every repaint costs a crowd of browsers CPU). A Voila release
+    # that renames either makes this fail instead of the spinner turning again.
+    base = Path(sys.prefix) / "share" / "jupyter" / "voila" / "templates" / "base"
+    spinner = (base / "spinner.macro.html.j2").read_text()
+    assert re.search(r"\.spinner\s*\{[^}]*animation:\s*rotation", spinner)
+    assert re.search(r'id="loading".*class="spinner"', spinner, re.DOTALL)
+    ours = (TEMPLATES_ROOT / "voila" / "templates" / "digitlib" / "index.html.j2").read_text()
+    assert re.search(r"#loading \.spinner\s*\{\s*animation:\s*none;\s*\}", ours)
+
+
 def test_chromium_is_there():
     # Never skipped: the browser tests need it, and `make chromium` installs it.
     assert find_chromium() is not None, missing_browser_message()
