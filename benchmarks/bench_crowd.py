@@ -10,6 +10,9 @@ held-out digit on each as soon as its canvas is usable. Then, with every page st
 server's memory is measured: the server process and all its kernel processes (psutil, resident
 set sizes summed; proportional set sizes too, which count shared library pages once).
 
+Then the same crowd opens ``floor.ipynb`` (the page's parts without digitlib) on a fresh server
+with the same settings: the ``floor`` figure, what the browsers and Voila alone cost here.
+
 Figures: pages usable and readings received (count and percent of the pages), the slowest page
 (request to usable canvas) and the slowest reading (end of stroke to reading shown, timed in the
 page), their distributions (with the median page's milestones: first byte, ``load`` event,
@@ -145,27 +148,61 @@ def _cpu(processes) -> float:
     return total
 
 
+#: The crowd's floor: the dashboard's page parts without digitlib (see the notebook).
+FLOOR_NOTEBOOK = Path(__file__).resolve().parent / "floor.ipynb"
+
+
 def bench_crowd(context: Context) -> dict[str, dict]:
-    """Every page at once on one server: usable pages, readings, slowest of each, memory."""
+    """Every page at once on one server: usable pages, readings, slowest of each, memory.
+
+    Then, when ``sizes["crowd_floor"]`` is set, the same crowd against ``floor.ipynb`` (Voila,
+    ipywidgets and an ipycanvas canvas of the same size, no digitlib) on a server with the
+    same settings: ``floor`` holds its slowest page and reading and the CPU its parts used,
+    which is what the browsers and Voila alone cost on this machine.
+    """
     chromium = _check_parts()
+    visits, before, after, elapsed = _crowd(context, chromium, "the dashboard")
+    figures = crowd_figures(
+        visits, before, after, pool=context.sizes["crowd_pool"], seconds=elapsed
+    )
+    if context.sizes.get("crowd_floor"):
+        floor = _crowd(context, chromium, "the floor notebook", notebook=FLOOR_NOTEBOOK)
+        found = crowd_figures(*floor[:3], pool=context.sizes["crowd_pool"], seconds=floor[3])
+        figures["floor"] = value(
+            found["slowest_page"]["value"],
+            "s",
+            pages_usable=found["pages_usable"]["value"],
+            of=found["pages_usable"]["of"],
+            page_to_usable_canvas=found.get("page_to_usable_canvas"),
+            slowest_reading_ms=found["slowest_reading"]["value"],
+            stroke_to_reading=found.get("stroke_to_reading"),
+            cpu_seconds=found["server_memory"]["cpu_seconds"],
+            server_memory_mb=found["server_memory"]["value"],
+            notebook=FLOOR_NOTEBOOK.name,
+        )
+    return figures
+
+
+def _crowd(context: Context, chromium: Path, what: str, notebook: Path | None = None):
+    """Open ``sizes["crowd_pages"]`` pages at once on a fresh server (serving ``notebook``, or
+    the dashboard); returns (visits, server memory before, with every page open, seconds)."""
     from digitlib.testing.crowd import visit_all
 
     pages = context.sizes["crowd_pages"]
     pool = context.sizes["crowd_pool"]
     progress = context.progress
     drawings = single_stroke_digits(pages)
+    arguments = ["--cull-idle-seconds", str(CULL_IDLE_SECONDS)]
+    if notebook is not None:
+        arguments += ["--notebook", str(notebook)]
     with (
         tempfile.TemporaryDirectory(prefix="digitlib-bench-crowd-") as folder,
-        serve(pool, Path(folder), "lean", ["--cull-idle-seconds", str(CULL_IDLE_SECONDS)]) as (
-            url,
-            server,
-            log,
-        ),
+        serve(pool, Path(folder), "lean", arguments) as (url, server, log),
     ):
         ready = wait_for_pool(server, log, 1, pool, progress)
         before = server_memory(server.pid)
         progress.say(
-            f"pool of {pool} ready after {ready:.0f} s ({before['rss_mb']:.0f} MB); "
+            f"{what}: pool of {pool} ready after {ready:.0f} s ({before['rss_mb']:.0f} MB); "
             f"opening {pages} pages at once"
         )
         cpu_before = cpu_by_part(server.pid)
@@ -196,7 +233,7 @@ def bench_crowd(context: Context) -> dict[str, dict]:
         )
         elapsed = time.perf_counter() - started
         after["server_log"] = log_problems(log)
-    return crowd_figures(visits, before, after, pool=pool, seconds=elapsed)
+    return visits, before, after, elapsed
 
 
 def log_problems(log: Path, keep: int = 5) -> dict:

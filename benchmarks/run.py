@@ -49,6 +49,7 @@ SIZES = {
     "dashboard_readings": 50,
     "crowd_pages": 20,
     "crowd_pool": 4,
+    "crowd_floor": 1,
 }
 QUICK_SIZES = {
     "one_digit": 40,
@@ -71,6 +72,7 @@ QUICK_SIZES = {
     "dashboard_readings": 10,
     "crowd_pages": 6,
     "crowd_pool": 4,
+    "crowd_floor": 0,
 }
 
 

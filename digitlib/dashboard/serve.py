@@ -113,9 +113,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="how kernels read drawings: lean (inference files, no TensorFlow; default) or keras",
     )
+    parser.add_argument(
+        "--notebook",
+        type=Path,
+        default=NOTEBOOK,
+        help="the notebook to serve with these settings (default: the dashboard; the crowd "
+        "benchmark serves benchmarks/floor.ipynb to measure Voila and the browsers alone)",
+    )
     args = parser.parse_args(argv)
+    if not args.notebook.is_file():
+        parser.error(f"--notebook {args.notebook}: no such notebook")
     command = voila_command(
-        args.host, args.port, pool_size=args.pool_size, cull_idle_seconds=args.cull_idle_seconds
+        args.host,
+        args.port,
+        pool_size=args.pool_size,
+        cull_idle_seconds=args.cull_idle_seconds,
+        notebook=args.notebook.resolve(),
     )
     env = voila_environment(runtime=args.runtime)
     print(f"digitlib dashboard on http://{args.host}:{args.port}/", flush=True)
