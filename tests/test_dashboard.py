@@ -250,6 +250,20 @@ def test_voila_command_checks_its_arguments(port, pool):
         voila_command(port=port, pool_size=pool)
 
 
+def test_serve_refuses_a_notebook_that_is_not_there(tmp_path, capsys):
+    from digitlib.dashboard.serve import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--notebook", str(tmp_path / "missing.ipynb")])
+    assert stopped.value.code == 2
+    assert "missing.ipynb: no such notebook" in capsys.readouterr().err
+
+
+def test_voila_command_serves_the_notebook_it_is_given(tmp_path):
+    notebook = tmp_path / "floor.ipynb"
+    assert str(notebook) in voila_command(notebook=notebook)
+
+
 def test_offline_template_drops_the_cdn_stylesheets():
     import re
     import sys
