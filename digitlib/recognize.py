@@ -49,7 +49,11 @@ class DecisionParams:
     fraction of the tallest one's height.
     ``line_offset``: ... and sit on one line: each segment's vertical center is within this many
     median segment heights of the median center.
-    ``max_aspect``: ... and are not much wider than tall (width / height at most this).
+    ``max_aspect``: ... and are not much wider than tall (width / height at most this). 1.8:
+    people draw 0s wide (1.6-1.8 times as wide as tall among the training writers' numbers); at
+    1.6 such a zero made its number "not a number" and the whole drawing "other". On 1,000
+    numbers of the training writers and 2,000 doodles of the training categories (random
+    styles), 1.6 read 99.40% / 96.95% right, 1.8 99.70% / 96.95%, 2.0 and 2.5 the same as 1.8.
     ``max_holes`` and ``max_length``: a segment with more holes, or longer strokes (in units of
     its longer side; ``digitlib.segment.Region``), than any digit has is "other" whatever the
     models say: digits have at most two holes and strokes about 3.7 box sides long, doodles
@@ -85,7 +89,7 @@ class DecisionParams:
     whole_other: float = 0.5
     height_ratio: float = 0.55
     line_offset: float = 0.5
-    max_aspect: float = 1.6
+    max_aspect: float = 1.8
     whole_digit: float = 0.9
     whole_digit_aspect: float = 1.0
     max_holes: int = 2

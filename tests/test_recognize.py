@@ -222,6 +222,8 @@ def test_looks_like_number():
     assert not looks_like_number(DOODLE_BOXES, params)
     assert not looks_like_number([(0, 0, 30, 50), (40, 60, 30, 50)], params)  # not on one line
     assert not looks_like_number([(0, 0, 30, 50), (40, 0, 120, 50)], params)  # far too wide
+    # A zero drawn wide (1.7 times as wide as tall) still belongs to its number.
+    assert looks_like_number([(0, 0, 30, 50), (40, 5, 68, 40), (120, 0, 30, 50)], params)
 
 
 def test_decide_reports_a_doodle_as_one_other_segment():
