@@ -637,3 +637,28 @@ def test_the_page_says_at_start_when_the_store_cannot_be_reached(tmp_path, monke
     dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
     dashboard.read()
     assert dashboard.result is not None and dashboard.result.segments
+
+
+def test_a_new_dashboard_reads_once_before_its_visitor(capfd):
+    """The models' runtimes start on the dashboard's own warm-up reading, not on the visitor's
+    first stroke; a recognizer that fails then is logged, and the visitor's reading says so."""
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.recognize import load_recognizer
+
+    recognizer = load_recognizer()
+    calls = []
+    real = recognizer.recognize
+    recognizer.recognize = lambda image, **options: calls.append(image.shape) or real(image)
+    Dashboard(Services(recognizer))
+    assert calls == [(96, 96)]
+
+    def broken(image, **options):
+        raise RuntimeError("the models are gone")
+
+    recognizer.recognize = broken
+    dashboard = Dashboard(Services(recognizer))
+    assert "warm-up reading failed: the models are gone" in capfd.readouterr().err
+    assert "Ready" in dashboard.status.value
+    dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
+    dashboard.guard(dashboard.read)()  # as a stroke's end calls it
+    assert "models are gone" in dashboard.status.value
