@@ -14,10 +14,11 @@ as one "other" segment, so its text is "".
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -146,13 +147,17 @@ class Result:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A drawing cut into model inputs: one per segment, then the whole drawing when several."""
+    """A drawing cut into model inputs, one per segment. With several segments, ``whole_box``
+    bounds them all and ``whole_input()`` makes the whole drawing's input: only when the
+    decision needs it (``whole_matters``), which a number of sure digits does not."""
 
     boxes: list[Box]
     inputs: list[np.ndarray]
     whole_box: Box | None
     #: (holes, length, nested) per segment (``digitlib.segment.Region``).
     shapes: list[tuple[int, float, int]] = field(default_factory=list)
+    #: float32 (28, 28) of all the drawing's ink; None for fewer than two segments.
+    whole_input: Callable[[], np.ndarray] | None = None
 
 
 def _union_box(boxes: Sequence[Box]) -> Box:
@@ -202,15 +207,15 @@ def prepare(
     regions = find_segments(levels, segment_params)
     inputs = [_region_input(levels, region) for region in regions]
     boxes = [region.box for region in regions]
-    whole_box = None
+    whole_box = whole_input = None
     if len(regions) > 1:
         whole_box = _union_box(boxes)
-        inputs.append(_whole_input(levels, whole_box))
+        whole_input = functools.partial(_whole_input, levels, whole_box)
     if factor > 1:
         boxes = [_scale_box(box, factor, image.shape) for box in boxes]
         whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
     shapes = [(region.holes, region.length, region.nested) for region in regions]
-    return _Prepared(boxes, inputs, whole_box, shapes)
+    return _Prepared(boxes, inputs, whole_box, shapes, whole_input)
 
 
 def _scale_box(box: Box, factor: int, shape: tuple[int, ...]) -> Box:
@@ -249,11 +254,25 @@ def decide(
 
     ``segment_probabilities``: float (S, 11), one row per segment; ``whole_probabilities``:
     float (11,) for the whole drawing, or None for a single segment. Returns ``(labels, whole)``:
-    ``labels`` a list of ``(label, confidence)`` per segment; ``whole`` None to report the
-    segments, or the label (``OTHER`` for a doodle, or a digit drawn in pieces) of the single
-    segment the whole drawing should be reported as. ``shapes``: ``(holes, length, nested)`` per
-    segment (``digitlib.segment.Region``; ``(holes, length)`` is read as no nested pieces), or
-    None to judge by the probabilities alone.
+    ``labels`` a list of ``(label, confidence)`` per segment (``decide_segments``); ``whole``
+    None to report the segments, or the label (``OTHER`` for a doodle, or a digit drawn in
+    pieces) of the single segment the whole drawing should be reported as (``decide_whole``).
+    ``shapes``: ``(holes, length, nested)`` per segment (``digitlib.segment.Region``; ``(holes,
+    length)`` is read as no nested pieces), or None to judge by the probabilities alone.
+    """
+    labels = decide_segments(segment_probabilities, boxes, params, shapes)
+    if whole_probabilities is None or not whole_matters(labels, boxes, params):
+        return labels, None
+    return labels, decide_whole(labels, whole_probabilities, boxes, params)
+
+
+def decide_segments(
+    segment_probabilities: np.ndarray,
+    boxes: Sequence[Box],
+    params: DecisionParams,
+    shapes: Sequence[tuple[int, float, int]] | None = None,
+) -> list[tuple[int, float]]:
+    """``(label, confidence)`` of each segment (arguments as ``decide`` takes them).
 
     A segment whose best class is a digit keeps it when the digit is likely enough
     (``params.min_confidence``) and the segment's shape is one digits have; otherwise it is
@@ -290,24 +309,45 @@ def decide(
         if label != OTHER and (confidence < threshold or not shaped):
             label, confidence = OTHER, 1.0 - confidence
         labels.append((label, confidence))
-    if whole_probabilities is None or len(labels) < 2:
-        return labels, None
+    return labels
+
+
+def whole_matters(
+    labels: Sequence[tuple[int, float]], boxes: Sequence[Box], params: DecisionParams
+) -> bool:
+    """Whether the whole drawing's probabilities can change the reading of segments with
+    these ``labels``: with two or more segments, when one reads as "other" or they do not
+    look like a number. (A number of digits is read as its digits, whatever the whole.)"""
+    if len(labels) < 2:
+        return False
+    return any(label == OTHER for label, _ in labels) or not looks_like_number(boxes, params)
+
+
+def decide_whole(
+    labels: Sequence[tuple[int, float]],
+    whole_probabilities: np.ndarray,
+    boxes: Sequence[Box],
+    params: DecisionParams,
+) -> int | None:
+    """What the whole drawing is read as, for segments with ``labels`` where ``whole_matters``:
+    ``OTHER`` when the whole reads as "other" with at least ``params.whole_other`` (a doodle
+    of several pieces), a digit when a segment reads as "other" but the whole, no wider than
+    ``params.whole_digit_aspect`` times its height, reads as that digit with at least
+    ``params.whole_digit`` (a digit drawn in pieces, e.g. a 0 drawn as "(" and ")"), else None
+    (report the segments)."""
     whole_row = np.asarray(whole_probabilities, np.float64)
-    any_other = any(label == OTHER for label, _ in labels)
-    if whole_row[OTHER] >= params.whole_other and (
-        any_other or not looks_like_number(boxes, params)
-    ):
-        return labels, OTHER
+    if whole_row[OTHER] >= params.whole_other:
+        return OTHER
     whole_label = int(np.argmax(whole_row))
     _, _, width, height = _union_box(boxes)
     if (
-        any_other
+        any(label == OTHER for label, _ in labels)
         and whole_label != OTHER
         and whole_row[whole_label] >= params.whole_digit
         and width <= params.whole_digit_aspect * height
     ):
-        return labels, whole_label  # one digit in pieces, e.g. a 0 drawn as "(" and ")"
-    return labels, None
+        return whole_label
+    return None
 
 
 class Recognizer:
@@ -447,7 +487,8 @@ class Recognizer:
     def recognize_many(
         self, images: Sequence[np.ndarray | bytes], model: str = "ensemble"
     ) -> list[Result]:
-        """Read many drawings; all their segments go through each model in one batch."""
+        """Read many drawings; all their segments go through each model in one batch, and the
+        whole drawings whose reading depends on them (``whole_matters``) in a second."""
         ensemble, _ = self._state  # one snapshot: set_models() may swap meanwhile
         self._check_model(model, ensemble)
         prepared = _prepare_all(images, self.segmentation)
@@ -463,28 +504,65 @@ class Recognizer:
             )
             looked = set(rows_looked.tolist())
         second_look = replace(self.decision, min_confidence=self.decision.second_look_confidence)
-        results, start = [], 0
+        readings, start = [], 0
         for item in prepared:
             count = len(item.inputs)
             rows = {name: values[start : start + count] for name, values in outputs.items()}
             params = second_look if start in looked else self.decision
-            results.append(self._read(item, rows, model, params, looked_again=start in looked))
+            labels = self._segment_labels(item, rows, model, params)
+            readings.append((item, rows, params, start in looked, labels))
             start += count
-        return results
+        wholes = self._wholes(ensemble, readings)
+        return [
+            self._read(*reading, model, wholes.get(index))
+            for index, reading in enumerate(readings)
+        ]
+
+    @staticmethod
+    def _segment_labels(
+        item: _Prepared, rows: dict[str, np.ndarray], model: str, params: DecisionParams
+    ) -> list[tuple[int, float]] | None:
+        """``decide_segments`` for one drawing; None when it has no ink or the learned gate
+        decides (one segment, the ensemble)."""
+        if not item.inputs or (
+            params.gate is not None and model == "ensemble" and len(item.boxes) == 1
+        ):
+            return None
+        return decide_segments(rows[model], item.boxes, params, item.shapes or None)
+
+    @staticmethod
+    def _wholes(ensemble, readings: list[tuple]) -> dict[int, tuple[np.ndarray, dict]]:
+        """The whole-drawing input and every model's probabilities of it, for the drawings
+        (index in ``readings``) whose decision needs them, in one batch."""
+        needing = [
+            index
+            for index, (item, _, params, _, labels) in enumerate(readings)
+            if labels is not None
+            and item.whole_input is not None
+            and whole_matters(labels, item.boxes, params)
+        ]
+        if not needing:
+            return {}
+        inputs = np.stack([readings[index][0].whole_input() for index in needing])
+        outputs = ensemble.predict_all(inputs)
+        return {
+            index: (inputs[row], {name: values[row] for name, values in outputs.items()})
+            for row, index in enumerate(needing)
+        }
 
     def _read(
         self,
         item: _Prepared,
         rows: dict[str, np.ndarray],
-        model: str,
         params: DecisionParams,
-        looked_again: bool = False,
+        looked_again: bool,
+        labels: list[tuple[int, float]] | None,
+        model: str,
+        whole: tuple[np.ndarray, dict] | None,
     ) -> Result:
         if not item.inputs:
             return Result("", [], model)
-        count = len(item.boxes)
-        chosen = rows[model]
-        if params.gate is not None and model == "ensemble" and count == 1:
+        if labels is None:  # the learned gate decides one segment read by the ensemble
             probabilities = {name: values[0].tolist() for name, values in rows.items()}
             shape = item.shapes[0] if item.shapes else (0, 0.0, 0)
             label, confidence = decide_one(
@@ -492,15 +570,19 @@ class Recognizer:
             )
             segment = Segment(label, confidence, item.boxes[0], item.inputs[0], probabilities)
             return Result("" if label == OTHER else str(label), [segment], model)
-        whole_row = chosen[count] if item.whole_box is not None else None
-        labels, whole = decide(chosen[:count], whole_row, item.boxes, params, item.shapes or None)
         if whole is not None:
-            index = count
-            probabilities = {name: values[index].tolist() for name, values in rows.items()}
-            segment = Segment(
-                whole, float(whole_row[whole]), item.whole_box, item.inputs[index], probabilities
-            )
-            return Result("" if whole == OTHER else str(whole), [segment], model)
+            whole_image, whole_rows = whole
+            label = decide_whole(labels, whole_rows[model], item.boxes, params)
+            if label is not None:
+                probabilities = {name: values.tolist() for name, values in whole_rows.items()}
+                segment = Segment(
+                    label,
+                    float(whole_rows[model][label]),
+                    item.whole_box,
+                    whole_image,
+                    probabilities,
+                )
+                return Result("" if label == OTHER else str(label), [segment], model)
         segments = []
         for index, (label, confidence) in enumerate(labels):
             probabilities = {name: values[index].tolist() for name, values in rows.items()}

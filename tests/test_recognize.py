@@ -18,6 +18,7 @@ from digitlib.recognize import (
     decide,
     load_recognizer,
     looks_like_number,
+    whole_matters,
 )
 
 # --- stand-in models --------------------------------------------------------------------------
@@ -113,7 +114,21 @@ def test_segments_go_through_each_model_in_one_batch():
     recognizer = Recognizer({"fixed": fixed})
     result = recognizer.recognize(drawing())
     assert result.text == "33"
-    assert fixed.calls == [3]  # two segments and the whole drawing, one call
+    # Two segments, one call; a number of sure digits is read as its digits, whatever the
+    # whole drawing would be, so the whole drawing is not read at all.
+    assert fixed.calls == [2]
+
+
+def test_the_whole_drawing_is_read_when_the_decision_needs_it():
+    # Two segments read as "other": the whole drawing decides (a doodle of several pieces).
+    doodle = FixedModel("doodle", OTHER)
+    result = Recognizer({"doodle": doodle}).recognize(drawing())
+    assert doodle.calls == [2, 1]
+    (whole,) = result.segments
+    assert result.text == "" and whole.label == OTHER
+    assert whole.image.shape == (28, 28) and whole.image.max() > 0
+    left, top, width, height = whole.box  # the union of the two segments' boxes
+    assert width > 57 and set(whole.probabilities) == {"doodle", "ensemble"}
 
 
 def test_recognize_many_batches_every_drawing(recognizer):
@@ -122,7 +137,7 @@ def test_recognize_many_batches_every_drawing(recognizer):
     empty = np.zeros((40, 40, 4), np.uint8)
     results = many.recognize_many([drawing(), empty, drawing("gray")])
     assert [result.text for result in results] == ["33", "", "33"]
-    assert fixed.calls == [6]
+    assert fixed.calls == [4]  # every segment of every drawing in one call
     single = [recognizer.recognize(image) for image in (drawing(), empty)]
     assert [r.text for r in recognizer.recognize_many([drawing(), empty])] == [
         r.text for r in single
@@ -506,3 +521,12 @@ def test_shipped_models_reject_held_out_doodles(shipped_recognizer):
     images = [render_strokes(doodles[i].strokes, random_style(rng)) for i in chosen]
     empty = np.mean([r.text == "" for r in shipped_recognizer.recognize_many(images)])
     assert empty >= 0.92
+
+
+def test_the_whole_drawing_matters_only_beside_an_other_or_off_a_number():
+    params = DecisionParams()
+    digits = [(1, 0.9), (4, 0.95), (7, 0.8)]
+    assert not whole_matters(digits, NUMBER_BOXES, params)
+    assert whole_matters(digits, DOODLE_BOXES, params)  # not on one line
+    assert whole_matters([(1, 0.9), (OTHER, 0.7), (7, 0.8)], NUMBER_BOXES, params)
+    assert not whole_matters([(OTHER, 0.9)], NUMBER_BOXES[:1], params)  # one segment
