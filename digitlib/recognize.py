@@ -512,9 +512,17 @@ class Recognizer:
             labels = self._segment_labels(item, rows, model, params)
             readings.append((item, rows, params, start in looked, labels))
             start += count
-        wholes = self._wholes(ensemble, readings)
+        needing = [
+            index
+            for index, (item, _, params, _, labels) in enumerate(readings)
+            if labels is not None
+            and item.whole_input is not None
+            and whole_matters(labels, item.boxes, params)
+        ]
+        wholes = read_wholes(ensemble, [readings[index][0] for index in needing])
+        whole_of = dict(zip(needing, wholes, strict=True))
         return [
-            self._read(*reading, model, wholes.get(index))
+            self._read(*reading, model, whole_of.get(index))
             for index, reading in enumerate(readings)
         ]
 
@@ -529,26 +537,6 @@ class Recognizer:
         ):
             return None
         return decide_segments(rows[model], item.boxes, params, item.shapes or None)
-
-    @staticmethod
-    def _wholes(ensemble, readings: list[tuple]) -> dict[int, tuple[np.ndarray, dict]]:
-        """The whole-drawing input and every model's probabilities of it, for the drawings
-        (index in ``readings``) whose decision needs them, in one batch."""
-        needing = [
-            index
-            for index, (item, _, params, _, labels) in enumerate(readings)
-            if labels is not None
-            and item.whole_input is not None
-            and whole_matters(labels, item.boxes, params)
-        ]
-        if not needing:
-            return {}
-        inputs = np.stack([readings[index][0].whole_input() for index in needing])
-        outputs = ensemble.predict_all(inputs)
-        return {
-            index: (inputs[row], {name: values[row] for name, values in outputs.items()})
-            for row, index in enumerate(needing)
-        }
 
     def _read(
         self,
@@ -570,7 +558,7 @@ class Recognizer:
             )
             segment = Segment(label, confidence, item.boxes[0], item.inputs[0], probabilities)
             return Result("" if label == OTHER else str(label), [segment], model)
-        if whole is not None:
+        if whole is not None and whole_matters(labels, item.boxes, params):
             whole_image, whole_rows = whole
             label = decide_whole(labels, whole_rows[model], item.boxes, params)
             if label is not None:
@@ -591,6 +579,20 @@ class Recognizer:
             )
         text = "".join(str(segment.label) for segment in segments if segment.label != OTHER)
         return Result(text, segments, model)
+
+
+def read_wholes(ensemble, items: Sequence[_Prepared]) -> list[tuple[np.ndarray, dict]]:
+    """The whole-drawing input of each of ``items`` (drawings of several segments) and every
+    model's probabilities of it, in one batch: a list of (float32 (28, 28), name -> float32
+    (11,))."""
+    if not items:
+        return []
+    inputs = np.stack([item.whole_input() for item in items])
+    outputs = ensemble.predict_all(inputs)
+    return [
+        (inputs[row], {name: values[row] for name, values in outputs.items()})
+        for row in range(len(items))
+    ]
 
 
 #: Below this many drawings, threads cost more than they save.

@@ -119,12 +119,17 @@ def read_with(recognizer, canvases: Sequence, candidates: Sequence) -> list[list
     """The text ``recognizer`` reads from every canvas under every candidate
     ``DecisionParams``: a list (one per candidate) of lists of str. The models run once per
     value of ``second_look_below`` (which decides what is looked at again), not per candidate."""
-    from digitlib.recognize import _prepare_all, _second_look
+    from digitlib.recognize import _prepare_all, _second_look, read_wholes
 
     ensemble, _ = recognizer._state
     prepared = _prepare_all(canvases, recognizer.segmentation)
     inputs = np.stack([array for item in prepared for array in item.inputs])
     outputs = ensemble.predict_all(inputs)
+    # Whether a drawing's whole matters depends on the candidate: read every one that has one.
+    several = [index for index, item in enumerate(prepared) if item.whole_input is not None]
+    whole_of = dict(
+        zip(several, read_wholes(ensemble, [prepared[i] for i in several]), strict=True)
+    )
     looked_by: dict[tuple, tuple] = {}
     texts = []
     for params in candidates:
@@ -139,14 +144,15 @@ def read_with(recognizer, canvases: Sequence, candidates: Sequence) -> list[list
         looked = set(rows.tolist())
         after = replace(params, min_confidence=params.second_look_confidence)
         read, start = [], 0
-        for item in prepared:
+        for index, item in enumerate(prepared):
             count = len(item.inputs)
             rows_of = {
                 name: values[start : start + count] for name, values in looked_outputs.items()
             }
             chosen = after if start in looked else params
+            labels = recognizer._segment_labels(item, rows_of, "ensemble", chosen)
             result = recognizer._read(
-                item, rows_of, "ensemble", chosen, looked_again=start in looked
+                item, rows_of, chosen, start in looked, labels, "ensemble", whole_of.get(index)
             )
             read.append(result.text)
             start += count
