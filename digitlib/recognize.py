@@ -503,7 +503,7 @@ class Recognizer:
                 ensemble, stacked, outputs, prepared, model, self.decision
             )
             looked = set(rows_looked.tolist())
-        second_look = replace(self.decision, min_confidence=self.decision.second_look_confidence)
+        second_look = _after_second_look(self.decision)
         readings, start = [], 0
         for item in prepared:
             count = len(item.inputs)
@@ -581,6 +581,20 @@ class Recognizer:
         return Result(text, segments, model)
 
 
+def _after_second_look(params: DecisionParams) -> DecisionParams:
+    """``params`` with the bar for a segment looked at again (``dataclasses.replace`` costs
+    ~20 us, a fortieth of a reading: made once per set of parameters when they hash)."""
+    try:
+        return _after_second_look_cached(params)
+    except TypeError:  # a field that does not hash (a gate holding arrays)
+        return replace(params, min_confidence=params.second_look_confidence)
+
+
+@functools.lru_cache(maxsize=8)
+def _after_second_look_cached(params: DecisionParams) -> DecisionParams:
+    return replace(params, min_confidence=params.second_look_confidence)
+
+
 def read_wholes(ensemble, items: Sequence[_Prepared]) -> list[tuple[np.ndarray, dict]]:
     """The whole-drawing input of each of ``items`` (drawings of several segments) and every
     model's probabilities of it, in one batch: a list of (float32 (28, 28), name -> float32
@@ -636,6 +650,8 @@ def _second_look(
             segment_rows.append(start)
         start += len(item.inputs)
     segment_rows = np.asarray(segment_rows, np.int64)
+    if not len(segment_rows):  # no drawing of one segment (a number): nothing to look at
+        return outputs, segment_rows
     chosen = outputs[model][segment_rows]
     best = chosen.argmax(axis=1)
     unsure = segment_rows[
