@@ -115,7 +115,7 @@ class TrainConfig:
     variant_renderings: int = 2
     #: MNIST training digits placed on canvases (``data.mnist_canvas``) and made into model
     #: inputs as drawings are, so that the models see MNIST's hands through the canvas recipe;
-    mnist_canvas_count: int = 60000
+    mnist_canvas_count: int = 12000
     #: drawings of each training letter and sign in each Hershey font (``synthetic``), "other";
     glyph_copies: int = 16
     #: hand-made signs of the training sign kinds (``synthetic.SIGN_KINDS``), "other";
