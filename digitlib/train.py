@@ -115,7 +115,9 @@ class TrainConfig:
     variant_renderings: int = 2
     #: MNIST training digits placed on canvases (``data.mnist_canvas``) and made into model
     #: inputs as drawings are, so that the models see MNIST's hands through the canvas recipe;
-    mnist_canvas_count: int = 12000
+    #: all of them: with 12,000, while every doodle went through the recipe, its look was a cue
+    #: for "other" (``digitlib.diagnose``; models/README.md);
+    mnist_canvas_count: int = 60000
     #: drawings of each training letter and sign in each Hershey font (``synthetic``), "other";
     glyph_copies: int = 16
     #: hand-made signs of the training sign kinds (``synthetic.SIGN_KINDS``), "other";
@@ -125,8 +127,9 @@ class TrainConfig:
     run_together_count: int = 2000
     #: renderings per training-category doodle in a drawing style of ``PEOPLE_STYLES``.
     styled_doodle_renderings: int = 1
-    #: Loss weight of the "other" class relative to a digit class.
-    other_weight: float = 1.0
+    #: Loss weight of the "other" class relative to a digit class: 1.3 gives "other" back the
+    #: share of the loss it had before the 48,000 more MNIST canvases (from the class counts).
+    other_weight: float = 1.3
     #: Share of the assembled set kept aside to monitor training (not MNIST test, not held out).
     validation_share: float = 0.02
     #: Images per mini-batch, every model.

@@ -1,0 +1,47 @@
+"""Where canvas readings lose digits (``digitlib.diagnose``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitlib import diagnose
+
+
+def probabilities(best: int, confidence: float = 0.9) -> np.ndarray:
+    row = np.full(11, (1.0 - confidence) / 10, np.float64)
+    row[best] = confidence
+    return row
+
+
+@pytest.mark.parametrize(
+    ("segments", "first", "final", "shaped", "direct", "cause"),
+    [
+        (2, None, None, True, 3, "segmentation"),
+        (0, None, None, True, 3, "segmentation"),
+        (1, 3, 3, True, 3, "decision: below the bar"),
+        (1, 10, 3, True, 3, "decision: below the bar"),  # the second look found it, unsure
+        (1, 3, 3, False, 3, "decision: shape rule"),
+        (1, 3, 10, True, 3, "decision: second look"),
+        (1, 3, 8, True, 8, "decision: second look"),
+        (1, 10, 10, True, 3, "canvas recipe"),
+        (1, 8, 8, True, 3, "canvas recipe"),
+        (1, 10, 10, True, 8, "models"),
+    ],
+)
+def test_miss_cause_names_the_first_step_that_lost_the_digit(
+    segments, first, final, shaped, direct, cause
+):
+    first_row = None if first is None else probabilities(first)
+    final_row = None if final is None else probabilities(final, 0.45)
+    got = diagnose.miss_cause(3, segments, first_row, final_row, shaped, probabilities(direct))
+    assert got == cause
+    assert got in diagnose.CAUSES
+
+
+def test_mnist_canvas_misses_counts_every_miss_once():
+    report = diagnose.mnist_canvas_misses(count=40, rng=1)
+    misses = report["count"] - report["read_right"]
+    assert sum(report["misses_by_cause"].values()) == misses
+    assert sum(report["read_as_nothing_by_cause"].values()) == report["read_as_nothing"]
+    assert 0 <= report["direct_right"] <= 40
