@@ -215,7 +215,7 @@ def train_distributed(
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
     rng = np.random.default_rng([config.seed, task.index])  # each worker augments its own
-    epoch_data = train._EpochData(images, rng)
+    epoch_data = train._EpochData(images, rng, epochs)
     epoch_losses = []
     for epoch in range(epochs):
         epoch_started = time.monotonic()

@@ -748,10 +748,18 @@ def sample_weights(
 
 class _EpochData:
     """Augments the next epoch's images in a background thread while the current one trains
-    (OpenCV releases the GIL)."""
+    (OpenCV releases the GIL), for ``epochs`` epochs (None: as many as asked for).
 
-    def __init__(self, images: np.ndarray, rng: np.random.Generator) -> None:
+    No augmentation runs past the last epoch, and the thread is not a daemon: a daemon thread
+    still inside OpenCV when the process ended made it abort ("FATAL: exception not rethrown",
+    exit status 134) after the models were saved, about one run in three.
+    """
+
+    def __init__(
+        self, images: np.ndarray, rng: np.random.Generator, epochs: int | None = None
+    ) -> None:
         self.images, self.rng = images, rng
+        self._remaining = epochs
         self._thread: threading.Thread | None = None
         self._result: np.ndarray | None = None
         self._start()
@@ -759,17 +767,26 @@ class _EpochData:
     def _start(self) -> None:
         from digitlib.augment import augment_batch
 
+        # Drawn even when no epoch follows, so the generator's later draws (the trainers'
+        # shuffles) are the same as they have always been.
         seed = self.rng.integers(2**63)
+        if self._remaining is not None and self._remaining <= 0:
+            self._thread = None
+            return
 
         def work():
             self._result = augment_batch(self.images, seed)
 
-        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread = threading.Thread(target=work, name="augment-next-epoch")
         self._thread.start()
 
     def next(self) -> np.ndarray:
+        if self._thread is None:
+            raise RuntimeError("all the epochs this _EpochData was made for have been taken")
         self._thread.join()
         result = self._result
+        if self._remaining is not None:
+            self._remaining -= 1
         self._start()
         return result
 
@@ -817,7 +834,7 @@ def train_keras(
         metrics=["accuracy"],
     )
     sample_weight = sample_weights(training_set, config, mnist_weight)
-    epoch_data = _EpochData(training_set.images, rng)
+    epoch_data = _EpochData(training_set.images, rng, epochs)
     callbacks = []
     if batch_progress is not None:
 
@@ -872,8 +889,8 @@ def train_numpy_fnn(
     settings = config.numpy_fnn
     model = NumpyFNN(settings.layers, rng=rng)
     weights = class_weights(config)
-    epoch_data = _EpochData(training_set.images, rng)
     epochs = settings.epochs
+    epoch_data = _EpochData(training_set.images, rng, epochs)
     for epoch in range(epochs):
         started = time.monotonic()
         rate = _learning_rate(settings.learning_rate, epoch, epochs)

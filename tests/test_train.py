@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -236,3 +238,21 @@ def test_training_digits_and_categories_leave_out_the_held_out_ones():
     held_out = set(HELD_OUT.quickdraw_categories(data.quickdraw_categories()))
     assert categories and not categories & held_out
     assert categories | held_out == set(data.quickdraw_categories())
+
+
+def test_epoch_data_augments_no_epoch_past_the_last():
+    """A background augmentation still running when a training process ended made it abort
+    after saving its models (exit status 134); the generator's draws stay as they were."""
+    images = np.random.default_rng(0).random((6, 28, 28)).astype(np.float32)
+    limited = train._EpochData(images, np.random.default_rng(1), epochs=2)
+    unlimited = train._EpochData(images, np.random.default_rng(1))
+    for _ in range(2):
+        assert np.array_equal(limited.next(), unlimited.next())
+    assert limited._thread is None  # nothing left running when training ends
+    assert not any(
+        thread.name == "augment-next-epoch" and thread.daemon for thread in threading.enumerate()
+    )
+    assert limited.rng.integers(2**63) == unlimited.rng.integers(2**63)
+    with pytest.raises(RuntimeError, match="all the epochs"):
+        limited.next()
+    unlimited._thread.join()
