@@ -101,6 +101,12 @@ def learn_figures(found: dict[str, dict]) -> dict[str, dict]:
     figures the TensorFlow recognizer's; ``outcomes`` says what each learn did.
     """
     figures: dict[str, dict] = {}
+    found = dict(found)
+    prepared = found.pop("prepare", None)
+    if prepared is not None:
+        figures["one_time_preparation"] = value(
+            prepared["seconds"], "s", caches_were_warm=prepared["caches_were_warm"]
+        )
     for runtime, result in found.items():
         suffix = "" if runtime == "lean" else f"_{runtime}"
         figures[f"first_learn{suffix}"] = value(

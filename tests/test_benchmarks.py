@@ -151,8 +151,12 @@ def test_learn_figures_put_lean_and_keras_side_by_side():
     found = {
         "lean": {"first": 3.0, "later": [0.2, 0.4, 0.3], "first_outcome": "promoted"},
         "keras": {"first": 2.0, "later": [0.6, 0.6, 0.9], "first_outcome": "promoted"},
+        "prepare": {"seconds": 5.5, "caches_were_warm": False},
     }
     figures = learn_figures(found)
+    # The one-time preparation is a figure of its own, not one of the runtimes.
+    assert figures["one_time_preparation"]["value"] == 5.5
+    assert not any(key.endswith("_prepare") for key in figures)
     assert figures["first_learn"]["value"] == 3.0 and figures["first_learn"]["unit"] == "s"
     assert figures["learn"]["median"] == pytest.approx(0.3) and figures["learn"]["n"] == 3
     assert figures["learn_keras"]["median"] == pytest.approx(0.6)
