@@ -278,6 +278,10 @@ class Dashboard:
         versions = self.services.recognizer.versions
         result = self.services.recognizer.recognize(self.pad.image())
         self.result = result
+        # The reading first: each update below is a message the page handles in turn, and on
+        # a busy machine (a class arriving at once) the reading is what the visitor waits for.
+        self.reading.value = render.reading_html(result.text)
+        self.last_read_ms = 1000 * (time.perf_counter() - started)
         self.pad.show_boxes(
             [
                 (
@@ -288,8 +292,6 @@ class Dashboard:
                 for seg in result.segments
             ]
         )
-        self.reading.value = render.reading_html(result.text)
-        self.last_read_ms = 1000 * (time.perf_counter() - started)
         self.note.value = render.reading_note(result.segments)
         self.versions_line.value = f"<small>{html.escape(render.versions_text(versions))}</small>"
         self._fill_correction(

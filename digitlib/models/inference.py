@@ -50,6 +50,11 @@ PARITY_TOLERANCE = 1e-4
 HEAD_OPERATIONS = ("affine", "relu", "softmax")
 
 _BATCH = 2048
+#: Inputs per LiteRT call: the interpreter keeps the arena of the largest batch it ran, so
+#: scoring a 3,500-input validation set in batches of 2,048 left a process at 333 MB resident,
+#: in batches of 16 at 93 MB, and no slower (0.18 s against 0.24-0.34 s: the small arena stays
+#: in cache). A reading's saliency (49 inputs) runs as 4 calls.
+_LITERT_BATCH = 16
 _stderr_lock = threading.RLock()  # nested quieting (predict around a load) must not block
 
 
@@ -185,8 +190,8 @@ class InferenceModel:
         images = check_images(images)
         parts = []
         with self._lock:
-            for start in range(0, len(images), _BATCH):
-                batch = images[start : start + _BATCH]
+            for start in range(0, len(images), _LITERT_BATCH):
+                batch = images[start : start + _LITERT_BATCH]
                 interpreter = self._interpreter_for(len(batch))
                 interpreter.set_tensor(interpreter.get_input_details()[0]["index"], batch)
                 interpreter.invoke()
