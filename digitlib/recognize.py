@@ -381,6 +381,7 @@ class Recognizer:
         self.segmentation = segmentation
         self.warnings: list[str] = list(warnings)
         self._lock = threading.Lock()
+        self._second_look_decision: tuple[DecisionParams, DecisionParams] | None = None
         self._state = self._build_state(models, weights, versions)
 
     @staticmethod
@@ -503,7 +504,7 @@ class Recognizer:
                 ensemble, stacked, outputs, prepared, model, self.decision
             )
             looked = set(rows_looked.tolist())
-        second_look = _after_second_look(self.decision)
+        second_look = self._after_second_look()
         readings, start = [], 0
         for item in prepared:
             count = len(item.inputs)
@@ -515,9 +516,7 @@ class Recognizer:
         needing = [
             index
             for index, (item, _, params, _, labels) in enumerate(readings)
-            if labels is not None
-            and item.whole_input is not None
-            and whole_matters(labels, item.boxes, params)
+            if whole_needed(item, params, labels)
         ]
         wholes = read_wholes(ensemble, [readings[index][0] for index in needing])
         whole_of = dict(zip(needing, wholes, strict=True))
@@ -525,6 +524,18 @@ class Recognizer:
             self._read(*reading, model, whole_of.get(index))
             for index, reading in enumerate(readings)
         ]
+
+    def _after_second_look(self) -> DecisionParams:
+        """The decision with the bar for a segment looked at again, made once per decision
+        (``dataclasses.replace`` costs ~20 us, a fortieth of a reading)."""
+        made = self._second_look_decision
+        if made is None or made[0] is not self.decision:
+            made = (
+                self.decision,
+                replace(self.decision, min_confidence=self.decision.second_look_confidence),
+            )
+            self._second_look_decision = made
+        return made[1]
 
     @staticmethod
     def _segment_labels(
@@ -558,7 +569,7 @@ class Recognizer:
             )
             segment = Segment(label, confidence, item.boxes[0], item.inputs[0], probabilities)
             return Result("" if label == OTHER else str(label), [segment], model)
-        if whole is not None and whole_matters(labels, item.boxes, params):
+        if whole is not None:  # given only where ``whole_needed``
             whole_image, whole_rows = whole
             label = decide_whole(labels, whole_rows[model], item.boxes, params)
             if label is not None:
@@ -581,18 +592,16 @@ class Recognizer:
         return Result(text, segments, model)
 
 
-def _after_second_look(params: DecisionParams) -> DecisionParams:
-    """``params`` with the bar for a segment looked at again (``dataclasses.replace`` costs
-    ~20 us, a fortieth of a reading: made once per set of parameters when they hash)."""
-    try:
-        return _after_second_look_cached(params)
-    except TypeError:  # a field that does not hash (a gate holding arrays)
-        return replace(params, min_confidence=params.second_look_confidence)
-
-
-@functools.lru_cache(maxsize=8)
-def _after_second_look_cached(params: DecisionParams) -> DecisionParams:
-    return replace(params, min_confidence=params.second_look_confidence)
+def whole_needed(
+    item: _Prepared, params: DecisionParams, labels: list[tuple[int, float]] | None
+) -> bool:
+    """Whether the reading of ``item`` (segments decided as ``labels``; None when the learned
+    gate decides) needs its whole drawing's input read (``whole_matters``)."""
+    return (
+        labels is not None
+        and item.whole_input is not None
+        and whole_matters(labels, item.boxes, params)
+    )
 
 
 def read_wholes(ensemble, items: Sequence[_Prepared]) -> list[tuple[np.ndarray, dict]]:

@@ -137,7 +137,7 @@ def read_with(recognizer, canvases: Sequence, candidates: Sequence) -> list[list
     """The text ``recognizer`` reads from every canvas under every candidate
     ``DecisionParams``: a list (one per candidate) of lists of str. The models run once per
     value of ``second_look_below`` (which decides what is looked at again), not per candidate."""
-    from digitlib.recognize import _prepare_all, _second_look, read_wholes
+    from digitlib.recognize import _prepare_all, _second_look, read_wholes, whole_needed
 
     ensemble, _ = recognizer._state
     prepared = _prepare_all(canvases, recognizer.segmentation)
@@ -169,8 +169,9 @@ def read_with(recognizer, canvases: Sequence, candidates: Sequence) -> list[list
             }
             chosen = after if start in looked else params
             labels = recognizer._segment_labels(item, rows_of, "ensemble", chosen)
+            whole = whole_of[index] if whole_needed(item, chosen, labels) else None
             result = recognizer._read(
-                item, rows_of, chosen, start in looked, labels, "ensemble", whole_of.get(index)
+                item, rows_of, chosen, start in looked, labels, "ensemble", whole
             )
             read.append(result.text)
             start += count
