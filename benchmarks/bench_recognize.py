@@ -114,17 +114,14 @@ def read_set(
         context.progress.track(range(0, len(images), CHUNK), f"reading {canvas_set.name}")
     ):
         chunk = images[start : start + CHUNK]
-
-        def read_here(chunk=chunk, start=start):
-            return read_chunk(local, chunk, start)
-
-        def read_there(chunk=chunk, start=start, turn=turn):
-            return worker.read(chunk, lean, start, warm_up=WARM_UP if turn == 0 else 0)
-
-        sides = [side for side, used in ((read_here, local), (read_there, lean)) if used]
+        sides = [side for side, used in (("here", local), ("worker", lean)) if used]
         for side in sides[turn % len(sides) :] + sides[: turn % len(sides)]:
-            for name, readings in side().items():
-                for key, values in readings.items():
+            if side == "here":
+                readings = read_chunk(local, chunk, start)
+            else:
+                readings = worker.read(chunk, lean, start, warm_up=WARM_UP if turn == 0 else 0)
+            for name, found_by in readings.items():
+                for key, values in found_by.items():
                     found[name][key] += values
     return found
 
