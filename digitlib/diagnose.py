@@ -79,7 +79,13 @@ def mnist_canvas_misses(
     nothing, read right fed directly, and of the misses by cause (``miss_cause``), with the
     misses read as nothing by cause."""
     from digitlib import data
-    from digitlib.recognize import DecisionParams, _second_look, load_recognizer, prepare
+    from digitlib.recognize import (
+        DecisionParams,
+        _second_look,
+        has_digit_shape,
+        load_recognizer,
+        prepare,
+    )
 
     recognizer = load_recognizer(models_dir)
     params = DecisionParams()
@@ -105,14 +111,7 @@ def mnist_canvas_misses(
             final = _second_look(
                 ensemble, np.stack(prepared.inputs), outputs, [prepared], "ensemble", params
             )[0]["ensemble"][0]
-            holes, length, nested = prepared.shapes[0]
-            _, _, width, height = prepared.boxes[0]
-            shaped = (
-                holes <= params.max_holes
-                and length <= params.max_length
-                and nested <= params.max_nested
-                and width <= params.max_digit_aspect * height
-            )
+            shaped = has_digit_shape(prepared.shapes[0], prepared.boxes[0], params)
         cause = miss_cause(int(label), len(prepared.boxes), first, final, shaped, direct[index])
         causes[cause] += 1
         nothing_causes[cause] += result.text == ""

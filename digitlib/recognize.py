@@ -266,6 +266,22 @@ def decide(
     return labels, decide_whole(labels, whole_probabilities, boxes, params)
 
 
+def has_digit_shape(
+    shape: tuple[int, float, int] | tuple[int, float], box: Box, params: DecisionParams
+) -> bool:
+    """Whether a segment of ``shape`` (``(holes, length, nested)``; ``(holes, length)`` is read
+    as no nested pieces) and ``box`` is shaped as digits are: no more holes, stroke length and
+    nested pieces than ``params`` allows, and not too wide (``max_digit_aspect``)."""
+    holes, length, *rest = shape
+    nested = rest[0] if rest else 0
+    return (
+        holes <= params.max_holes
+        and length <= params.max_length
+        and nested <= params.max_nested
+        and box[2] <= params.max_digit_aspect * box[3]
+    )
+
+
 def decide_segments(
     segment_probabilities: np.ndarray,
     boxes: Sequence[Box],
@@ -283,15 +299,9 @@ def decide_segments(
     rows = np.asarray(segment_probabilities, np.float64)
     shapes = list(shapes) if shapes is not None else [(0, 0.0, 0)] * len(rows)
     best = rows.argmax(axis=1) if len(rows) else np.zeros(0, np.int64)
-    like_digit = []
-    for (holes, length, *rest), box in zip(shapes, boxes, strict=True):
-        nested = rest[0] if rest else 0
-        like_digit.append(
-            holes <= params.max_holes
-            and length <= params.max_length
-            and nested <= params.max_nested
-            and box[2] <= params.max_digit_aspect * box[3]
-        )
+    like_digit = [
+        has_digit_shape(shape, box, params) for shape, box in zip(shapes, boxes, strict=True)
+    ]
     sure = [
         int(label) != OTHER and shaped and row[label] >= params.min_confidence
         for row, label, shaped in zip(rows, best, like_digit, strict=True)

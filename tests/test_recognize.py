@@ -16,6 +16,7 @@ from digitlib.recognize import (
     Recognizer,
     Result,
     decide,
+    has_digit_shape,
     load_recognizer,
     looks_like_number,
     whole_matters,
@@ -293,6 +294,17 @@ def test_decide_shapes_no_digit_has_are_other():
     # a piece of ink inside a hole (a clock's hands, a face's eyes) is no digit's
     labels, _ = decide(sure[:2], None, NUMBER_BOXES[:2], params, [(1, 3.0, 0), (1, 3.0, 1)])
     assert [label for label, _ in labels] == [8, OTHER]
+
+
+def test_has_digit_shape_applies_each_rule():
+    params = DecisionParams(max_holes=2, max_length=4.5, max_nested=0, max_digit_aspect=2.0)
+    box = (0, 0, 40, 50)
+    assert has_digit_shape((2, 4.5, 0), box, params)
+    assert has_digit_shape((2, 4.5), box, params)  # no nested count: none
+    assert not has_digit_shape((3, 3.0, 0), box, params)
+    assert not has_digit_shape((1, 5.0, 0), box, params)
+    assert not has_digit_shape((1, 3.0, 1), box, params)
+    assert not has_digit_shape((1, 3.0, 0), (0, 0, 101, 50), params)
 
 
 def test_decide_single_segment_threshold():
