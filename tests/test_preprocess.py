@@ -12,6 +12,7 @@ from digitlib.preprocess import (
     ink_from_image,
     ink_levels,
     median_level,
+    stroke_width,
     to_model_input,
 )
 
@@ -302,6 +303,18 @@ def bars(width: int, channels: int, vertical: bool = True) -> np.ndarray:
 def test_estimate_stroke_width_measures_bars_across_their_length(width, vertical, channels):
     # Rows cut vertical bars, columns cut horizontal ones: the smaller mean run is the width.
     assert estimate_stroke_width(bars(width, channels, vertical)) == pytest.approx(width, abs=0.5)
+
+
+@pytest.mark.parametrize("width", [2, 5, 8])
+def test_stroke_width_is_the_same_for_every_form_of_a_mask(width):
+    # A bar 60 long: twice its area over its outline is about its width. A bool mask, a 0/1 and
+    # a 0/255 uint8 mask of the same bar are the same drawing.
+    mask = np.zeros((40, 80), bool)
+    mask[10 : 10 + width, 10:70] = True
+    widths = [stroke_width(form) for form in (mask, mask.astype(np.uint8), mask * np.uint8(255))]
+    assert widths[0] == pytest.approx(width, rel=0.15)
+    assert widths[1] == widths[0] and widths[2] == widths[0]
+    assert stroke_width(np.zeros((5, 5), np.uint8)) == 0.0
 
 
 def test_estimate_stroke_width_of_a_blank_canvas_is_zero():
