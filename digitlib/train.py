@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -803,7 +804,7 @@ def _learning_rate(base: float, epoch: int, epochs: int) -> float:
 
 
 def train_keras(
-    model,
+    build: Callable[[], Any],
     training_set: TrainingSet,
     *,
     epochs: int,
@@ -814,10 +815,13 @@ def train_keras(
     batch_progress: Callable[[int], None] | None = None,
     mnist_weight: float = 1.0,
 ):
-    """Train a Keras model from ``build_cnn``/``build_fnn`` with Adam, fresh augmentation each
-    epoch and a cosine learning-rate schedule. Returns a ``KerasClassifier``.
+    """Train the Keras model ``build()`` makes (``build_cnn``/``build_fnn``) with Adam, fresh
+    augmentation each epoch and a cosine learning-rate schedule. Returns a ``KerasClassifier``.
     ``mnist_weight``: loss weight of the images whose source is "mnist" (others 1, times the
     class weights of ``class_weights``).
+
+    ``rng`` seeds Keras before the model is built: its initial weights, dropout and shuffles
+    all follow from it, so the same seed writes the same model file every run.
 
     ``progress(epoch, logs)`` is called after each epoch with loss, accuracy, validation
     accuracy, learning rate and seconds; ``batch_progress(batches_done)`` after each batch.
@@ -827,7 +831,10 @@ def train_keras(
     from digitlib.models.keras_models import KerasClassifier
 
     rng = np.random.default_rng(rng)
-    keras.utils.set_random_seed(int(rng.integers(2**31)))  # weight init and dropout
+    # Before building: the layers draw their initial weights when they are made. (Seeded after
+    # the build, every run started from other weights: make train wrote another file each time.)
+    keras.utils.set_random_seed(int(rng.integers(2**31)))
+    model = build()
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -934,7 +941,7 @@ def train_model(
     else:
         settings = config.settings(name)
         model = train_keras(
-            build_cnn() if name == "cnn" else build_fnn(),
+            build_cnn if name == "cnn" else build_fnn,
             training_set,
             epochs=settings.epochs,
             learning_rate=settings.learning_rate,
