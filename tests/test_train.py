@@ -200,6 +200,18 @@ def test_sample_weights_weigh_mnist_and_other():
         train.sample_weights(training_set, config, mnist_weight=0)
 
 
+def test_cache_keys_change_with_the_code_that_makes_the_data(monkeypatch, tmp_path):
+    source = tmp_path / "preprocess.py"
+    source.write_text("INK_FLOOR = 0.08\n")
+    monkeypatch.setattr(train, "RECIPE_FILES", (source,))
+    config = train.TrainConfig()
+    before = (config.data_key(), config.extras_key(), config.people_key())
+    assert (config.data_key(), config.extras_key(), config.people_key()) == before
+    source.write_text("INK_FLOOR = 0.1\n")  # the rendering changed, the config did not
+    after = (config.data_key(), config.extras_key(), config.people_key())
+    assert all(old != new for old, new in zip(before, after, strict=True))
+
+
 def test_people_key_changes_with_the_people_fields_only():
     config = train.TrainConfig()
     assert train.TrainConfig(sign_count=1).people_key() != config.people_key()
