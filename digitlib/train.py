@@ -172,8 +172,7 @@ class TrainConfig:
                 "slashed_zero_renderings",
                 "extra_width_fraction",
                 "canvas_range",
-            },
-            EXTRAS_VERSION,
+            }
         )
 
     def people_key(self) -> str:
@@ -189,8 +188,7 @@ class TrainConfig:
                 "run_together_count",
                 "styled_doodle_renderings",
                 "canvas_range",
-            },
-            PEOPLE_VERSION,
+            }
         )
 
     def data_key(self) -> str:
@@ -203,22 +201,20 @@ class TrainConfig:
                 "bitmap_count",
                 "synthetic_count",
                 "validation_share",
-            },
-            DATA_VERSION,
+            }
         )
 
-    def _key(self, names: set[str], version: int) -> str:
+    def _key(self, names: set[str]) -> str:
         fields = {k: v for k, v in asdict(self).items() if k in names}
-        fields["version"] = version
-        fields["code"] = recipe_digest()
+        fields["code"] = recipe_digest()  # a change to how the data is made is a new key too
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 #: The modules whose code makes the training data. Every cache key holds a digest of them, so
 #: a cache is never read for data the committed code would make differently: d5d60ba changed
-#: how a canvas covered in ink reads, the keys (then the config's fields and the versions below
-#: only) stayed the same, and a checkout with an older cache trained on other data than a fresh
-#: clone's ``make train``.
+#: how a canvas covered in ink reads, the keys (then the config's fields and hand-bumped
+#: versions, not bumped that time) stayed the same, and a checkout with an older cache trained
+#: on other data than a fresh clone's ``make train``.
 RECIPE_FILES = tuple(
     Path(__file__).resolve().parent / f"{name}.py"
     for name in ("train", "data", "preprocess", "synthetic", "styles", "augment", "config")
@@ -233,13 +229,6 @@ def recipe_digest() -> str:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
-
-#: Bumped when assembly changes (so is ``recipe_digest``, with any change to the code).
-DATA_VERSION = 1
-#: The same for the extra data (``assemble_extras``).
-EXTRAS_VERSION = 2
-#: The same for ``assemble_people``.
-PEOPLE_VERSION = 1
 
 #: The drawing styles (``styles.STYLES``) that ``assemble_people`` draws in; "pen" is what the
 #: other parts draw.
