@@ -160,11 +160,17 @@ def bench_crowd(context: Context) -> dict[str, dict]:
     same settings: ``floor`` holds its slowest page and reading and the CPU its parts used,
     which is what the browsers and Voila alone cost on this machine.
     """
-    chromium = _check_parts()
+    from digitlib.testing.browser import browser_version, find_crowd_chromium
+
+    _check_parts()
+    chromium = find_crowd_chromium()
     visits, before, after, elapsed = _crowd(context, chromium, "the dashboard")
     figures = crowd_figures(
         visits, before, after, pool=context.sizes["crowd_pool"], seconds=elapsed
     )
+    # Which browser stood in for the visitors' own (``find_crowd_chromium``): its CPU is most
+    # of the crowd's, so the figure means little without it.
+    figures["slowest_page"]["browser"] = f"{chromium} ({browser_version(chromium)})"
     if context.sizes.get("crowd_floor"):
         floor = _crowd(context, chromium, "the floor notebook", notebook=FLOOR_NOTEBOOK)
         found = crowd_figures(*floor[:3], pool=context.sizes["crowd_pool"], seconds=floor[3])

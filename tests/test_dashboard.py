@@ -16,7 +16,7 @@ from digitlib.dashboard import render
 from digitlib.dashboard.drawpad import DrawPad
 from digitlib.dashboard.serve import TEMPLATES_ROOT, voila_command, voila_environment
 from digitlib.data import draw_polylines
-from digitlib.testing.browser import find_chromium, missing_browser_message
+from digitlib.testing.browser import find_chromium, find_crowd_chromium, missing_browser_message
 
 # --- render ---------------------------------------------------------------------------------
 
@@ -312,6 +312,17 @@ def test_chromium_path_from_the_environment_must_exist(tmp_path: Path):
     fake = tmp_path / "chrome"
     fake.write_text("")
     assert find_chromium(environ={"DIGITLIB_CHROMIUM": str(fake)}) == fake
+
+
+def test_crowd_chromium_is_the_headless_shell_when_installed_else_the_browser(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="DIGITLIB_CROWD_CHROMIUM"):
+        find_crowd_chromium(environ={"DIGITLIB_CROWD_CHROMIUM": str(tmp_path / "nothing")})
+    fake = tmp_path / "headless_shell"
+    fake.write_text("")
+    assert find_crowd_chromium(environ={"DIGITLIB_CROWD_CHROMIUM": str(fake)}) == fake
+    shell = Path("/usr/bin/chromium-headless-shell")
+    expected = shell if shell.exists() else find_chromium(environ={})
+    assert find_crowd_chromium(environ={}) == expected
 
 
 def test_notebook_only_wires():

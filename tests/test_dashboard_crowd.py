@@ -101,10 +101,12 @@ def kernel_report(server_pid: int) -> dict:
     return {"kernels": len(kernels), "with_tensorflow": with_tensorflow}
 
 
-def test_eight_pages_at_once_each_get_a_canvas_and_their_reading(chromium_path, crowd_server):
+def test_eight_pages_at_once_each_get_a_canvas_and_their_reading(
+    crowd_chromium_path, crowd_server
+):
     drawings = single_strokes_that_read(PAGES)
     visits, kernels = visit_all(
-        chromium_path,
+        crowd_chromium_path,
         crowd_server.url,
         drawings,
         page_timeout_ms=PAGE_TIMEOUT_MS,

@@ -139,7 +139,8 @@ class Dashboard:
         self.inspect = HTML()
         self.inspect.add_class("digitlib-inspect")
 
-        # Built when their tab is first opened: fewer widgets for the page to create at start.
+        # Built when their tab is first opened: fewer widgets and less markup for the page (and
+        # for 20 pages opened at once on one machine) to create at start.
         self.models_panel: ModelsPanel | None = None
         self.data_panel: DataPanel | None = None
         draw_view = HBox(
@@ -165,9 +166,10 @@ class Dashboard:
             layout=Layout(flex_flow="row wrap"),
         )
         draw_view.add_class("dl-gap")
-        about = HTML(ABOUT + render.pipeline_svg(), layout=Layout(max_width="720px"))
+        # The About view too: its diagram is the page's largest piece of markup.
+        self.about: HTML | None = None
         self.tabs = Tab(
-            children=[draw_view, HTML("Loading…"), HTML("Loading…"), about],
+            children=[draw_view, HTML("Loading…"), HTML("Loading…"), HTML("Loading…")],
             titles=["Draw", "Models", "Data", "About"],
         )
         self.tabs.observe(self.guard(self._on_tab), names="selected_index")
@@ -471,6 +473,9 @@ class Dashboard:
                 self.data_panel = DataPanel(self._panel_context())
                 self._set_tab(2, self.data_panel.widget)
             self.data_panel.refresh()
+        elif index == 3 and self.about is None:
+            self.about = HTML(ABOUT + render.pipeline_svg(), layout=Layout(max_width="720px"))
+            self._set_tab(3, self.about)
 
     # --- operator mode ----------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from ipywidgets import HTML, Button, Dropdown, HBox, Layout, Text, VBox
 
 from digitlib.config import MODEL_NAMES, SHIPPED_MODELS_DIR
 from digitlib.dashboard import render
-from digitlib.learn.report import accuracy_series
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,8 @@ class ModelsPanel:
         self.confusion.value = self._confusion()
 
     def _history_charts(self) -> str:
+        from digitlib.learn.report import accuracy_series  # learning's modules: not at start
+
         if not any(self._histories.values()):
             return '<div class="dl-empty">No versions in the store yet: the shipped models are live.</div>'
         charts = []

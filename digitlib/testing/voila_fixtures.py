@@ -24,7 +24,12 @@ from pathlib import Path
 import pytest
 
 from digitlib.config import PROJECT_ROOT
-from digitlib.testing.browser import LAUNCH_ARGS, find_chromium, missing_browser_message
+from digitlib.testing.browser import (
+    LAUNCH_ARGS,
+    find_chromium,
+    find_crowd_chromium,
+    missing_browser_message,
+)
 
 #: Seconds the server may take to fill its kernel pool (TensorFlow and three models per kernel).
 SERVER_READY_TIMEOUT = float(os.environ.get("DIGITLIB_VOILA_TIMEOUT", "180"))
@@ -183,6 +188,15 @@ def stop_dashboard(server: DashboardServer) -> None:
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
     path = find_chromium()
+    if path is None:
+        pytest.fail(missing_browser_message(), pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def crowd_chromium_path() -> Path:
+    """The Chromium a crowd of pages runs in (``find_crowd_chromium``)."""
+    path = find_crowd_chromium()
     if path is None:
         pytest.fail(missing_browser_message(), pytrace=False)
     return path
