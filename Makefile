@@ -20,6 +20,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q digitlib  # read by every process, even where none may write it
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install digitlib with its test extras

@@ -208,7 +208,9 @@ def _sample_lines(
     """
     rows = _evenly_spaced(height, lines)
     columns = _evenly_spaced(width, lines)
-    picks = np.array([column * channels + channel for column in columns for channel in range(channels)])
+    picks = np.array(
+        [column * channels + channel for column in columns for channel in range(channels)]
+    )
     rows, columns = np.array(rows), np.array(columns)
     for array in (rows, columns, picks):
         array.flags.writeable = False  # shared by every call: never changed in place

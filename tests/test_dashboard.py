@@ -14,7 +14,12 @@ import pytest
 
 from digitlib.dashboard import render
 from digitlib.dashboard.drawpad import DrawPad
-from digitlib.dashboard.serve import TEMPLATES_ROOT, voila_command, voila_environment
+from digitlib.dashboard.serve import (
+    TEMPLATES_ROOT,
+    compile_package,
+    voila_command,
+    voila_environment,
+)
 from digitlib.data import draw_polylines
 from digitlib.testing.browser import find_chromium, find_crowd_chromium, missing_browser_message
 
@@ -225,6 +230,17 @@ def test_drawpad_refuses_silly_sizes():
 
 
 # --- serving and the browser ------------------------------------------------------------------
+
+
+def test_serving_writes_the_bytecode_every_kernel_imports():
+    import importlib.util
+
+    import digitlib.recognize
+
+    cached = Path(importlib.util.cache_from_source(digitlib.recognize.__file__))
+    cached.unlink(missing_ok=True)
+    assert compile_package()
+    assert cached.exists() and cached.stat().st_size > 0
 
 
 def test_voila_command_preheats_strips_and_uses_the_offline_template():

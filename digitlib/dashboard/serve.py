@@ -92,6 +92,24 @@ def voila_environment(
     return env
 
 
+def compile_package() -> bool:
+    """Write the bytecode of digitlib's modules where it is missing or stale; True when all
+    compiled (False, and nothing raised, where the package's folder is read-only).
+
+    Every kernel imports the package. Where Python is told not to write bytecode
+    (``PYTHONDONTWRITEBYTECODE=1``, as in this project's machines' environment) and nothing
+    wrote it before, each kernel compiled its ~30 modules from source again: 0.05 s of CPU a
+    kernel, about 1 s for a class of 20 arriving at once. ``compileall`` writes it regardless.
+    """
+    import compileall
+
+    package = Path(__file__).resolve().parent.parent
+    try:
+        return bool(compileall.compile_dir(package, quiet=1))
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the digitlib dashboard with Voila.")
     parser.add_argument(
@@ -131,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         notebook=args.notebook.resolve(),
     )
     env = voila_environment(runtime=args.runtime)
+    compile_package()
     print(f"digitlib dashboard on http://{args.host}:{args.port}/", flush=True)
     os.execve(command[0], command, env)
     return 0  # pragma: no cover - execve does not return
