@@ -304,6 +304,10 @@ def test_save_drawing_appears_in_data_view(desktop, handwriting):
     expect(card.get_by_role("button", name="Delete")).to_be_visible()
     desktop.locator(".lm-TabBar-tab", has_text="Models").click()
     expect(desktop.get_by_role("button", name="Roll back")).to_be_visible(timeout=READING_TIMEOUT)
+    # The About view is built when first opened, like the Models and Data views.
+    desktop.locator(".lm-TabBar-tab", has_text="About").click()
+    expect(desktop.get_by_text("How it works")).to_be_visible(timeout=READING_TIMEOUT)
+    expect(desktop.locator("svg", has_text="ink mask")).to_be_visible()
     desktop.locator(".lm-TabBar-tab", has_text="Draw").click()
     expect_no_errors(desktop)
 

@@ -168,8 +168,9 @@ class Dashboard:
         draw_view.add_class("dl-gap")
         # The About view too: its diagram is the page's largest piece of markup.
         self.about: HTML | None = None
+        loading = HTML("Loading…")  # one widget shown in the three views not built yet
         self.tabs = Tab(
-            children=[draw_view, HTML("Loading…"), HTML("Loading…"), HTML("Loading…")],
+            children=[draw_view, loading, loading, loading],
             titles=["Draw", "Models", "Data", "About"],
         )
         self.tabs.observe(self.guard(self._on_tab), names="selected_index")
