@@ -35,6 +35,7 @@ import numpy as np
 from benchmarks.bench_dashboard import _check_parts, _digit_paths, kernels, serve, wait_for_pool
 from benchmarks.harness import Context, summarize, value
 from digitlib.dashboard.app import CANVAS_SIZE
+from digitlib.dashboard.kernel import is_kernel_command
 
 CULL_IDLE_SECONDS = 120
 PAGE_TIMEOUT_MS = 120_000
@@ -68,7 +69,7 @@ def server_memory(server_pid: int) -> dict:
     for process in processes:
         try:
             info = process.memory_full_info()
-            is_kernel = any("ipykernel" in part for part in process.cmdline())
+            is_kernel = is_kernel_command(process.cmdline())
         except psutil.Error:
             continue
         rss = info.rss / 1024**2

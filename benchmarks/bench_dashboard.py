@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import PROJECT_ROOT, Context, Missing, summarize, value
+from digitlib.dashboard.kernel import is_kernel_command
 from digitlib.testing.crowd import WATCH_READING_JS
 
 SERVER_START_TIMEOUT = 60
@@ -127,7 +128,7 @@ def kernels(server: subprocess.Popen) -> list:
     found = []
     for child in children:
         with contextlib.suppress(psutil.Error):
-            if any("ipykernel" in part for part in child.cmdline()):
+            if is_kernel_command(child.cmdline()):
                 found.append(child)
     return found
 

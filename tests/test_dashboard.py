@@ -243,6 +243,33 @@ def test_serving_writes_the_bytecode_every_kernel_imports():
     assert cached.exists() and cached.stat().st_size > 0
 
 
+def test_the_servers_kernels_start_without_the_debugger(monkeypatch):
+    import psutil
+    from jupyter_client.manager import start_new_kernel
+
+    from digitlib.dashboard.kernel import is_kernel_command
+
+    # The server's own kernel search path: the notebook's "python3" is the dashboard's kernel.
+    monkeypatch.setenv("JUPYTER_PATH", voila_environment(environ={})["JUPYTER_PATH"])
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        assert manager.kernel_spec.argv[:3] == ["python", "-m", "digitlib.dashboard.kernel"]
+        outputs = []
+        client.execute_interactive(
+            "import sys; print(sys.modules.get('debugpy', 'absent'), 'ipykernel' in sys.modules)",
+            timeout=60,
+            output_hook=lambda message: outputs.append(message["content"].get("text", "")),
+        )
+        assert "".join(outputs).split() == ["None", "True"]
+        command = psutil.Process(manager.provisioner.process.pid).cmdline()
+        assert is_kernel_command(command)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert is_kernel_command(["python", "-m", "ipykernel_launcher", "-f", "k.json"])
+    assert not is_kernel_command(["python", "-m", "voila", "dashboard.ipynb"])
+
+
 def test_voila_command_preheats_strips_and_uses_the_offline_template():
     command = voila_command("localhost", 8866, pool_size=2)
     assert "--preheat_kernel=True" in command and "--pool_size=2" in command

@@ -16,6 +16,7 @@ import pytest
 
 from digitlib.config import HELD_OUT, OTHER
 from digitlib.dashboard.app import CANVAS_SIZE, LINE_WIDTH
+from digitlib.dashboard.kernel import is_kernel_command
 from digitlib.dashboard.render import render_drawing
 from digitlib.testing.crowd import visit_all
 from digitlib.testing.voila_fixtures import start_dashboard, stop_dashboard
@@ -90,7 +91,7 @@ def kernel_report(server_pid: int) -> dict:
     kernels = [
         child
         for child in psutil.Process(server_pid).children(recursive=True)
-        if any("ipykernel" in part for part in child.cmdline())
+        if is_kernel_command(child.cmdline())
     ]
     marker = f"{os.sep}tensorflow{os.sep}"
     with_tensorflow = [
@@ -98,7 +99,12 @@ def kernel_report(server_pid: int) -> dict:
         for kernel in kernels
         if any(marker in region.path for region in kernel.memory_maps(grouped=True))
     ]
-    return {"kernels": len(kernels), "with_tensorflow": with_tensorflow}
+    launched_here = sum("digitlib.dashboard.kernel" in kernel.cmdline() for kernel in kernels)
+    return {
+        "kernels": len(kernels),
+        "with_tensorflow": with_tensorflow,
+        "launched_here": launched_here,
+    }
 
 
 def test_eight_pages_at_once_each_get_a_canvas_and_their_reading(
@@ -122,6 +128,8 @@ def test_eight_pages_at_once_each_get_a_canvas_and_their_reading(
     # Every visitor has a kernel of its own, and none that only drew imported TensorFlow.
     assert kernels["kernels"] >= PAGES, kernels
     assert kernels["with_tensorflow"] == [], kernels
+    # ... each started by the dashboard's launcher, which leaves the debugger out.
+    assert kernels["launched_here"] == kernels["kernels"], kernels
     print(
         f"\n{PAGES} pages at once: slowest page {max(v.usable_s for v in visits):.1f} s, "
         f"slowest reading {max(v.reading_ms for v in visits):.0f} ms, "

@@ -23,7 +23,9 @@ NOTEBOOK = PROJECT_ROOT / "notebooks" / "dashboard.ipynb"
 #: How long Voila waits for a cell's output after the kernel has answered (nbclient's default 4).
 IOPUB_TIMEOUT_SECONDS = 60
 
-#: Holds ``voila/templates/digitlib``: the lab template minus its CDN stylesheets.
+#: Holds ``voila/templates/digitlib`` (the lab template minus its CDN stylesheets) and
+#: ``kernels/python3`` (the notebook's kernels, started by ``digitlib.dashboard.kernel``); first
+#: on the server's ``JUPYTER_PATH``.
 TEMPLATES_ROOT = Path(__file__).resolve().parent / "share"
 
 
