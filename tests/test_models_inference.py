@@ -143,6 +143,15 @@ def test_every_shipped_inference_file_agrees_with_its_checkpoint(name, mnist_inp
     assert np.max(np.abs(ours - theirs)) <= lean.PARITY_TOLERANCE
 
 
+def test_one_input_at_a_time_reads_as_a_batch_does(mnist_inputs):
+    # One input runs on one LiteRT thread, several on up to two: the same probabilities.
+    reading = InferenceModel.load(lean.inference_path(SHIPPED_MODELS_DIR / "cnn.keras"))
+    batch = reading.predict_proba(mnist_inputs[:12])
+    alone = np.concatenate([reading.predict_proba(image[None]) for image in mnist_inputs[:12]])
+    assert sorted(reading._interpreters) == sorted({1, lean._MANY_THREADS})
+    np.testing.assert_allclose(alone, batch, rtol=0, atol=1e-6)
+
+
 def test_shipped_inference_files_are_small():
     for name in ("cnn", "fnn"):
         assert (SHIPPED_MODELS_DIR / f"{name}{lean.SUFFIX}").stat().st_size < 10_000_000
