@@ -61,43 +61,40 @@ def _playwright_chromium() -> Path | None:
     return path if path.exists() else None
 
 
-def find_chromium(*, environ: dict[str, str] | None = None) -> Path | None:
-    """The Chromium executable to use: ``DIGITLIB_CHROMIUM``, a system one, or Playwright's."""
+def _first_found(
+    environ: dict[str, str] | None, variable: str, candidates: tuple[str, ...]
+) -> Path | None:
+    """The path in ``environ[variable]`` (which must exist), else the first of ``candidates``
+    that exists, else None."""
     environ = os.environ if environ is None else environ
-    explicit = environ.get("DIGITLIB_CHROMIUM")
+    explicit = environ.get(variable)
     if explicit:
         path = Path(explicit)
         if not path.exists():
             raise FileNotFoundError(
-                f"DIGITLIB_CHROMIUM={explicit} does not exist; unset it or fix the path"
+                f"{variable}={explicit} does not exist; unset it or fix the path"
             )
         return path
-    for candidate in SYSTEM_CANDIDATES:
-        if Path(candidate).exists():
-            return Path(candidate)
+    return next((Path(candidate) for candidate in candidates if Path(candidate).exists()), None)
+
+
+def find_chromium(*, environ: dict[str, str] | None = None) -> Path | None:
+    """The Chromium executable to use: ``DIGITLIB_CHROMIUM``, a system one, or Playwright's."""
+    found = _first_found(environ, "DIGITLIB_CHROMIUM", SYSTEM_CANDIDATES)
+    if found is not None:
+        return found
     for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return Path(found)
+        on_path = shutil.which(name)
+        if on_path:
+            return Path(on_path)
     return _playwright_chromium()
 
 
 def find_crowd_chromium(*, environ: dict[str, str] | None = None) -> Path | None:
     """The Chromium for a crowd of pages: ``DIGITLIB_CROWD_CHROMIUM``, Chromium's headless shell,
     else ``find_chromium()`` (see the module docstring)."""
-    environ = os.environ if environ is None else environ
-    explicit = environ.get("DIGITLIB_CROWD_CHROMIUM")
-    if explicit:
-        path = Path(explicit)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"DIGITLIB_CROWD_CHROMIUM={explicit} does not exist; unset it or fix the path"
-            )
-        return path
-    for candidate in HEADLESS_SHELL_CANDIDATES:
-        if Path(candidate).exists():
-            return Path(candidate)
-    return find_chromium(environ=environ)
+    found = _first_found(environ, "DIGITLIB_CROWD_CHROMIUM", HEADLESS_SHELL_CANDIDATES)
+    return found if found is not None else find_chromium(environ=environ)
 
 
 def browser_version(path: Path) -> str:
