@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import struct
-import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +154,8 @@ def fetch_mnist(
                 )
             payload = found.read_bytes()
         else:
+            import urllib.request  # here: it costs every importer of this module 14 ms
+
             with urllib.request.urlopen(mirror + filename, timeout=60) as response:
                 payload = response.read()
         try:
