@@ -349,20 +349,19 @@ def test_chromium_is_there():
     assert find_chromium() is not None, missing_browser_message()
 
 
-def test_chromium_path_from_the_environment_must_exist(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="DIGITLIB_CHROMIUM"):
-        find_chromium(environ={"DIGITLIB_CHROMIUM": str(tmp_path / "nothing")})
+@pytest.mark.parametrize(
+    ("find", "variable"),
+    [(find_chromium, "DIGITLIB_CHROMIUM"), (find_crowd_chromium, "DIGITLIB_CROWD_CHROMIUM")],
+)
+def test_chromium_path_from_the_environment_must_exist(find, variable, tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=variable):
+        find(environ={variable: str(tmp_path / "nothing")})
     fake = tmp_path / "chrome"
     fake.write_text("")
-    assert find_chromium(environ={"DIGITLIB_CHROMIUM": str(fake)}) == fake
+    assert find(environ={variable: str(fake)}) == fake
 
 
-def test_crowd_chromium_is_the_headless_shell_when_installed_else_the_browser(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="DIGITLIB_CROWD_CHROMIUM"):
-        find_crowd_chromium(environ={"DIGITLIB_CROWD_CHROMIUM": str(tmp_path / "nothing")})
-    fake = tmp_path / "headless_shell"
-    fake.write_text("")
-    assert find_crowd_chromium(environ={"DIGITLIB_CROWD_CHROMIUM": str(fake)}) == fake
+def test_crowd_chromium_is_the_headless_shell_when_installed_else_the_browser():
     shell = Path("/usr/bin/chromium-headless-shell")
     expected = shell if shell.exists() else find_chromium(environ={})
     assert find_crowd_chromium(environ={}) == expected
