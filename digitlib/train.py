@@ -128,11 +128,6 @@ class TrainConfig:
     run_together_count: int = 2000
     #: renderings per training-category doodle in a drawing style of ``PEOPLE_STYLES``.
     styled_doodle_renderings: int = 1
-    #: MNIST training digits traced into strokes (``tracing.image_strokes``), stroke-augmented
-    #: and drawn in a style of ``PEOPLE_STYLES`` (``assemble_traced``): MNIST's several hundred
-    #: hands drawn as finger, mouse and pens draw, where the styles otherwise see only the 25
-    #: training writers of pendigits.
-    mnist_traced_count: int = 0
     #: Loss weight of the "other" class relative to a digit class: 1.3 gives "other" back the
     #: share of the loss it had before the 48,000 more MNIST canvases (from the class counts).
     other_weight: float = 1.3
@@ -196,10 +191,6 @@ class TrainConfig:
             }
         )
 
-    def traced_key(self) -> str:
-        """A short hash of the fields that decide ``assemble_traced``'s data."""
-        return self._key({"seed", "mnist_traced_count", "canvas_range"})
-
     def data_key(self) -> str:
         """A short hash of the fields that decide the assembled data (for the cache)."""
         return self._key(
@@ -226,16 +217,7 @@ class TrainConfig:
 #: on other data than a fresh clone's ``make train``.
 RECIPE_FILES = tuple(
     Path(__file__).resolve().parent / f"{name}.py"
-    for name in (
-        "train",
-        "data",
-        "preprocess",
-        "synthetic",
-        "styles",
-        "augment",
-        "config",
-        "tracing",
-    )
+    for name in ("train", "data", "preprocess", "synthetic", "styles", "augment", "config")
 )
 
 
@@ -449,7 +431,6 @@ def assemble_training_set(
     parts = [
         assemble_extras(config, cache_dir=cache_dir, limit=limit),
         assemble_people(config, cache_dir=cache_dir, limit=limit),
-        assemble_traced(config, cache_dir=cache_dir, limit=limit),
     ]
     parts = [part for part in parts if len(part[0])]
     if not parts:
@@ -586,55 +567,6 @@ def assemble_people(
             sources=sources.astype(str),
         )
     return images, labels, sources
-
-
-def assemble_traced(
-    config: TrainConfig = TrainConfig(),
-    *,
-    cache_dir: Path | None = DEFAULT_CACHE_DIR,
-    limit: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``config.mnist_traced_count`` MNIST training digits (a seeded random pick) traced into
-    strokes (``tracing.image_strokes``), stroke-augmented and drawn once each in a style of
-    ``PEOPLE_STYLES``, then made into model inputs as drawings are.
-
-    Returns (images float32 (N, 28, 28), labels int64 (N,), sources (N,) str, all
-    ``"mnist_traced"``); cached in ``cache_dir`` by ``config.traced_key()``.
-    """
-    from digitlib import data
-    from digitlib.tracing import image_strokes
-
-    count = min(limit or config.mnist_traced_count, config.mnist_traced_count)
-    if not count:
-        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, str)
-    cache_path, cached = _cached_part(cache_dir, limit, f"traced-{config.traced_key()}.npz")
-    if cached is not None:
-        return cached
-    seeds = np.random.SeedSequence([config.seed, 15]).spawn(2)
-    images, labels = data.load_mnist("train")
-    pick = np.sort(np.random.default_rng(seeds[0]).permutation(len(images))[:count])
-    drawings, kept = [], []
-    for index in pick:
-        strokes = image_strokes(images[index])
-        if strokes:  # an MNIST digit always has ink; kept general all the same
-            drawings.append(strokes)
-            kept.append(index)
-    inputs = render_many(
-        drawings,
-        1,
-        int(seeds[1].generate_state(1)[0]),
-        workers=config.workers,
-        canvas_range=config.canvas_range,
-        augment=True,
-        styles=PEOPLE_STYLES,
-    )
-    traced = labels[np.asarray(kept, int)].astype(np.int64)
-    sources = np.full(len(traced), "mnist_traced")
-    if cache_path is not None:
-        _save_atomically(
-            cache_path, images=_to_uint8(inputs), labels=traced.astype(np.uint8), sources=sources
-        )
-    return inputs, traced, sources
 
 
 def _assemble_base(

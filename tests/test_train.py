@@ -251,25 +251,6 @@ def test_assemble_people_labels_and_never_uses_held_out_glyphs(monkeypatch):
     assert images.shape == (len(labels), 28, 28) and images.dtype == np.float32
 
 
-def test_assemble_traced_draws_mnist_training_digits_with_their_labels(tmp_path):
-    from digitlib import data
-
-    config = train.TrainConfig(workers=1, mnist_traced_count=12)
-    images, labels, sources = train.assemble_traced(config, cache_dir=tmp_path)
-    assert images.shape == (12, 28, 28) and images.dtype == np.float32
-    assert set(sources) == {"mnist_traced"} and (labels < 10).all()
-    assert (images.reshape(12, -1).max(axis=1) > 0.5).all()  # every one was drawn
-    _, mnist_labels = data.load_mnist("train")
-    pick = np.sort(
-        np.random.default_rng(np.random.SeedSequence([0, 15]).spawn(2)[0]).permutation(60000)[:12]
-    )
-    assert np.array_equal(labels, mnist_labels[pick])
-    cached = train.assemble_traced(config, cache_dir=tmp_path)
-    assert np.allclose(cached[0], images, atol=1 / 255) and np.array_equal(cached[1], labels)
-    off = train.assemble_traced(train.TrainConfig(), cache_dir=tmp_path)
-    assert len(off[0]) == 0  # the shipped recipe traces none
-
-
 def test_training_digits_and_categories_leave_out_the_held_out_ones():
     from digitlib import data
     from digitlib.config import HELD_OUT
