@@ -36,7 +36,7 @@ The canvas figures also report, per model, the accuracy on the single model inpu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +149,23 @@ def _per_model(ensemble, inputs: np.ndarray, expected: np.ndarray) -> dict[str, 
     return {n: float((p.argmax(axis=1) == expected).mean()) for n, p in outputs.items()}
 
 
+def by_writer(writers: Sequence[int], correct: Sequence[bool]) -> dict[str, dict]:
+    """Each writer's share of drawings read right: ``{str(writer): {"count", "text_exact"}}``,
+    in writer order. One person's hand can hold most of a row's misses; this shows whose."""
+    writers, correct = np.asarray(writers), np.asarray(correct, bool)
+    if writers.shape != correct.shape:
+        raise ValueError(
+            f"one writer per result expected, got {writers.shape} and {correct.shape}"
+        )
+    return {
+        str(int(w)): {
+            "count": int((writers == w).sum()),
+            "text_exact": float(correct[writers == w].mean()),
+        }
+        for w in np.unique(writers)
+    }
+
+
 def evaluate_canvas_digits(
     ensemble, recognizer, config: EvalConfig, progress: Progress | None = None
 ) -> dict:
@@ -160,7 +177,7 @@ def evaluate_canvas_digits(
     rng = np.random.default_rng([config.seed, 1])
     if config.limit:
         digits = [digits[i] for i in np.sort(rng.permutation(len(digits))[: config.limit])]
-    inputs, exact, other, missed, mistakes, scores = [], 0, 0, 0, {}, []
+    inputs, exact, other, missed, mistakes, scores, right = [], 0, 0, 0, {}, [], []
     for index, digit in enumerate(digits):
         canvas = data.render_strokes(digit.strokes, data.random_style(rng))
         inputs.append(_model_input(canvas))
@@ -168,6 +185,7 @@ def evaluate_canvas_digits(
             result = recognizer.recognize(canvas)
             scores.append((digit_score(result), result.text != ""))
             exact += result.text == str(digit.label)
+            right.append(result.text == str(digit.label))
             other += any(segment.label == OTHER for segment in result.segments)
             missed += result.text == "" or any(s.label == OTHER for s in result.segments)
             if result.text != str(digit.label):
@@ -187,6 +205,7 @@ def evaluate_canvas_digits(
         result["text_exact"] = exact / len(digits)
         result["read_as_other"] = other / len(digits)
         result["read_as_nothing_or_other"] = missed / len(digits)
+        result["by_writer"] = by_writer([d.writer for d in digits], right)
         result["scores"] = scores
         result["mistakes"] = dict(sorted(mistakes.items(), key=lambda kv: -kv[1])[:15])
     return result
@@ -345,12 +364,13 @@ def evaluate_styled_digits(
         canvases.append(render_in_style(digit.strokes, style, rng))
         if progress is not None and (index + 1) % 100 == 0:
             progress(f"{style} digits (drawing)", index + 1, len(digits))
-    exact, missed, mistakes, scores = 0, 0, {}, []
+    exact, missed, mistakes, scores, right = 0, 0, {}, [], []
     for result, digit in zip(
         _recognize_batched(recognizer, canvases, config.batch), digits, strict=True
     ):
         scores.append((digit_score(result), result.text != ""))
         exact += result.text == str(digit.label)
+        right.append(result.text == str(digit.label))
         missed += result.text == "" or any(s.label == OTHER for s in result.segments)
         if result.text != str(digit.label):
             key = f"{digit.label}->{result.text or '(none)'}"
@@ -362,6 +382,7 @@ def evaluate_styled_digits(
         "style": style,
         "text_exact": exact / len(digits),
         "read_as_nothing_or_other": missed / len(digits),
+        "by_writer": by_writer([d.writer for d in digits], right),
         "scores": scores,
         "mistakes": dict(sorted(mistakes.items(), key=lambda kv: -kv[1])[:15]),
     }

@@ -30,6 +30,8 @@ def test_evaluate_cli_with_limit_writes_metrics(tmp_path, capsys):
     assert set(metrics["mnist"]) == {"numpy_fnn", "fnn", "cnn", "ensemble"}
     for row in ("mnist_canvas", "digits_finger", "digits_mouse", "digits_thick", "symbols"):
         assert metrics[row]["count"] == 8, row
+    for row in ("canvas_digits", "digits_finger", "digits_thin"):
+        assert sum(w["count"] for w in metrics[row]["by_writer"].values()) == 8, row
     roc = metrics["digit_vs_not"]
     assert roc["positives"] == 5 * 8 and roc["negatives"] == 2 * 8
     assert 0 <= roc["auroc"] <= 1 and "scores" not in metrics["symbols"]
@@ -113,3 +115,34 @@ def test_mnist_canvas_holds_the_digit_dark_on_white():
     assert (columns.max() - columns.min() + 1) < height / 3  # still a thin upright bar
     with pytest.raises(ValueError, match="uint8 \\(28, 28\\)"):
         data.mnist_canvas(image.astype(np.float32), 0)
+
+
+def test_by_writer_gives_each_writers_share_read_right():
+    from digitlib.evaluate import by_writer
+
+    rows = by_writer([28, 26, 28, 26, 28], [False, True, True, True, False])
+    assert list(rows) == ["26", "28"]
+    assert rows["26"] == {"count": 2, "text_exact": 1.0}
+    assert rows["28"]["count"] == 3 and rows["28"]["text_exact"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="one writer per result"):
+        by_writer([1, 2], [True])
+
+
+def test_report_shows_each_held_out_writer_per_row():
+    from digitlib.cli.evaluate import _writer_lines
+
+    metrics = {
+        "limit": None,
+        "canvas_digits": {"by_writer": {"26": {"count": 2, "text_exact": 1.0}}},
+        "digits_finger": {
+            "style": "finger",
+            "by_writer": {
+                "26": {"count": 2, "text_exact": 0.5},
+                "28": {"count": 1, "text_exact": 0.0},
+            },
+        },
+    }
+    lines = _writer_lines(metrics)
+    assert "canvas" in lines[1] and "finger" in lines[1]
+    assert lines[2].split() == ["26", "100.00%", "50.00%"]
+    assert lines[3].split() == ["28", "-", "0.00%"]

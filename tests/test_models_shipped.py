@@ -49,6 +49,21 @@ def test_metrics_card_is_what_evaluate_measures(measured, card, targets, key):
     assert card[targets][key]["met"] == measured[targets][key]["met"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "row", ["canvas_digits", "digits_finger", "digits_mouse", "digits_thick", "digits_thin"]
+)
+def test_metrics_card_by_writer_is_what_evaluate_measures(measured, card, row):
+    # The README's by-writer table is copied from these; one drawing of slack per writer.
+    by_writer = measured[row]["by_writer"]
+    assert set(card[row]["by_writer"]) == set(by_writer) == {"26", "27", "28", "29", "30"}
+    for writer, figures in by_writer.items():
+        assert card[row]["by_writer"][writer]["count"] == figures["count"]
+        assert card[row]["by_writer"][writer]["text_exact"] == pytest.approx(
+            figures["text_exact"], abs=1.01 / figures["count"]
+        )
+
+
 def test_shipped_files_are_small_and_load_safely():
     for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz"):
         assert (SHIPPED_MODELS_DIR / name).stat().st_size < 10_000_000

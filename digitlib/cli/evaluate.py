@@ -88,6 +88,26 @@ def _target_lines(title: str, metrics: dict, checks: dict) -> list[str]:
     return lines + [""]
 
 
+def _writer_lines(metrics: dict) -> list[str]:
+    """Held-out writers' digits read right, one line per writer, one column per row."""
+    rows = [k for k in metrics if isinstance(metrics[k], dict) and "by_writer" in metrics[k]]
+    if not rows:
+        return []
+    names = [metrics[k].get("style", "canvas") for k in rows]
+    writers = sorted({w for k in rows for w in metrics[k]["by_writer"]}, key=int)
+    lines = [
+        "held-out writers' digits read right, by writer",
+        "  writer " + "".join(f"{n:>9}" for n in names),
+    ]
+    for writer in writers:
+        cells = [metrics[k]["by_writer"].get(writer, {}).get("text_exact") for k in rows]
+        lines.append(
+            f"  {writer:>6} "
+            + "".join("        -" if c is None else f"{c * 100:8.2f}%" for c in cells)
+        )
+    return lines + [""]
+
+
 def format_report(metrics: dict) -> str:
     """The targets tables as text, then the digit-vs-not curve and the per-model figures."""
     lines = [
@@ -115,6 +135,7 @@ def format_report(metrics: dict) -> str:
             f"digits read as a digit, {point['false_positive_rate'] * 100:.2f}% of non-digits"
         )
         lines.append("")
+    lines += _writer_lines(metrics)
     canvas, doodles = metrics["canvas_digits"], metrics["doodles"]
     lines.append(
         f"per-model accuracy on model inputs of {canvas['count']} held-out canvas digits: "
