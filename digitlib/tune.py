@@ -43,7 +43,7 @@ import numpy as np
 from digitlib.config import HELD_OUT, SHIPPED_MODELS_DIR
 
 #: Thresholds that switch a shape rule of ``recognize.DecisionParams`` off.
-RULES_OFF = {"max_holes": 99, "max_length": 99.0, "max_nested": 99, "max_digit_aspect": 99.0}
+RULES_OFF = {"max_holes": 99, "max_nested": 99, "max_digit_aspect": 99.0}
 
 
 @dataclass(frozen=True)
