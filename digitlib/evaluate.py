@@ -251,23 +251,31 @@ def evaluate_numbers(recognizer, config: EvalConfig, progress: Progress | None =
     from digitlib import data
 
     writers = sorted(HELD_OUT.pendigits_writers)
-    by_writer = {w: [d for d in data.load_pendigits() if d.writer == w] for w in writers}
+    digits_of = {w: [d for d in data.load_pendigits() if d.writer == w] for w in writers}
     rng = np.random.default_rng([config.seed, 3])
     count = min(config.number_count, config.limit or config.number_count)
-    exact, failures = 0, []
+    exact, failures, writer_of, right = 0, [], [], []
     for index in range(count):
-        digits = by_writer[writers[int(rng.integers(len(writers)))]]
+        writer = writers[int(rng.integers(len(writers)))]
+        digits = digits_of[writer]
         length = int(rng.integers(2, 7))
         picked = [digits[int(i)] for i in rng.integers(len(digits), size=length)]
         expected = "".join(str(d.label) for d in picked)
         canvas = data.render_number([d.strokes for d in picked], rng)
         text = recognizer.recognize(canvas).text
         exact += text == expected
+        writer_of.append(writer)
+        right.append(text == expected)
         if text != expected and len(failures) < 15:
             failures.append(f"{expected}->{text}")
         if progress is not None:
             progress("numbers", index + 1, count)
-    return {"count": count, "text_exact": exact / max(count, 1), "failures": failures}
+    return {
+        "count": count,
+        "text_exact": exact / max(count, 1),
+        "failures": failures,
+        "by_writer": by_writer(writer_of, right),
+    }
 
 
 def digit_score(result) -> float:

@@ -30,7 +30,7 @@ def test_evaluate_cli_with_limit_writes_metrics(tmp_path, capsys):
     assert set(metrics["mnist"]) == {"numpy_fnn", "fnn", "cnn", "ensemble"}
     for row in ("mnist_canvas", "digits_finger", "digits_mouse", "digits_thick", "symbols"):
         assert metrics[row]["count"] == 8, row
-    for row in ("canvas_digits", "digits_finger", "digits_thin"):
+    for row in ("canvas_digits", "digits_finger", "digits_thin", "numbers"):
         assert sum(w["count"] for w in metrics[row]["by_writer"].values()) == 8, row
     roc = metrics["digit_vs_not"]
     assert roc["positives"] == 5 * 8 and roc["negatives"] == 2 * 8
@@ -142,7 +142,8 @@ def test_report_shows_each_held_out_writer_per_row():
             },
         },
     }
+    metrics["numbers"] = {"by_writer": {"28": {"count": 4, "text_exact": 0.75}}}
     lines = _writer_lines(metrics)
-    assert "canvas" in lines[1] and "finger" in lines[1]
-    assert lines[2].split() == ["26", "100.00%", "50.00%"]
-    assert lines[3].split() == ["28", "-", "0.00%"]
+    assert lines[1].split() == ["writer", "pen", "finger", "numbers"]
+    assert lines[2].split() == ["26", "100.00%", "50.00%", "-"]
+    assert lines[3].split() == ["28", "-", "0.00%", "75.00%"]

@@ -51,10 +51,12 @@ def test_metrics_card_is_what_evaluate_measures(measured, card, targets, key):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "row", ["canvas_digits", "digits_finger", "digits_mouse", "digits_thick", "digits_thin"]
+    "row",
+    ["canvas_digits", "digits_finger", "digits_mouse", "digits_thick", "digits_thin", "numbers"],
 )
 def test_metrics_card_by_writer_is_what_evaluate_measures(measured, card, row):
-    # The README's by-writer table is copied from these; one drawing of slack per writer.
+    # The README's by-writer table is copied from these; one drawing (or number) of slack per
+    # writer.
     by_writer = measured[row]["by_writer"]
     assert set(card[row]["by_writer"]) == set(by_writer) == {"26", "27", "28", "29", "30"}
     for writer, figures in by_writer.items():

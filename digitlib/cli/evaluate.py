@@ -89,14 +89,16 @@ def _target_lines(title: str, metrics: dict, checks: dict) -> list[str]:
 
 
 def _writer_lines(metrics: dict) -> list[str]:
-    """Held-out writers' digits read right, one line per writer, one column per row."""
+    """Held-out writers' digits and numbers read right, one line per writer, one column per row
+    (``pen`` is ``canvas_digits``; ``numbers`` last)."""
     rows = [k for k in metrics if isinstance(metrics[k], dict) and "by_writer" in metrics[k]]
+    rows.sort(key=lambda k: k == "numbers")
     if not rows:
         return []
-    names = [metrics[k].get("style", "canvas") for k in rows]
+    names = [{"canvas_digits": "pen"}.get(k, metrics[k].get("style", k)) for k in rows]
     writers = sorted({w for k in rows for w in metrics[k]["by_writer"]}, key=int)
     lines = [
-        "held-out writers' digits read right, by writer",
+        "held-out writers' digits and numbers read right, by writer",
         "  writer " + "".join(f"{n:>9}" for n in names),
     ]
     for writer in writers:
