@@ -58,14 +58,15 @@ class DecisionParams:
     ``max_holes``: a segment with more holes (``digitlib.segment.Region``) than any digit has is
     "other" whatever the models say: digits have at most two, doodles often more. Measured
     again by cross-validation over training writers and kinds (``digitlib.tune``, never the
-    held-out rows): it helps a little (weighted accuracy 0.9926 without it, 0.9927 with).
+    held-out rows), each rule switched off alone at the CV-chosen thresholds: it helps a
+    little (weighted accuracy 0.9926 without it, 0.9927 with).
     A stroke-length rule (strokes longer than 4.5 box sides are "other") was removed: on the
     same folds it changed no reading, with the CV-chosen thresholds or the shipped ones
     (models/README.md).
     ``max_nested``: a segment with more pieces of ink inside its holes (``Region.nested``: a
     clock's hands, a sign's letters, a face's eyes; a slashed zero's slash does not count) is
-    "other": no digit has any. It helps most of the shape rules on data it was not tuned on
-    (non-digits read as nothing 98.88% without it, 99.17% with, at equal digits).
+    "other": no digit has any. Of the shape rules it helps the most on data it was not tuned
+    on (measured as ``max_holes``: non-digits read as nothing 98.88% without it, 99.17% with).
     ``number_confidence`` and ``number_share``: when the segments sit as the digits of a number
     (``looks_like_number``) and at least ``number_share`` of them read as digits with
     ``min_confidence``, a segment whose best class is a digit needs only ``number_confidence``:
