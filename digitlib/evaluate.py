@@ -177,14 +177,13 @@ def evaluate_canvas_digits(
     rng = np.random.default_rng([config.seed, 1])
     if config.limit:
         digits = [digits[i] for i in np.sort(rng.permutation(len(digits))[: config.limit])]
-    inputs, exact, other, missed, mistakes, scores, right = [], 0, 0, 0, {}, [], []
+    inputs, other, missed, mistakes, scores, right = [], 0, 0, {}, [], []
     for index, digit in enumerate(digits):
         canvas = data.render_strokes(digit.strokes, data.random_style(rng))
         inputs.append(_model_input(canvas))
         if recognizer is not None:
             result = recognizer.recognize(canvas)
             scores.append((digit_score(result), result.text != ""))
-            exact += result.text == str(digit.label)
             right.append(result.text == str(digit.label))
             other += any(segment.label == OTHER for segment in result.segments)
             missed += result.text == "" or any(s.label == OTHER for s in result.segments)
@@ -202,7 +201,7 @@ def evaluate_canvas_digits(
         "model_input_read_as_other": float(inputs_other.mean()),
     }
     if recognizer is not None:
-        result["text_exact"] = exact / len(digits)
+        result["text_exact"] = sum(right) / len(digits)
         result["read_as_other"] = other / len(digits)
         result["read_as_nothing_or_other"] = missed / len(digits)
         result["by_writer"] = by_writer([d.writer for d in digits], right)
@@ -254,7 +253,7 @@ def evaluate_numbers(recognizer, config: EvalConfig, progress: Progress | None =
     digits_of = {w: [d for d in data.load_pendigits() if d.writer == w] for w in writers}
     rng = np.random.default_rng([config.seed, 3])
     count = min(config.number_count, config.limit or config.number_count)
-    exact, failures, writer_of, right = 0, [], [], []
+    failures, writer_of, right = [], [], []
     for index in range(count):
         writer = writers[int(rng.integers(len(writers)))]
         digits = digits_of[writer]
@@ -263,7 +262,6 @@ def evaluate_numbers(recognizer, config: EvalConfig, progress: Progress | None =
         expected = "".join(str(d.label) for d in picked)
         canvas = data.render_number([d.strokes for d in picked], rng)
         text = recognizer.recognize(canvas).text
-        exact += text == expected
         writer_of.append(writer)
         right.append(text == expected)
         if text != expected and len(failures) < 15:
@@ -272,7 +270,7 @@ def evaluate_numbers(recognizer, config: EvalConfig, progress: Progress | None =
             progress("numbers", index + 1, count)
     return {
         "count": count,
-        "text_exact": exact / max(count, 1),
+        "text_exact": sum(right) / max(count, 1),
         "failures": failures,
         "by_writer": by_writer(writer_of, right),
     }
@@ -372,12 +370,11 @@ def evaluate_styled_digits(
         canvases.append(render_in_style(digit.strokes, style, rng))
         if progress is not None and (index + 1) % 100 == 0:
             progress(f"{style} digits (drawing)", index + 1, len(digits))
-    exact, missed, mistakes, scores, right = 0, 0, {}, [], []
+    missed, mistakes, scores, right = 0, {}, [], []
     for result, digit in zip(
         _recognize_batched(recognizer, canvases, config.batch), digits, strict=True
     ):
         scores.append((digit_score(result), result.text != ""))
-        exact += result.text == str(digit.label)
         right.append(result.text == str(digit.label))
         missed += result.text == "" or any(s.label == OTHER for s in result.segments)
         if result.text != str(digit.label):
@@ -388,7 +385,7 @@ def evaluate_styled_digits(
     return {
         "count": len(digits),
         "style": style,
-        "text_exact": exact / len(digits),
+        "text_exact": sum(right) / len(digits),
         "read_as_nothing_or_other": missed / len(digits),
         "by_writer": by_writer([d.writer for d in digits], right),
         "scores": scores,
