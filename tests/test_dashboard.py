@@ -5,6 +5,7 @@ The browser half is in ``test_dashboard_browser.py``.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from digitlib.dashboard import render
 from digitlib.dashboard.drawpad import DrawPad
 from digitlib.dashboard.serve import (
+    KERNEL_CONNECTION,
     TEMPLATES_ROOT,
     compile_package,
     voila_command,
@@ -280,6 +282,21 @@ def test_voila_command_preheats_strips_and_uses_the_offline_template():
     assert "--MappingKernelManager.cull_idle_timeout=0" in voila_command(cull_idle_seconds=0)
     # A crowd's kernels answer late: the widget output must not be dropped after nbclient's 4 s.
     assert "--VoilaExecutor.iopub_timeout=60" in voila_command()
+    # Kernel websockets speak v1 only (tests/test_dashboard_security.py shows why, on a server).
+    assert f"--Voila.kernel_websocket_connection_class={KERNEL_CONNECTION}" in command
+
+
+def test_kernel_websockets_must_offer_the_v1_subprotocol():
+    from digitlib.dashboard.channels import (
+        KERNEL_PROTOCOL,
+        V1KernelConnection,
+        offered_subprotocols,
+    )
+
+    module, name = KERNEL_CONNECTION.rsplit(".", 1)
+    assert getattr(importlib.import_module(module), name) is V1KernelConnection
+    assert offered_subprotocols(f"foo, {KERNEL_PROTOCOL}") == ["foo", KERNEL_PROTOCOL]
+    assert offered_subprotocols(None) == offered_subprotocols("") == []
 
 
 def test_voila_environment_passes_the_runtime_to_the_kernels():

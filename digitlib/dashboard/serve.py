@@ -20,6 +20,10 @@ from digitlib.config import PROJECT_ROOT
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "dashboard.ipynb"
 
+#: The kernel websocket connection the server uses: v1 framing only (``digitlib.dashboard.channels``
+#: says why: one legacy-framed widget message hangs Voila 0.5).
+KERNEL_CONNECTION = "digitlib.dashboard.channels.V1KernelConnection"
+
 #: How long Voila waits for a cell's output after the kernel has answered (nbclient's default 4).
 IOPUB_TIMEOUT_SECONDS = 60
 
@@ -61,6 +65,7 @@ def voila_command(
         f"--pool_size={pool_size}",
         "--strip_sources=True",
         "--show_tracebacks=False",
+        f"--Voila.kernel_websocket_connection_class={KERNEL_CONNECTION}",
         # Refill the pool soon after a visitor takes a kernel, but not while their page loads.
         "--VoilaKernelManager.fill_delay=3",
         f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
