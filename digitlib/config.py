@@ -6,6 +6,7 @@ the ``from_environment`` helpers here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,19 @@ def operator_secret(environ: dict[str, str] | None = None) -> str | None:
             f"DIGITLIB_OPERATOR_SECRET_FILE names {path}, which cannot be read ({error.strerror})"
         ) from None
     return (lines[0].strip() if lines else "") or None
+
+
+def operator_lockout_dir(store_url: str, environ: dict[str, str] | None = None) -> Path:
+    """Where the dashboard counts wrong operator secrets (``digitlib.dashboard.access``):
+    ``DIGITLIB_OPERATOR_LOCKOUT_DIR``, else ``data/operator/<first 16 hex digits of the SHA-256
+    of store_url>``, shared by every kernel of every server of this checkout serving that store.
+    Servers on several machines share one lockout when the variable names a folder they all
+    see (where ``flock`` works: a local disk, NFSv4)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("DIGITLIB_OPERATOR_LOCKOUT_DIR"):
+        return Path(environ["DIGITLIB_OPERATOR_LOCKOUT_DIR"])
+    digest = hashlib.sha256(store_url.encode()).hexdigest()[:16]
+    return DEFAULT_STORE_DIR.parent / "operator" / digest
 
 
 @dataclass(frozen=True)

@@ -528,6 +528,97 @@ def test_the_gate_pauses_after_repeated_wrong_secrets():
     assert "right" not in repr(gate)
 
 
+def test_the_lockout_holds_for_every_gate_sharing_a_folder(tmp_path):
+    # Each page has a kernel (a gate) of its own: five wrong secrets on one lock them all out.
+    from digitlib.dashboard.access import OperatorGate
+
+    now = [1_000.0]
+    page_one, page_two = (
+        OperatorGate("right", folder=tmp_path, clock=lambda: now[0]) for _ in range(2)
+    )
+    assert [page_one.check("wrong") for _ in range(5)] == ["that is not the operator secret"] * 5
+    assert page_two.check("wrong") == "too many wrong secrets: try again in 60 s"
+    now[0] += 30
+    assert page_two.check("right") == "too many wrong secrets: try again in 30 s"
+    assert OperatorGate("right", folder=tmp_path, clock=lambda: now[0]).check("right") != ""
+    now[0] += 30
+    assert page_two.check("right") == ""
+    assert page_one.check("right") == ""
+
+
+def test_wrong_secrets_add_up_across_gates_and_a_right_one_starts_the_count_again(tmp_path):
+    from digitlib.dashboard.access import OperatorGate
+
+    now = [1_000.0]
+    one, two = (OperatorGate("right", folder=tmp_path, clock=lambda: now[0]) for _ in range(2))
+    for _ in range(2):
+        one.check("wrong"), two.check("wrong")
+    assert one.check("right") == ""  # four wrong, then the right one: no lockout
+    for gate in (one, two, one, two):
+        gate.check("wrong")
+    assert one.check("wrong") == "that is not the operator secret"  # the fifth in a row
+    assert two.check("right").startswith("too many wrong secrets")
+
+
+def test_the_lockout_holds_across_processes(tmp_path):
+    import subprocess
+    import sys
+
+    from digitlib.dashboard.access import OperatorGate
+
+    guesses = (
+        "from digitlib.dashboard.access import OperatorGate; import sys; "
+        "gate = OperatorGate('right', folder=sys.argv[1]); "
+        "print([gate.check('guess') for _ in range(5)][-1])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", guesses, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "that is not the operator secret"
+    assert OperatorGate("right", folder=tmp_path).check("right").startswith("too many wrong")
+
+
+def test_a_lockout_set_by_a_clock_ahead_lasts_no_longer_than_the_lockout(tmp_path):
+    from digitlib.dashboard.access import OperatorGate
+
+    now = [10_000.0]
+    ahead = OperatorGate("right", folder=tmp_path, clock=lambda: now[0])
+    for _ in range(5):
+        ahead.check("wrong")
+    behind = OperatorGate("right", folder=tmp_path, clock=lambda: now[0] - 3_600)
+    assert behind.check("right") == "too many wrong secrets: try again in 60 s"
+
+
+def test_a_gate_that_cannot_count_refuses(tmp_path):
+    from digitlib.dashboard.access import OperatorGate
+
+    (tmp_path / "not-a-folder").write_text("")
+    gate = OperatorGate("right", folder=tmp_path / "not-a-folder" / "lockout")
+    assert gate.check("right").startswith("operator mode is unavailable: wrong tries cannot")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"max_failures": 0}, "max_failures must be 1"), ({"lockout_seconds": -1}, "0 or more")],
+)
+def test_the_gate_checks_its_settings(settings, message):
+    from digitlib.dashboard.access import OperatorGate
+
+    with pytest.raises(ValueError, match=message):
+        OperatorGate("right", **settings)
+
+
+def test_the_lockout_folder_is_shared_by_the_servers_of_one_store():
+    from digitlib.config import operator_lockout_dir
+
+    assert operator_lockout_dir("s3://digitlib/prod", {}) == operator_lockout_dir(
+        "s3://digitlib/prod", {}
+    )
+    assert operator_lockout_dir("s3://digitlib/prod", {}) != operator_lockout_dir("/tmp/a", {})
+    given = {"DIGITLIB_OPERATOR_LOCKOUT_DIR": "/srv/shared/operator"}
+    assert operator_lockout_dir("s3://digitlib/prod", given) == Path("/srv/shared/operator")
+
+
 def test_the_operator_secret_comes_from_the_environment_or_a_file(tmp_path):
     from digitlib.config import operator_secret
 

@@ -15,7 +15,12 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from digitlib.testing.kernel_socket import V1, KernelSocket, open_page
-from digitlib.testing.voila_fixtures import DashboardServer, start_dashboard, stop_dashboard
+from digitlib.testing.voila_fixtures import (
+    TEST_OPERATOR_SECRET,
+    DashboardServer,
+    start_dashboard,
+    stop_dashboard,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -92,3 +97,34 @@ def test_one_message_in_the_legacy_framing_does_not_hang_the_server(door_server)
         "a kernel websocket without the v1 subprotocol must be refused"
     )
     assert V1 in refusal.reason_phrase
+
+
+def unlock(socket: KernelSocket, secret: str) -> str:
+    """Type ``secret`` in the page's operator form, press Unlock; what the status line says."""
+    states = socket.widget_states()
+    form = [
+        comm
+        for comm, state in states.items()
+        if "digitlib-unlock" in state.get("_dom_classes", [])
+    ]
+    if not form:  # the form is built when its tab is first shown
+        tabs = socket.find_widget(states, _model_name="TabModel")
+        socket.wait_until_done(socket.set_value(tabs, selected_index=2))
+        states = socket.widget_states()
+    secret_box = socket.find_widget(states, css_class="digitlib-operator-secret")
+    socket.set_value(secret_box, value=secret)
+    socket.wait_until_done(socket.click(socket.find_widget(states, css_class="digitlib-unlock")))
+    return socket.state(socket.find_widget(states, css_class="digitlib-status"))["value"]
+
+
+def test_wrong_secrets_on_one_page_lock_every_page_of_the_server(door_server):
+    """Every page has a kernel, a process, of its own: the lockout must hold across them."""
+    first, second = open_page(door_server.url), open_page(door_server.url)
+    assert first != second
+    with KernelSocket(door_server.url, first) as page:
+        said = [unlock(page, "a wrong guess") for _ in range(5)]
+        assert all("not the operator secret" in status for status in said), said
+        assert "too many wrong secrets" in unlock(page, "another guess")
+    with KernelSocket(door_server.url, second) as other_page:
+        status = unlock(other_page, TEST_OPERATOR_SECRET)
+    assert "Not unlocked: too many wrong secrets: try again in" in status, status

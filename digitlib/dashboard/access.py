@@ -6,18 +6,86 @@ The secret comes from the server's environment (``DIGITLIB_OPERATOR_SECRET``, or
 ``DIGITLIB_OPERATOR_SECRET_FILE``; see ``digitlib.config.operator_secret``): never from a URL, and
 it is never logged or shown. Without one, operator actions are off for everyone. The command
 line, run by whoever owns the machine, is not guarded.
+
+Every page has a kernel of its own, a process of its own: wrong secrets are counted in a small
+JSON file (``LOCKOUT_FILE``) in a folder the server's kernels share
+(``digitlib.config.operator_lockout_dir``), read and written under an exclusive ``flock``, so a
+lockout holds for every page of the server and of the servers given the same folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hmac
+import json
+import math
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The file, in the lockout folder, that counts the wrong secrets of every gate given the folder.
+LOCKOUT_FILE = "operator-lockout.json"
 
 
 class OperatorOnly(PermissionError):
     """An operator action was asked for by a visitor who has not unlocked operator mode."""
+
+
+@dataclass
+class _Tries:
+    """Wrong secrets in a row, and until when (``clock`` seconds) every try is refused."""
+
+    failures: int = 0
+    locked_until: float = 0.0
+
+
+class _ProcessTries:
+    """The tries of one gate, in this process only (no folder given: tests, a single process)."""
+
+    def __init__(self) -> None:
+        self._tries = _Tries()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[_Tries]:
+        with self._lock:
+            yield self._tries
+
+
+class _SharedTries:
+    """The tries of every gate given ``folder``: ``LOCKOUT_FILE`` there, JSON
+    ``{"failures": int, "locked_until": float}``, read and rewritten under an exclusive
+    ``flock`` (which also orders the threads of one process: each opens the file itself)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / LOCKOUT_FILE
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[_Tries]:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
+            tries = _parse(file.read())
+            before = _Tries(tries.failures, tries.locked_until)
+            yield tries
+            if tries != before:
+                file.seek(0)
+                file.truncate()
+                file.write(json.dumps(vars(tries)).encode())
+
+
+def _parse(data: bytes) -> _Tries:
+    """The tries a lockout file holds; a fresh count for an empty (new) or unreadable file."""
+    try:
+        record = json.loads(data)
+        return _Tries(int(record["failures"]), float(record["locked_until"]))
+    except (ValueError, TypeError, KeyError):
+        return _Tries()
 
 
 class OperatorGate:
@@ -28,10 +96,15 @@ class OperatorGate:
     secret : str or None
         The server's operator secret; None or "" turns operator actions off.
     max_failures, lockout_seconds
-        After ``max_failures`` wrong secrets in a row (from any page of this server), every
-        attempt is refused for ``lockout_seconds``: guessing is slow.
+        After ``max_failures`` wrong secrets in a row, every attempt is refused for
+        ``lockout_seconds``: guessing is slow.
+    folder : path, optional
+        Where the wrong secrets are counted (``LOCKOUT_FILE``; created if missing): every gate,
+        of any process, given the same folder shares one count and one lockout. None counts in
+        this gate alone.
     clock : callable
-        Seconds, monotonic (tests pass their own).
+        Seconds since the epoch (tests pass their own); wall time, as the processes and
+        machines that share a folder share no other clock.
     """
 
     def __init__(
@@ -40,15 +113,18 @@ class OperatorGate:
         *,
         max_failures: int = 5,
         lockout_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        folder: str | os.PathLike | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        if max_failures < 1:
+            raise ValueError(f"max_failures must be 1 or more, got {max_failures}")
+        if lockout_seconds < 0:
+            raise ValueError(f"lockout_seconds must be 0 or more, got {lockout_seconds}")
         self._secret = (secret or "").encode()
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
         self._clock = clock
-        self._failures = 0
-        self._locked_until = 0.0
-        self._lock = threading.Lock()
+        self._tries = _SharedTries(Path(folder)) if folder is not None else _ProcessTries()
 
     def __repr__(self) -> str:  # never shows the secret
         return f"OperatorGate(enabled={self.enabled})"
@@ -64,16 +140,26 @@ class OperatorGate:
                 "operator actions are off on this server (it was started without "
                 "DIGITLIB_OPERATOR_SECRET)"
             )
-        with self._lock:
+        try:
+            return self._check(given)
+        except OSError as error:  # refuse rather than let guesses go uncounted
+            return (
+                f"operator mode is unavailable: wrong tries cannot be counted ({error.strerror})"
+            )
+
+    def _check(self, given: str) -> str:
+        with self._tries.held() as tries:
             now = self._clock()
-            if now < self._locked_until:
-                wait = int(self._locked_until - now) + 1
+            # A clock set back must not stretch a lockout beyond its length.
+            locked_until = min(tries.locked_until, now + self.lockout_seconds)
+            if now < locked_until:
+                wait = max(1, math.ceil(locked_until - now))
                 return f"too many wrong secrets: try again in {wait} s"
             if hmac.compare_digest(str(given).encode(), self._secret):
-                self._failures = 0
+                tries.failures = 0
                 return ""
-            self._failures += 1
-            if self._failures >= self.max_failures:
-                self._failures = 0
-                self._locked_until = now + self.lockout_seconds
+            tries.failures += 1
+            if tries.failures >= self.max_failures:
+                tries.failures = 0
+                tries.locked_until = now + self.lockout_seconds
             return "that is not the operator secret"

@@ -178,7 +178,7 @@ def build_services(store_url: str | None = None, models_dir: str | None = None) 
         problems.append(f"could not load the store's models ({error}); using the shipped models")
         recognizer = digitlib.load_recognizer(shipped, runtime=runtime)
     warm_up(recognizer)
-    from digitlib.config import operator_secret
+    from digitlib.config import operator_lockout_dir, operator_secret
     from digitlib.dashboard.access import OperatorGate
 
     return Services(
@@ -188,7 +188,7 @@ def build_services(store_url: str | None = None, models_dir: str | None = None) 
         drawings,
         problems=problems,
         models_dir=shipped,
-        operator=OperatorGate(operator_secret()),
+        operator=OperatorGate(operator_secret(), folder=operator_lockout_dir(url)),
     )
 
 

@@ -163,6 +163,30 @@ class KernelSocket:
             raise LookupError(f"{len(found)} widgets match {wanted} css_class={css_class!r}")
         return found[0]
 
+    def state(self, comm_id: str, timeout: float = 30) -> dict:
+        """One widget's current state, asked of the kernel."""
+        self.send("comm_msg", {"comm_id": comm_id, "data": {"method": "request_state"}})
+        reply = self.receive_until(
+            lambda m: (
+                m.msg_type == "comm_msg"
+                and m.content["comm_id"] == comm_id
+                and m.content["data"].get("method") == "update"
+            ),
+            timeout,
+        )
+        return reply.content["data"]["state"]
+
+    def wait_until_done(self, msg_id: str, timeout: float = 30) -> None:
+        """Wait until the kernel has handled message ``msg_id`` (its ``idle`` status)."""
+        self.receive_until(
+            lambda m: (
+                m.msg_type == "status"
+                and m.parent_header.get("msg_id") == msg_id
+                and m.content.get("execution_state") == "idle"
+            ),
+            timeout,
+        )
+
     def set_value(self, comm_id: str, **state: Any) -> str:
         """Change a widget's state as the page does when its visitor types or picks."""
         data = {"method": "update", "state": state, "buffer_paths": []}

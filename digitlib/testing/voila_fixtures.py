@@ -95,6 +95,8 @@ def spawn_dashboard(
         DIGITLIB_STORE=str(store),
         TF_CPP_MIN_LOG_LEVEL="2",
         DIGITLIB_OPERATOR_SECRET=TEST_OPERATOR_SECRET,
+        # Wrong secrets are counted beside the test's store, not in the checkout's data/.
+        DIGITLIB_OPERATOR_LOCKOUT_DIR=str(store.parent / f"{store.name}-operator"),
     )
     command = [sys.executable, "-m", "digitlib.dashboard.serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--pool-size", str(pool_size)]
