@@ -286,6 +286,32 @@ def test_voila_command_preheats_strips_and_uses_the_offline_template():
     assert f"--Voila.kernel_websocket_connection_class={KERNEL_CONNECTION}" in command
 
 
+def _v1_frame(*parts: bytes) -> bytes:
+    from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
+
+    return serialize_msg_to_ws_v1(list(parts), "shell")
+
+
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        (_v1_frame(b"{}", b"{}", b"{}", b"{}"), ""),
+        (_v1_frame(b"{}", b"{}", b"{}", b"{}", b"a buffer"), ""),
+        ('{"channel": "shell"}', "a text frame"),
+        (b"\x02\x00", "fewer than the 8"),
+        ((2**62).to_bytes(8, "little") + bytes(8), "a count of 4611686018427387904 offsets"),
+        (bytes(16), "a count of 0"),
+        (_v1_frame(b"{}")[:-1], "beyond the frame"),  # cut short inside its last part
+        (_v1_frame(b"{}")[:8] + (10**6).to_bytes(8, "little") + _v1_frame(b"{}")[16:], "order"),
+    ],
+)
+def test_v1_frames_are_checked_before_they_are_read(frame, problem):
+    from digitlib.dashboard.channels import v1_frame_problem
+
+    found = v1_frame_problem(frame)
+    assert (found == "") if problem == "" else (problem in found), found
+
+
 def test_kernel_websockets_must_offer_the_v1_subprotocol():
     from digitlib.dashboard.channels import (
         KERNEL_PROTOCOL,

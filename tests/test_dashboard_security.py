@@ -128,3 +128,22 @@ def test_wrong_secrets_on_one_page_lock_every_page_of_the_server(door_server):
     with KernelSocket(door_server.url, second) as other_page:
         status = unlock(other_page, TEST_OPERATOR_SECRET)
     assert "Not unlocked: too many wrong secrets: try again in" in status, status
+
+
+def test_a_v1_frame_that_claims_too_many_parts_does_not_hang_the_server(door_server):
+    """A v1 frame starts with its count of offsets, 8 bytes: jupyter_server reads that many
+    before it looks at the frame's length. A frame of 16 bytes claiming 2**62 must be dropped."""
+    kernel = open_page(door_server.url)
+    with KernelSocket(door_server.url, kernel) as socket:
+        socket.send_raw((2**62).to_bytes(8, "little") + bytes(8))
+        # The server reads a socket's frames in order: the answer to the next one shows that
+        # it got past the malformed frame, and that the socket still serves.
+        asked = socket.send("kernel_info_request", {})
+        try:
+            reply = socket.receive_until(lambda m: m.parent_header.get("msg_id") == asked, 10)
+        except TimeoutError:
+            reply = None
+        assert answers_within(f"{door_server.url}voila/static/voila.js", ANSWER_SECONDS), (
+            "the server stopped answering after one malformed v1 frame"
+        )
+        assert reply is not None and reply.msg_type == "kernel_info_reply"

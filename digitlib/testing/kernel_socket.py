@@ -105,6 +105,10 @@ class KernelSocket:
             self._socket.send(json.dumps({**message, "content": content, "channel": channel}))
         return header["msg_id"]
 
+    def send_raw(self, frame: bytes | str) -> None:
+        """Send one websocket frame as it is, well-formed or not."""
+        self._socket.send(frame)
+
     def receive(self, timeout: float) -> Message:
         """The next message; ``TimeoutError`` when none came within ``timeout`` seconds."""
         data = self._socket.recv(timeout=timeout)
