@@ -261,3 +261,56 @@ def test_bad_strokes_are_refused_and_nothing_is_saved(store, strokes, message):
     with pytest.raises(ValueError, match=message):
         store.save(PNG, "1", strokes=strokes)
     assert store.list() == []
+
+
+def _with_point(point, field="points"):
+    """STROKES with one number replaced: the second point of the first stroke, or its width."""
+    strokes = json.loads(json.dumps(STROKES))
+    if field == "points":
+        strokes["strokes"][0]["points"][1] = point
+    else:
+        strokes["strokes"][0][field] = point
+    return strokes
+
+
+@pytest.mark.parametrize(
+    "strokes, message",
+    [
+        (_with_point([float("inf"), 20]), r"stroke 0: points must be finite .* point 1 is \[inf"),
+        (_with_point([3, float("-inf")]), r"stroke 0: points must be finite .* point 1 is"),
+        (_with_point([float("nan"), 20]), r"stroke 0: points must be finite .* point 1 is \[nan"),
+        (_with_point(float("inf"), "width"), "width must be a finite number > 0"),
+        (_with_point([0, float("nan"), 33], "times_ms"), "times_ms must be finite numbers"),
+        ({"canvas_size": [float("inf"), 340], "strokes": []}, "finite numbers of pixels"),
+    ],
+)
+def test_non_finite_strokes_are_refused_with_what_was_expected(store, strokes, message):
+    drawings = DrawingStore(store)
+    with pytest.raises(ValueError, match=message):
+        drawings.save(PNG, "1", strokes=strokes)
+    with pytest.raises(ValueError, match=message):
+        drawings.hold(PNG, "1", strokes=strokes)
+    assert store.list() == []
+
+
+def test_drawing_metadata_is_strict_json(store):
+    drawings = DrawingStore(store)
+    with pytest.raises(ValueError, match="holds NaN or Infinity, which strict JSON cannot hold"):
+        drawings.save(PNG, "1", predictions={"confidence": float("nan")})
+    assert store.list() == []
+    record = drawings.save(PNG, "1", strokes=STROKES, predictions={"confidence": 1e308})
+
+    def strict(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    stored = json.loads(store.get(f"drawings/{record.id}.json"), parse_constant=strict)
+    assert stored["strokes"]["strokes"][0]["points"][1] == [12, 40]
+
+
+@pytest.mark.parametrize("label", ["²", "٣", "12", "a", "", "-1"])
+def test_labels_are_ascii_digits_or_other(label):
+    with pytest.raises(ValueError, match=f"label {label!r} at position 0 is not a digit 0-9"):
+        normalize_labels([label])
+    if len(label) == 1:
+        with pytest.raises(ValueError, match=f"label {label!r} at position 0 is not a digit"):
+            normalize_labels(label)

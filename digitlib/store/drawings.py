@@ -63,7 +63,10 @@ def normalize_labels(labels: str | Sequence[int | str]) -> list[int]:
     result = []
     for position, item in enumerate(items):
         if isinstance(item, str):
-            value = {"?": OTHER, "other": OTHER}.get(item, int(item) if item.isdigit() else -1)
+            # ASCII digits only: str.isdigit() also passes "²" (which int() refuses) and "٣"
+            # (which int() reads as 3).
+            ascii_number = item.isascii() and item.isdigit()
+            value = {"?": OTHER, "other": OTHER}.get(item, int(item) if ascii_number else -1)
         elif isinstance(item, int | np.integer) and not isinstance(item, bool):
             value = int(item)
         else:
@@ -168,12 +171,21 @@ def _segments_png(segments: np.ndarray) -> bytes:
     return cv2.imencode(".png", pixels)[1].tobytes()
 
 
+def _finite_number(value: Any) -> float | None:
+    """``value`` as a float if it is a finite number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def check_strokes(strokes: dict) -> dict:
     """Validate how a drawing was drawn and return it as plain JSON (see ``DrawingRecord``).
 
     ``strokes``: ``{"canvas_size": [height, width], "strokes": [{"points": [[x, y], ...],
-    "times_ms": [t, ...] (optional, one per point), "width": w}, ...]}``. Raises ``ValueError``
-    saying what was expected.
+    "times_ms": [t, ...] (optional, one per point), "width": w}, ...]}``: every number finite
+    (no NaN or Infinity, which strict JSON cannot hold). Raises ``ValueError`` saying what was
+    expected.
     """
     if not isinstance(strokes, dict) or not isinstance(strokes.get("strokes"), list):
         raise ValueError(
@@ -181,27 +193,58 @@ def check_strokes(strokes: dict) -> dict:
             '...], "width": w}, ...]}'
         )
     size = strokes.get("canvas_size")
-    if not (isinstance(size, list | tuple) and len(size) == 2 and all(int(v) > 0 for v in size)):
-        raise ValueError(f"strokes['canvas_size'] must be [height, width] in pixels, got {size!r}")
+    if not (
+        isinstance(size, list | tuple)
+        and len(size) == 2
+        and all((_finite_number(v) or 0) >= 1 for v in size)
+    ):
+        raise ValueError(
+            f"strokes['canvas_size'] must be [height, width], finite numbers of pixels, got "
+            f"{size!r}"
+        )
     if len(strokes["strokes"]) > MAX_STROKES:
         raise ValueError(
             f"at most {MAX_STROKES} strokes per drawing, got {len(strokes['strokes'])}"
         )
     kept, total = [], 0
     for index, stroke in enumerate(strokes["strokes"]):
-        points = np.asarray(stroke.get("points", []), np.float64)
+        if not isinstance(stroke, dict):
+            raise ValueError(
+                f'stroke {index}: must be {{"points": [[x, y], ...], "width": w}}, got '
+                f"{type(stroke).__name__}"
+            )
+        try:
+            points = np.asarray(stroke.get("points", []), np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"stroke {index}: points must be a list of [x, y] numbers") from None
         if points.ndim != 2 or points.shape[1] != 2 or not len(points):
             raise ValueError(
                 f"stroke {index}: points must be a list of [x, y], got {points.shape}"
             )
+        finite = np.isfinite(points).all(axis=1)
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
+            raise ValueError(
+                f"stroke {index}: points must be finite [x, y] canvas pixels; point {first} is "
+                f"{points[first].tolist()} ({int((~finite).sum())} of {len(points)} not finite)"
+            )
         total += len(points)
-        width = float(stroke.get("width", 0))
-        if not width > 0:
-            raise ValueError(f"stroke {index}: width must be > 0 pixels, got {width}")
+        width = _finite_number(stroke.get("width", 0))
+        if width is None or not width > 0:
+            raise ValueError(
+                f"stroke {index}: width must be a finite number > 0 pixels, got "
+                f"{stroke.get('width', 0)!r}"
+            )
         entry = {"points": np.round(points, 2).tolist(), "width": width}
         times = stroke.get("times_ms")
         if times is not None:
-            times = [round(float(t), 1) for t in times]
+            numbers = [_finite_number(t) for t in times] if isinstance(times, list) else [None]
+            if any(t is None for t in numbers):
+                raise ValueError(
+                    f"stroke {index}: times_ms must be finite numbers of milliseconds, one per "
+                    "point"
+                )
+            times = [round(t, 1) for t in numbers]
             if len(times) != len(points) or any(np.diff(times) < 0):
                 raise ValueError(f"stroke {index}: times_ms must rise, one per point")
             entry["times_ms"] = times
@@ -477,13 +520,23 @@ class DrawingStore:
             if format == "npz"
             else (out / "strokes.jsonl")
         )
-        kept = [
-            {"id": r.id, "labels": list(r.labels), **r.strokes}
-            for r in self.list()
-            if r.strokes is not None
-        ]
-        if kept:
-            strokes_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+        lines = []
+        for record in self.list():
+            if record.strokes is None:
+                continue
+            try:  # drawings stored before the finiteness check may hold NaN or Infinity
+                line = {"id": record.id, "labels": list(record.labels), **record.strokes}
+                lines.append(json.dumps(line, allow_nan=False) + "\n")
+            except ValueError:
+                skipped.append(
+                    (
+                        record.id,
+                        "strokes not exported: they hold NaN or Infinity; see 'digitlib "
+                        "drawings verify --repair'",
+                    )
+                )
+        if lines:
+            strokes_path.write_text("".join(lines))
             paths.append(strokes_path)
         return ExportResult(paths, len(labels), skipped)
 
@@ -620,7 +673,9 @@ class DrawingStore:
             "id": update_id,
             "recorded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
-        self.store.put(f"updates/{update_id}.json", _encode_json(entry, "update"))
+        # Not strict: an update's figures come from training (a NaN loss is a fact to log), and
+        # refusing them would lose the update itself.
+        self.store.put(f"updates/{update_id}.json", _encode_json(entry, "update", strict=False))
         return update_id
 
     def updates(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -653,10 +708,22 @@ def _check_id(drawing_id: str) -> str:
     return drawing_id
 
 
-def _encode_json(data: Any, what: str) -> bytes:
+def _encode_json(data: Any, what: str, *, strict: bool = True) -> bytes:
+    """``data`` as compact JSON bytes; ``strict``: refuse NaN and Infinity, which Python writes
+    as bare ``NaN``/``Infinity`` that strict JSON parsers (browsers, jq, other languages)
+    refuse."""
     try:
-        encoded = json.dumps(data, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as error:
+        encoded = json.dumps(data, separators=(",", ":"), allow_nan=not strict).encode()
+    except ValueError as error:
+        if "Out of range float" not in str(error):
+            raise TypeError(
+                f"{what} must be JSON-serializable (lists, dicts, numbers): {error}"
+            ) from None
+        raise ValueError(
+            f"{what} holds NaN or Infinity, which strict JSON cannot hold; give finite numbers "
+            "(drawings stored so before: 'digitlib drawings verify --repair')"
+        ) from None
+    except TypeError as error:
         raise TypeError(
             f"{what} must be JSON-serializable (lists, dicts, numbers): {error}"
         ) from None
