@@ -8,6 +8,7 @@ Layout inside a store (``<id>`` sorts by time: ``20250101T120000123456Z-1a2b3c4d
                              so a drawing is listed only when complete
     review/held/<id>.*       the same three files for labels held for review
     updates/<id>.json        one online-learning update each
+    repaired/<folder>/<id>.json   the metadata as it was before ``verify(repair=True)`` changed it
 
 Labels are one int per segment, left to right: 0-9, or 10 (``digitlib.config.OTHER``) for "not a
 digit". Functions accept them as a string (``"42"``, ``"?"`` for other) or a list of ints/strings.
@@ -171,6 +172,116 @@ def _segments_png(segments: np.ndarray) -> bytes:
     return cv2.imencode(".png", pixels)[1].tobytes()
 
 
+@dataclass(frozen=True)
+class DrawingProblem:
+    """A stored drawing whose metadata a save would refuse now (``DrawingStore.verify``).
+
+    ``key``: its metadata file, ``drawings/<id>.json`` or ``review/held/<id>.json``;
+    ``problem``: what is wrong; ``changes``: what a repair changes, one sentence each (empty
+    when it cannot be repaired, then ``problem`` says why); ``repaired``: the changes were
+    written, the original metadata kept at ``repaired/<key>``.
+    """
+
+    key: str
+    problem: str
+    changes: tuple[str, ...] = ()
+    repaired: bool = False
+
+    @property
+    def repairable(self) -> bool:
+        return bool(self.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "changes": list(self.changes)}
+
+
+@dataclass(frozen=True)
+class DrawingsReport:
+    """``DrawingStore.verify``'s result: how many drawings' metadata files were ``checked`` and
+    the ``problems`` found, each with what was (or would be) changed."""
+
+    checked: int
+    problems: tuple[DrawingProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Nothing is left to repair: every problem found was repaired."""
+        return all(problem.repaired for problem in self.problems)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "ok": self.ok,
+            "problems": [problem.to_json() for problem in self.problems],
+        }
+
+
+def finite_strokes(strokes: dict) -> tuple[dict | None, tuple[str, ...]]:
+    """``strokes`` (as stored, see ``DrawingRecord``) without their non-finite numbers, and
+    what was dropped, one sentence each.
+
+    A point with NaN or Infinity is dropped (with its time); a stroke whose width is not
+    finite, or that has no finite point left, is dropped; times that are not finite are dropped
+    (the points stay). When no stroke is left, or the canvas size is not finite, the strokes
+    are removed: ``(None, changes)``; the drawing keeps its picture and labels. Raises
+    ``ValueError`` (from ``check_strokes``) when what is left is wrong in another way.
+    """
+    changes: list[str] = []
+    if not isinstance(strokes, dict) or not isinstance(strokes.get("strokes"), list):
+        check_strokes(strokes)  # raises, saying what was expected
+    size = strokes.get("canvas_size")
+    if isinstance(size, list | tuple) and any(
+        isinstance(v, float) and not np.isfinite(v) for v in size
+    ):
+        return None, (f"removed the strokes: the canvas size {size!r} is not finite",)
+    kept = []
+    for index, stroke in enumerate(strokes["strokes"]):
+        if not isinstance(stroke, dict):
+            kept.append(stroke)  # check_strokes below says what is wrong
+            continue
+        width = stroke.get("width", 0)
+        if isinstance(width, float) and not np.isfinite(width):
+            count = len(stroke.get("points") or [])
+            changes.append(
+                f"dropped stroke {index} ({count} points): its width {width} is not finite"
+            )
+            continue
+        try:
+            points = np.asarray(stroke.get("points", []), np.float64).reshape(-1, 2)
+        except (TypeError, ValueError):
+            kept.append(stroke)
+            continue
+        finite = np.isfinite(points).all(axis=1)
+        entry = dict(stroke)
+        times = stroke.get("times_ms")
+        if isinstance(times, list) and any(
+            isinstance(t, float) and not np.isfinite(t) for t in times
+        ):
+            entry.pop("times_ms")
+            changes.append(f"dropped the times of stroke {index}: not all finite")
+            times = None
+        if not finite.any():
+            changes.append(
+                f"dropped stroke {index}: none of its {len(points)} points is finite "
+                f"({points.tolist()})"
+            )
+            continue
+        if not finite.all():
+            dropped = np.flatnonzero(~finite).tolist()
+            changes.append(
+                f"dropped {len(dropped)} of the {len(points)} points of stroke {index}: "
+                + ", ".join(f"point {i} {points[i].tolist()}" for i in dropped)
+            )
+            entry["points"] = points[finite].tolist()
+            if isinstance(times, list) and len(times) == len(points):
+                entry["times_ms"] = [t for t, keep in zip(times, finite, strict=True) if keep]
+        kept.append(entry)
+    if not kept:
+        changes.append("removed the strokes: no stroke with a finite point is left")
+        return None, tuple(changes)
+    return check_strokes({**strokes, "strokes": kept}), tuple(changes)
+
+
 def _finite_number(value: Any) -> float | None:
     """``value`` as a float if it is a finite number (not a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
@@ -235,7 +346,11 @@ def check_strokes(strokes: dict) -> dict:
                 f"stroke {index}: width must be a finite number > 0 pixels, got "
                 f"{stroke.get('width', 0)!r}"
             )
-        entry = {"points": np.round(points, 2).tolist(), "width": width}
+        # np.round scales by 100 first: 1e308 would become inf. Such values have no decimals.
+        with np.errstate(over="ignore"):
+            rounded = np.round(points, 2)
+        rounded = np.where(np.isfinite(rounded), rounded, points)
+        entry = {"points": rounded.tolist(), "width": width}
         times = stroke.get("times_ms")
         if times is not None:
             numbers = [_finite_number(t) for t in times] if isinstance(times, list) else [None]
@@ -433,6 +548,57 @@ class DrawingStore:
         """Delete a saved drawing. Raises ``KeyNotFound`` if there is none with this id."""
         self.get(drawing_id)
         self._remove("drawings", drawing_id)
+
+    def verify(self, *, repair: bool = False) -> DrawingsReport:
+        """Check every saved and held drawing's metadata as a save checks it now: strict JSON
+        (no NaN or Infinity) and ``check_strokes``. Stores written before these checks can hold
+        ``Infinity`` from a tampered page; they still load (reading is lenient).
+
+        With ``repair``, drawings whose strokes hold non-finite numbers are rewritten without
+        them (``finite_strokes`` says what is dropped) after the original metadata is copied to
+        ``repaired/<key>``; nothing else changes. Problems that cannot be repaired this way are
+        reported and left alone. Returns a ``DrawingsReport`` naming every change.
+        """
+        checked, problems = 0, []
+        for folder in ("drawings", "review/held"):
+            for key in self.store.list(f"{folder}/"):
+                if not key.endswith(".json") or key.count("/") != folder.count("/") + 1:
+                    continue
+                try:
+                    raw = self.store.get(key)
+                except KeyNotFound:
+                    continue  # deleted while checking
+                checked += 1
+                problem = self._verify_one(key, raw, repair)
+                if problem is not None:
+                    problems.append(problem)
+        return DrawingsReport(checked, tuple(problems))
+
+    def _verify_one(self, key: str, raw: bytes, repair: bool) -> DrawingProblem | None:
+        try:
+            record = DrawingRecord.from_dict(json.loads(raw))
+        except (ValueError, TypeError) as error:
+            return DrawingProblem(key, f"unreadable metadata, left as it is: {error}")
+        try:
+            if record.strokes is not None:
+                check_strokes(record.strokes)
+            _encode_metadata(record)
+            return None
+        except (ValueError, TypeError) as error:
+            problem = str(error)
+        if record.strokes is None:
+            return DrawingProblem(key, f"{problem}; only strokes are repaired, left as it is")
+        try:
+            strokes, changes = finite_strokes(record.strokes)
+            encoded = _encode_metadata(replace(record, strokes=strokes))
+        except (ValueError, TypeError) as error:
+            return DrawingProblem(key, f"{problem}; cannot be repaired, left as it is: {error}")
+        if not changes:  # wrong in a way dropping non-finite numbers does not mend
+            return DrawingProblem(key, f"{problem}; left as it is")
+        if repair:
+            self.store.put(f"repaired/{key}", raw)  # first: the original is never lost
+            self.store.put(key, encoded)
+        return DrawingProblem(key, problem, changes, repaired=repair)
 
     # -- export ---------------------------------------------------------------------------------
 
