@@ -298,7 +298,8 @@ def test_the_brush_width_is_checked_against_the_kernels_bounds(tmp_path, width):
     _page_event(pad, "mouse_down", x=10, y=10)
     assert pad.is_empty
     assert "brush width must be 4 to 64 pixels" in dashboard.status.value
-    pad.brush.value = 24
+    assert "the Brush slider is set back to 24, draw again" in dashboard.status.value
+    assert (pad.brush.min, pad.brush.max, pad.brush.value) == (4, 64, 24)
     _page_event(pad, "mouse_down", x=10, y=10)
     assert pad.widths == [24.0]
 

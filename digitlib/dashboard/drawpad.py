@@ -63,8 +63,7 @@ def check_brush_width(width: object) -> float:
         or not MIN_BRUSH_WIDTH <= width <= MAX_BRUSH_WIDTH  # False for NaN
     ):
         raise ValueError(
-            f"the brush width must be {MIN_BRUSH_WIDTH} to {MAX_BRUSH_WIDTH} pixels, got "
-            f"{width!r}; move the Brush slider back"
+            f"the brush width must be {MIN_BRUSH_WIDTH} to {MAX_BRUSH_WIDTH} pixels, got {width!r}"
         )
     return float(width)
 
@@ -90,7 +89,7 @@ class DrawPad:
         if not (16 <= height <= 2048 and 16 <= width <= 2048):
             raise ValueError(f"canvas size must be 16..2048 px a side, got {size}")
         self.size = (int(height), int(width))
-        check_brush_width(line_width)
+        self._line_width = check_brush_width(line_width)
         self.on_change = on_change
         self.strokes: list[list[tuple[float, float]]] = []
         self.widths: list[float] = []
@@ -197,7 +196,7 @@ class DrawPad:
     def _start(self, x: float, y: float) -> None:
         # Checked before anything changes: a refused point starts no stroke.
         x, y = canvas_point(x, y, self.size)
-        line_width = check_brush_width(self.brush.value)
+        line_width = self._brush_width()
         if self._drawing:  # a second button or finger: finish the open stroke first
             self._finish()
         self._drawing = True
@@ -208,6 +207,18 @@ class DrawPad:
         with hold_canvas():
             self._set_pen(line_width)
             self.ink.fill_circle(x, y, line_width / 2)
+
+    def _brush_width(self) -> float:
+        """The slider's width, if within the kernel's bounds; else the slider is set back to
+        those bounds and the pad's first width, and ``ValueError`` says so."""
+        try:
+            return check_brush_width(self.brush.value)
+        except ValueError as error:
+            self.brush.min, self.brush.max = MIN_BRUSH_WIDTH, MAX_BRUSH_WIDTH
+            self.brush.value = int(self._line_width)
+            raise ValueError(
+                f"{error}; the Brush slider is set back to {self.brush.value}, draw again"
+            ) from None
 
     def _touch_start(self, touches: list[tuple[float, float]]) -> None:
         if not touches:
