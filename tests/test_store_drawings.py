@@ -399,6 +399,9 @@ def test_verify_reports_exactly_what_repair_changes_and_changes_nothing(old_stor
         "removed the strokes: no stroke with a finite point is left",
     )
     assert {key: old_store.get(key) for key in old_store.list()} == before
+    as_json = json.loads(json.dumps(report.to_json(), allow_nan=False))
+    assert as_json["checked"] == 4 and as_json["ok"] is False
+    assert as_json["problems"][0]["changes"] == list(one.changes)
 
 
 def test_repair_drops_only_the_non_finite_points_and_keeps_the_originals(old_store):
