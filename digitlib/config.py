@@ -102,7 +102,7 @@ class HeldOut:
     fourth one in sorted order, never one of the six with bitmaps, which training uses); a
     quarter of the letters and signs drawn from stroke fonts (every fourth character of
     ``synthetic.glyph_characters()``, in every font); and two kinds of hand-made signs of
-    ``synthetic.SIGN_KINDS``. Training uses none of them; ``digitlib evaluate`` measures on them.
+    ``synthetic.SIGN_KINDS``; and whole UNIPEN institutions. Training uses none of them; ``digitlib evaluate`` measures on them.
     """
 
     pendigits_writers: tuple[int, ...] = (26, 27, 28, 29, 30)
@@ -111,6 +111,12 @@ class HeldOut:
     glyph_every: int = 4
     glyph_offset: int = 2
     sign_kinds: tuple[str, ...] = ("sun", "double_arrow")
+    #: UNIPEN institutions held out whole: their digits, letters and signs are only measured.
+    unipen_sources: tuple[str, ...] = ("unipen/aga", "unipen/gmd", "unipen/mot")
+    #: Kept out of the stroke model's training to choose the fusion on hands it has not seen
+    #: (never measured as held out): a UNIPEN institution and five pendigits writers.
+    fusion_sources: tuple[str, ...] = ("unipen/uqb",)
+    fusion_pendigits_writers: tuple[int, ...] = (21, 22, 23, 24, 25)
 
     def glyphs(self, characters: list[str]) -> list[str]:
         """The held-out characters among ``characters`` (kept in their order)."""

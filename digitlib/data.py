@@ -1,4 +1,4 @@
-"""The data sets (MNIST, pendigits, Quick, Draw!) and canvas-style rendering of pen strokes.
+"""The data sets (MNIST, pendigits, UNIPEN, Quick, Draw!) and canvas-style rendering of pen strokes.
 
 Loaders return NumPy arrays or plain stroke lists with fixed shapes and dtypes; nothing here
 imports TensorFlow. Rendering uses OpenCV (imported when first used).
@@ -42,6 +42,7 @@ MNIST_MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 
 PENDIGITS_FILE = "pendigits/pendigits-orig.tra.gz"
 QUICKDRAW_STROKES_DIR = "quickdraw/strokes"
+UNIPEN_FILES = {"digits": "unipen/digits.jsonl.gz", "others": "unipen/others.jsonl.gz"}
 QUICKDRAW_BITMAPS_DIR = "quickdraw/bitmaps"
 
 
@@ -285,6 +286,53 @@ def load_pendigits(search_path: Sequence[Path] | None = None) -> list[PenDigit]:
     """All 7,494 digits of pendigits-orig.tra (30 writers), strokes in screen orientation."""
     path = find_data_file(PENDIGITS_FILE, search_path)
     return parse_unipen(_read_gz(path).decode("ascii", errors="replace"), name=str(path))
+
+
+# --- UNIPEN train_r01_v07 -----------------------------------------------------------------------
+
+#: Characters of UNIPEN's "others" that a reader may fairly take for a digit (O for 0, l for 1,
+#: Z for 2, S for 5, b for 6, B for 8, g and q for 9, T for 7, bare dashes, dots, brackets and
+#: slashes): they are not used as "not a digit", neither to train nor to measure.
+DIGIT_LIKE_CHARACTERS = frozenset("OoQDIilJj|!ZzSs$bGBgqTt-_.,'`\"()[]{}/\\:;")
+
+
+@dataclass(frozen=True)
+class PenCharacter:
+    """One UNIPEN character: ``strokes`` (P, 2) float32 arrays, y down, in the tablet's units;
+    ``label`` the digit 0-9, or -1 for a letter or sign; ``char`` the character written;
+    ``writer`` and ``source`` (``unipen/<institution>``) say whose hand it is."""
+
+    strokes: Strokes
+    label: int
+    char: str
+    writer: str
+    source: str
+
+
+def load_unipen(
+    kind: str = "digits", search_path: Sequence[Path] | None = None
+) -> list[PenCharacter]:
+    """UNIPEN's isolated ``"digits"`` (8,078) or ``"others"`` (31,604 letters and signs), in
+    file order. Records with no points are left out. Raises ``ValueError`` for a malformed line."""
+    if kind not in UNIPEN_FILES:
+        raise ValueError(f"kind must be one of {sorted(UNIPEN_FILES)}, got {kind!r}")
+    path = find_data_file(UNIPEN_FILES[kind], search_path)
+    characters = []
+    for number, line in enumerate(_read_gz(path).decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            strokes = [np.asarray(s, np.float32).reshape(-1, 2) for s in record["strokes"] if s]
+            label = int(record["label"]) if record["label"] != "" else -1
+            character = PenCharacter(
+                strokes, label, str(record["char"]), str(record["writer"]), str(record["source"])
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}:{number}: not a UNIPEN character record ({error})") from None
+        if strokes:
+            characters.append(character)
+    return characters
 
 
 # --- Quick, Draw! -----------------------------------------------------------------------------

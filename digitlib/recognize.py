@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import statistics
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,91 +25,24 @@ from pathlib import Path
 import numpy as np
 
 from digitlib.config import MODEL_NAMES, OTHER, RUNTIMES, SHIPPED_MODELS_DIR
-from digitlib.gate import DigitGate, decide_one
+from digitlib.decision import (  # noqa: F401  (the decision's public names, read from here too)
+    DecisionParams,
+    FusionParams,
+    decide,
+    decide_segments,
+    decide_whole,
+    fuse,
+    has_digit_shape,
+    looks_like_number,
+    union_box,
+    whole_matters,
+)
+from digitlib.gate import decide_one
 from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model_input
 from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
 
 #: Checkpoint file of each model in a models folder.
 CHECKPOINT_FILES = {"numpy_fnn": "numpy_fnn.npz", "fnn": "fnn.keras", "cnn": "cnn.keras"}
-
-
-@dataclass(frozen=True)
-class DecisionParams:
-    """How model probabilities become labels; defaults tuned on training writers and categories.
-
-    ``min_confidence``: a segment whose best digit has a lower probability is "other". 0.6 is
-    the highest value that kept training writers' digits read as "other" at <= 0.5% with the
-    first shipped models (400 canvas digits, writers 1-25): 0.7 reached 0.75%. Kept for the
-    models retrained with extras: on fresh renderings of training writers' digits (3,123) and
-    training categories' doodles (3,157), 0.55 read 99.65% / 95.50% right, 0.6 99.58% / 95.95%.
-    ``whole_other``: when a drawing has several segments and the whole drawing, classified as one
-    input, is "other" with at least this probability, the drawing is one "other" segment if its
-    segments do not look like a number (see below) or any of them reads as "other".
-    ``height_ratio``: the digits of a number have similar heights: every segment is at least this
-    fraction of the tallest one's height.
-    ``line_offset``: ... and sit on one line: each segment's vertical center is within this many
-    median segment heights of the median center.
-    ``max_aspect``: ... and are not much wider than tall (width / height at most this). 1.8:
-    people draw 0s wide (1.6-1.8 times as wide as tall among the training writers' numbers); at
-    1.6 such a zero made its number "not a number" and the whole drawing "other". On 1,000
-    numbers of the training writers and 2,000 doodles of the training categories (random
-    styles), 1.6 read 99.40% / 96.95% right, 1.8 99.70% / 96.95%, 2.0 and 2.5 the same as 1.8.
-    ``max_holes``: a segment with more holes (``digitlib.segment.Region``) than any digit has is
-    "other" whatever the models say: digits have at most two, doodles often more. Measured
-    again by cross-validation over training writers and kinds (``digitlib.tune``, never the
-    held-out rows), each rule switched off alone at the CV-chosen thresholds: it helps a
-    little (weighted accuracy 0.9926 without it, 0.9927 with).
-    A stroke-length rule (strokes longer than 4.5 box sides are "other") was removed: on the
-    same folds it changed no reading, with the CV-chosen thresholds or the shipped ones
-    (models/README.md).
-    ``max_nested``: a segment with more pieces of ink inside its holes (``Region.nested``: a
-    clock's hands, a sign's letters, a face's eyes; a slashed zero's slash does not count) is
-    "other": no digit has any. Of the shape rules it helps the most on data it was not tuned
-    on (measured as ``max_holes``: non-digits read as nothing 98.88% without it, 99.17% with).
-    ``number_confidence`` and ``number_share``: when the segments sit as the digits of a number
-    (``looks_like_number``) and at least ``number_share`` of them read as digits with
-    ``min_confidence``, a segment whose best class is a digit needs only ``number_confidence``:
-    among digits on a line, an unsure shape is most likely a digit too, and dropping it (or the
-    whole drawing, see ``whole_other``) loses the number.
-    ``second_look``: a drawing of one segment read as a digit with less than
-    ``second_look_below`` is read again from slight variants of its input
-    (``augment.second_look_variants``: rotated, scaled, thickened, thinned) and its
-    probabilities become their mean; its best digit then needs ``second_look_confidence``
-    instead of ``min_confidence``. Costs one more model call, for drawings not read clearly.
-    Nine views tell a digit from a doodle better than one. With the shipped models, on fresh
-    renderings of a third of the training writers' digits (2,082) and of the training
-    categories' doodles (1,053), looking again below 0.9 instead of below ``min_confidence``
-    kept the digits at 99.66% and raised the doodles from 96.11% to 97.15% (same bar, 0.6).
-    The bar after a second look is 0.5, a majority of the probability over the nine views: it
-    spends part of that gain on unsure digits and keeps the doodles above where they were
-    (96.39%).
-    ``max_digit_aspect``: a segment more than this many times wider than tall is "other" (no
-    training writer's digit is wider than 1.96 times its height). Cross-validated as
-    ``max_holes``: it helps a little.
-    ``whole_digit`` and ``whole_digit_aspect``: when a segment of a drawing reads as "other" but
-    the whole drawing, no wider than ``whole_digit_aspect`` times its height, reads as a digit
-    with at least ``whole_digit`` probability, the drawing is that one digit drawn in pieces.
-    """
-
-    min_confidence: float = 0.6
-    whole_other: float = 0.5
-    height_ratio: float = 0.55
-    line_offset: float = 0.5
-    max_aspect: float = 1.8
-    whole_digit: float = 0.9
-    whole_digit_aspect: float = 1.0
-    max_holes: int = 2
-    max_nested: int = 0
-    max_digit_aspect: float = 2.0
-    number_confidence: float = 0.3
-    number_share: float = 0.5
-    second_look: bool = True
-    second_look_below: float = 0.9
-    second_look_confidence: float = 0.5
-    #: A learned "digit or not" decision for one-segment drawings read by the ensemble
-    #: (``digitlib.gate``); it replaces ``min_confidence``, ``second_look_confidence`` and the
-    #: shape rules there. None: the hand-set rules decide.
-    gate: DigitGate | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +55,8 @@ class Segment:
     ``box``: (x, y, width, height) in image pixels.
     ``image``: the model input, float32 (28, 28) in [0, 1], white ink on black.
     ``probabilities``: model name -> 11 class probabilities, for every model and ``"ensemble"``.
+    ``strokes``: when the drawing was read with its strokes, the indices of the strokes that
+    make this segment, in drawing order (``digitlib.strokes.assign``); () without strokes.
     """
 
     label: int
@@ -130,6 +64,7 @@ class Segment:
     box: Box
     image: np.ndarray
     probabilities: dict[str, list[float]]
+    strokes: tuple[int, ...] = ()
 
     @property
     def is_digit(self) -> bool:
@@ -163,14 +98,37 @@ class _Prepared:
     shapes: list[tuple[int, float, int]] = field(default_factory=list)
     #: float32 (28, 28) of all the drawing's ink; None for fewer than two segments.
     whole_input: Callable[[], np.ndarray] | None = None
+    #: The image's (height, width) in pixels: the frame strokes are checked against.
+    size: tuple[int, int] = (0, 0)
+    #: The drawing's checked strokes (float64 (n, 2) arrays of x, y), or None without strokes.
+    strokes: list[np.ndarray] | None = None
+    #: Per segment, the indices of its strokes (``digitlib.strokes.assign``).
+    stroke_indices: list[list[int]] | None = None
+
+    def owned(self, index: int | None) -> tuple[int, ...]:
+        """The strokes of segment ``index`` (None: of the whole drawing, every stroke that
+        belongs to a segment), in drawing order; () without strokes."""
+        if self.stroke_indices is None:
+            return ()
+        if index is None:
+            return tuple(sorted(i for indices in self.stroke_indices for i in indices))
+        return tuple(self.stroke_indices[index])
 
 
-def _union_box(boxes: Sequence[Box]) -> Box:
-    left = min(box[0] for box in boxes)
-    top = min(box[1] for box in boxes)
-    right = max(box[0] + box[2] for box in boxes)
-    bottom = max(box[1] + box[3] for box in boxes)
-    return (left, top, right - left, bottom - top)
+def _with_strokes(item: _Prepared, strokes: Sequence | None) -> _Prepared:
+    """``item`` with its drawing's ``strokes`` checked against the image and given to its
+    segments; ``item`` itself when ``strokes`` is None."""
+    from digitlib import strokes as pen
+
+    if strokes is None:
+        return item
+    if isinstance(strokes, str):
+        raise ValueError(
+            f"strokes must be a list of strokes, got the string {strokes!r}; to choose a "
+            "model, pass it by name: recognize(image, model=...)"
+        )
+    checked = pen.check_strokes(strokes, item.size)
+    return replace(item, strokes=checked, stroke_indices=pen.assign(checked, item.boxes))
 
 
 def _region_input(levels: np.ndarray, region: Region) -> np.ndarray:
@@ -214,155 +172,18 @@ def prepare(
     boxes = [region.box for region in regions]
     whole_box = whole_input = None
     if len(regions) > 1:
-        whole_box = _union_box(boxes)
+        whole_box = union_box(boxes)
         whole_input = functools.partial(_whole_input, levels, whole_box)
     if factor > 1:
         boxes = [_scale_box(box, factor, image.shape) for box in boxes]
         whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
     shapes = [(region.holes, region.length, region.nested) for region in regions]
-    return _Prepared(boxes, inputs, whole_box, shapes, whole_input)
+    return _Prepared(boxes, inputs, whole_box, shapes, whole_input, image.shape[:2])
 
 
 def _scale_box(box: Box, factor: int, shape: tuple[int, ...]) -> Box:
     x, y, width, height = (value * factor for value in box)
     return (x, y, min(width, shape[1] - x), min(height, shape[0] - y))
-
-
-def looks_like_number(boxes: Sequence[Box], params: DecisionParams) -> bool:
-    """Whether segment boxes sit as the digits of one number do.
-
-    Similar heights (each at least ``params.height_ratio`` of the tallest), on one line (vertical
-    centers within ``params.line_offset`` median heights of the median center), none much wider
-    than tall (``params.max_aspect``).
-    """
-    # A handful of boxes: plain Python (statistics.median is np.median's value, 10x quicker here).
-    heights = [float(box[3]) for box in boxes]
-    centers = [box[1] + box[3] / 2 for box in boxes]
-    if min(heights) < params.height_ratio * max(heights):
-        return False
-    middle = statistics.median(centers)
-    if max(abs(center - middle) for center in centers) > params.line_offset * statistics.median(
-        heights
-    ):
-        return False
-    return all(box[2] <= params.max_aspect * box[3] for box in boxes)
-
-
-def decide(
-    segment_probabilities: np.ndarray,
-    whole_probabilities: np.ndarray | None,
-    boxes: Sequence[Box],
-    params: DecisionParams,
-    shapes: Sequence[tuple[int, float, int]] | None = None,
-) -> tuple[list[tuple[int, float]], int | None]:
-    """Labels and confidences of a drawing's segments, and whether to read the drawing as a whole.
-
-    ``segment_probabilities``: float (S, 11), one row per segment; ``whole_probabilities``:
-    float (11,) for the whole drawing, or None for a single segment. Returns ``(labels, whole)``:
-    ``labels`` a list of ``(label, confidence)`` per segment (``decide_segments``); ``whole``
-    None to report the segments, or the label (``OTHER`` for a doodle, or a digit drawn in
-    pieces) of the single segment the whole drawing should be reported as (``decide_whole``).
-    ``shapes``: ``(holes, length, nested)`` per segment (``digitlib.segment.Region``; ``(holes,
-    length)`` is read as no nested pieces), or None to judge by the probabilities alone.
-    """
-    labels = decide_segments(segment_probabilities, boxes, params, shapes)
-    if whole_probabilities is None or not whole_matters(labels, boxes, params):
-        return labels, None
-    return labels, decide_whole(labels, whole_probabilities, boxes, params)
-
-
-def has_digit_shape(
-    shape: tuple[int, float, int] | tuple[int, float], box: Box, params: DecisionParams
-) -> bool:
-    """Whether a segment of ``shape`` (``(holes, length, nested)``; ``(holes, length)`` is read
-    as no nested pieces) and ``box`` is shaped as digits are: no more holes and nested pieces
-    than ``params`` allows, and not too wide (``max_digit_aspect``). The stroke length is not
-    judged (it changed no reading; ``DecisionParams``)."""
-    holes, _length, *rest = shape
-    nested = rest[0] if rest else 0
-    return (
-        holes <= params.max_holes
-        and nested <= params.max_nested
-        and box[2] <= params.max_digit_aspect * box[3]
-    )
-
-
-def decide_segments(
-    segment_probabilities: np.ndarray,
-    boxes: Sequence[Box],
-    params: DecisionParams,
-    shapes: Sequence[tuple[int, float, int]] | None = None,
-) -> list[tuple[int, float]]:
-    """``(label, confidence)`` of each segment (arguments as ``decide`` takes them).
-
-    A segment whose best class is a digit keeps it when the digit is likely enough
-    (``params.min_confidence``) and the segment's shape is one digits have; otherwise it is
-    "other". In a number (segments that ``looks_like_number`` and of which at least
-    ``params.number_share`` read as digits that way), the bar for the others is
-    ``params.number_confidence``: a shape on the line among digits is most likely a digit too.
-    """
-    rows = np.asarray(segment_probabilities, np.float64)
-    shapes = list(shapes) if shapes is not None else [(0, 0.0, 0)] * len(rows)
-    best = rows.argmax(axis=1) if len(rows) else np.zeros(0, np.int64)
-    like_digit = [
-        has_digit_shape(shape, box, params) for shape, box in zip(shapes, boxes, strict=True)
-    ]
-    sure = [
-        int(label) != OTHER and shaped and row[label] >= params.min_confidence
-        for row, label, shaped in zip(rows, best, like_digit, strict=True)
-    ]
-    threshold = params.min_confidence
-    if (
-        len(rows) >= 2
-        and sum(sure) >= params.number_share * len(rows)
-        and looks_like_number(boxes, params)
-    ):
-        threshold = min(threshold, params.number_confidence)
-    labels = []
-    for row, label, shaped in zip(rows, best, like_digit, strict=True):
-        label, confidence = int(label), float(row[label])
-        if label != OTHER and (confidence < threshold or not shaped):
-            label, confidence = OTHER, 1.0 - confidence
-        labels.append((label, confidence))
-    return labels
-
-
-def whole_matters(
-    labels: Sequence[tuple[int, float]], boxes: Sequence[Box], params: DecisionParams
-) -> bool:
-    """Whether the whole drawing's probabilities can change the reading of segments with
-    these ``labels``: with two or more segments, when one reads as "other" or they do not
-    look like a number. (A number of digits is read as its digits, whatever the whole.)"""
-    if len(labels) < 2:
-        return False
-    return any(label == OTHER for label, _ in labels) or not looks_like_number(boxes, params)
-
-
-def decide_whole(
-    labels: Sequence[tuple[int, float]],
-    whole_probabilities: np.ndarray,
-    boxes: Sequence[Box],
-    params: DecisionParams,
-) -> int | None:
-    """What the whole drawing is read as, for segments with ``labels`` where ``whole_matters``:
-    ``OTHER`` when the whole reads as "other" with at least ``params.whole_other`` (a doodle
-    of several pieces), a digit when a segment reads as "other" but the whole, no wider than
-    ``params.whole_digit_aspect`` times its height, reads as that digit with at least
-    ``params.whole_digit`` (a digit drawn in pieces, e.g. a 0 drawn as "(" and ")"), else None
-    (report the segments)."""
-    whole_row = np.asarray(whole_probabilities, np.float64)
-    if whole_row[OTHER] >= params.whole_other:
-        return OTHER
-    whole_label = int(np.argmax(whole_row))
-    _, _, width, height = _union_box(boxes)
-    if (
-        any(label == OTHER for label, _ in labels)
-        and whole_label != OTHER
-        and whole_row[whole_label] >= params.whole_digit
-        and width <= params.whole_digit_aspect * height
-    ):
-        return whole_label
-    return None
 
 
 class Recognizer:
@@ -483,31 +304,54 @@ class Recognizer:
             names = ", ".join(repr(name) for name in [*ensemble.models, "ensemble"])
             raise ValueError(f"unknown model {model!r}; choose one of {names}")
 
-    def recognize(self, image: np.ndarray | bytes, model: str = "ensemble") -> Result:
+    def recognize(
+        self,
+        image: np.ndarray | bytes,
+        strokes: Sequence | None = None,
+        model: str = "ensemble",
+    ) -> Result:
         """Read the digits of one drawing.
 
         Parameters
         ----------
         image : ndarray of shape (H, W), (H, W, 3) or (H, W, 4), uint8; or PNG/JPEG bytes
             Dark ink on light or transparent paper, as a canvas returns it.
+        strokes : sequence of array-like of shape (n, 2) or (n, 3), optional
+            The pen's path, in drawing order: per point x (column) and y (row) in the image's
+            pixels, optionally a time in ms. Each stroke is given to the segment that holds
+            it (``Segment.strokes``). Without strokes the image alone is read.
         model : str
             ``"ensemble"`` (default) or one model's name: whose probabilities decide the labels.
 
         Returns
         -------
         Result. Raises ``ValueError`` for an image that is not a canvas image (see
-        ``digitlib.preprocess.check_image``) or an unknown model name.
+        ``digitlib.preprocess.check_image``), strokes that are not such arrays or leave the
+        image (``digitlib.strokes.check_strokes``), or an unknown model name.
         """
-        return self.recognize_many([image], model=model)[0]
+        return self.recognize_many([image], model=model, strokes=[strokes])[0]
 
     def recognize_many(
-        self, images: Sequence[np.ndarray | bytes], model: str = "ensemble"
+        self,
+        images: Sequence[np.ndarray | bytes],
+        model: str = "ensemble",
+        strokes: Sequence[Sequence | None] | None = None,
     ) -> list[Result]:
         """Read many drawings; all their segments go through each model in one batch, and the
-        whole drawings whose reading depends on them (``whole_matters``) in a second."""
+        whole drawings whose reading depends on them (``whole_matters``) in a second.
+        ``strokes``: one entry per image, each as ``recognize`` takes it (or None)."""
         ensemble, _ = self._state  # one snapshot: set_models() may swap meanwhile
         self._check_model(model, ensemble)
+        if strokes is not None and len(strokes) != len(images):
+            raise ValueError(
+                f"strokes must hold one entry (a list of strokes, or None) per image: got "
+                f"{len(strokes)} for {len(images)} images"
+            )
         prepared = _prepare_all(images, self.segmentation)
+        if strokes is not None:
+            prepared = [
+                _with_strokes(item, drawn) for item, drawn in zip(prepared, strokes, strict=True)
+            ]
         inputs = [array for item in prepared for array in item.inputs]
         if not inputs:
             return [Result("", [], model) for _ in prepared]
@@ -582,7 +426,9 @@ class Recognizer:
             label, confidence = decide_one(
                 params.gate, probabilities, shape, item.boxes[0], looked_again
             )
-            segment = Segment(label, confidence, item.boxes[0], item.inputs[0], probabilities)
+            segment = Segment(
+                label, confidence, item.boxes[0], item.inputs[0], probabilities, item.owned(0)
+            )
             return Result("" if label == OTHER else str(label), [segment], model)
         if whole is not None:  # given only where ``whole_needed``
             whole_image, whole_rows = whole
@@ -595,13 +441,21 @@ class Recognizer:
                     item.whole_box,
                     whole_image,
                     probabilities,
+                    item.owned(None),
                 )
                 return Result("" if label == OTHER else str(label), [segment], model)
         segments = []
         for index, (label, confidence) in enumerate(labels):
             probabilities = {name: values[index].tolist() for name, values in rows.items()}
             segments.append(
-                Segment(label, confidence, item.boxes[index], item.inputs[index], probabilities)
+                Segment(
+                    label,
+                    confidence,
+                    item.boxes[index],
+                    item.inputs[index],
+                    probabilities,
+                    item.owned(index),
+                )
             )
         text = "".join(str(segment.label) for segment in segments if segment.label != OTHER)
         return Result(text, segments, model)

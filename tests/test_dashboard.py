@@ -5,7 +5,9 @@ The browser half is in ``test_dashboard_browser.py``.
 
 from __future__ import annotations
 
+import html
 import importlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,13 @@ import numpy as np
 import pytest
 
 from digitlib.dashboard import render
-from digitlib.dashboard.drawpad import DrawPad
+from digitlib.dashboard.drawpad import (
+    MAX_BRUSH_WIDTH,
+    MIN_BRUSH_WIDTH,
+    DrawPad,
+    canvas_point,
+    check_brush_width,
+)
 from digitlib.dashboard.serve import (
     KERNEL_CONNECTION,
     TEMPLATES_ROOT,
@@ -229,6 +237,100 @@ def test_drawpad_canvas_keeps_its_resolution_and_fits_the_page():
 def test_drawpad_refuses_silly_sizes():
     with pytest.raises(ValueError, match="16..2048"):
         DrawPad((5, 5000))
+
+
+def _page_event(pad: DrawPad, event: str, **content) -> None:
+    """What the page sends when the pointer acts on the canvas, handled as ipycanvas does."""
+    pad.canvas._canvases[-1]._handle_frontend_event(None, {"event": event, **content}, None)
+
+
+INFINITY, NAN = float("inf"), float("nan")
+
+
+def _dashboard(tmp_path):
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.store import DrawingStore, LocalStore
+
+    drawings = DrawingStore(LocalStore(tmp_path))
+    return Dashboard(Services(None, drawings=drawings, problems=["no models"])), drawings
+
+
+@pytest.mark.parametrize(
+    "point", [(INFINITY, 10), (-INFINITY, 10), (10, NAN), (10, "12"), (None, 10), (True, 10)]
+)
+def test_the_pad_refuses_pen_positions_that_are_not_finite_numbers(tmp_path, point):
+    dashboard, drawings = _dashboard(tmp_path)
+    pad = dashboard.pad
+    _page_event(pad, "mouse_down", x=point[0], y=point[1])
+    assert pad.is_empty and "The pen position" in dashboard.status.value
+    _page_event(pad, "touch_start", touches=[{"x": point[0], "y": point[1]}])
+    assert pad.is_empty and "dl-error" in dashboard.status.value
+    # Within a stroke, the bad point is left out and the stroke goes on.
+    _page_event(pad, "mouse_down", x=10, y=10)
+    _page_event(pad, "mouse_move", x=point[0], y=point[1])
+    assert "pen position" in dashboard.status.value
+    _page_event(pad, "mouse_move", x=10, y=60)
+    _page_event(pad, "mouse_up", x=10, y=60)
+    assert pad.strokes == [[(10.0, 10.0), (10.0, 60.0)]]
+    dashboard.correction.value = "1"
+    dashboard.save_button.click()
+    (record,) = drawings.list()
+    assert record.strokes["strokes"][0]["points"] == [[10.0, 10.0], [10.0, 60.0]]
+
+
+def test_the_pad_clips_pen_positions_outside_the_canvas():
+    pad = DrawPad((100, 120), 8)
+    _page_event(pad, "mouse_down", x=-5.5, y=1e308)
+    _page_event(pad, "mouse_move", x=1e308, y=-1e308)
+    _page_event(pad, "touch_move", touches=[])  # no finger left: nothing to extend
+    _page_event(pad, "mouse_move", x=130, y=50)
+    _page_event(pad, "mouse_up", x=130, y=50)
+    assert pad.strokes == [[(0.0, 100.0), (120.0, 0.0), (120.0, 50.0)]]
+    json.dumps(pad.stroke_record(), allow_nan=False)
+
+
+@pytest.mark.parametrize("width", [10**9, 3, 65, -24])
+def test_the_brush_width_is_checked_against_the_kernels_bounds(tmp_path, width):
+    dashboard, _ = _dashboard(tmp_path)
+    pad = dashboard.pad
+    # The page can move the slider's own bounds, and then its value within them.
+    pad.brush.max, pad.brush.min = max(width, 64), min(width, 4)
+    pad.brush.value = width
+    assert pad.brush.value == width
+    _page_event(pad, "mouse_down", x=10, y=10)
+    assert pad.is_empty
+    assert "brush width must be 4 to 64 pixels" in dashboard.status.value
+    assert "the Brush slider is set back to 24, draw again" in dashboard.status.value
+    assert (pad.brush.min, pad.brush.max, pad.brush.value) == (4, 64, 24)
+    _page_event(pad, "mouse_down", x=10, y=10)
+    assert pad.widths == [24.0]
+
+
+def test_brush_bounds_live_in_the_kernel():
+    assert (check_brush_width(MIN_BRUSH_WIDTH), check_brush_width(MAX_BRUSH_WIDTH)) == (4.0, 64.0)
+    for width in (NAN, INFINITY, 64.5, "24", None):
+        with pytest.raises(ValueError, match="brush width must be 4 to 64 pixels"):
+            check_brush_width(width)
+    with pytest.raises(ValueError, match="brush width must be 4 to 64"):
+        DrawPad((100, 100), 10**9)
+    pad = DrawPad((100, 100), 6)
+    with pytest.raises(ValueError, match="brush width must be 4 to 64"):
+        pad.load([np.array([[20, 20], [20, 90]], np.float32)], [1e9])
+    with pytest.raises(ValueError, match="not a finite number"):
+        pad.load([np.array([[20, 20], [np.inf, 90]], np.float32)], [10.0])
+    assert pad.is_empty
+    assert canvas_point(-1.0, 500, (100, 120)) == (0.0, 100.0)
+
+
+@pytest.mark.parametrize("correction", ["²", "٣", "1²", "a", "4x"])
+def test_a_correction_that_is_not_ascii_digits_is_refused_in_words(tmp_path, correction):
+    dashboard, drawings = _dashboard(tmp_path)
+    dashboard.pad.load([np.array([[20, 20], [20, 90]], np.float32)], [10.0])
+    dashboard.correction.value = correction
+    dashboard.save_button.click()
+    assert drawings.list() == []
+    refused = html.escape(f"The correction {correction!r} should be digits 0-9, one per mark")
+    assert refused in dashboard.status.value
 
 
 # --- serving and the browser ------------------------------------------------------------------

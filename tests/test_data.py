@@ -290,3 +290,34 @@ def test_compose_number_checks_its_arguments():
         data.compose_number([], [])
     with pytest.raises(ValueError, match="need 1 gaps"):
         data.compose_number([SQUARE, SQUARE], [0.1, 0.2])
+
+
+def test_unipen_on_the_real_files():
+    from digitlib.config import HELD_OUT
+
+    digits = data.load_unipen("digits")
+    others = data.load_unipen("others")
+    assert len(digits) > 8000 and len(others) > 30000
+    assert {c.label for c in digits} == set(range(10))
+    assert all(c.label == -1 for c in others[:500])
+    first = digits[0]
+    assert first.source.startswith("unipen/") and first.writer and first.strokes
+    assert all(s.dtype == np.float32 and s.shape[1] == 2 for s in first.strokes)
+    sources = {c.source for c in digits}
+    # The held-out and fusion institutions are real ones, with digits to measure.
+    assert {"unipen/aga", "unipen/gmd"} <= sources and set(HELD_OUT.fusion_sources) <= sources
+
+
+def test_unipen_bad_kind_and_bad_line(tmp_path):
+    import gzip
+
+    with pytest.raises(ValueError, match=r"kind must be one of \['digits', 'others'\]"):
+        data.load_unipen("letters")
+    (tmp_path / "unipen").mkdir()
+    with gzip.open(tmp_path / "unipen" / "digits.jsonl.gz", "wt") as file:
+        file.write(
+            '{"label": "3", "char": "3", "writer": "w", "source": "unipen/x", "strokes": [[[1, 2]]]}\n'
+        )
+        file.write('{"label": "3", "strokes": []}\n')
+    with pytest.raises(ValueError, match="digits.jsonl.gz:2: not a UNIPEN character record"):
+        data.load_unipen("digits", [tmp_path])

@@ -110,6 +110,63 @@ def test_every_input_kind_reads_the_same(recognizer, kind):
         assert 0.0 <= segment.confidence <= 1.0
 
 
+# The strokes of drawing(): the ring (drawn as a polygon, counter-clockwise from the right) and
+# the bar (top to bottom), in drawing order bar first.
+RING = [(40 + 25 * np.cos(a), 40 - 25 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 40)]
+BAR = [(110, 12, 0.0), (110, 40, 120.0), (110, 68, 250.0)]
+
+
+def test_strokes_go_to_the_segments_that_hold_them(recognizer):
+    result = recognizer.recognize(drawing(), strokes=[BAR, RING])
+    ring, bar = result.segments
+    assert ring.strokes == (1,) and bar.strokes == (0,)
+
+
+def test_strokes_do_not_change_the_reading(recognizer):
+    plain = recognizer.recognize(drawing())
+    with_strokes = recognizer.recognize(drawing(), strokes=[RING, BAR])
+    assert with_strokes.text == plain.text == "01"
+    for a, b in zip(plain.segments, with_strokes.segments, strict=True):
+        assert (a.label, a.confidence, a.box, a.probabilities) == (
+            b.label,
+            b.confidence,
+            b.box,
+            b.probabilities,
+        )
+        assert a.strokes == ()
+
+
+def test_a_drawing_read_as_a_whole_owns_all_its_strokes():
+    result = Recognizer({"doodle": FixedModel("doodle", OTHER)}).recognize(
+        drawing(), strokes=[RING, BAR]
+    )
+    (whole,) = result.segments
+    assert whole.strokes == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("strokes", "message"),
+    [
+        ([[(500, 10), (510, 10)]], "leaves the image"),
+        ([[(10, float("nan"))]], "NaN or infinite"),
+        ([[1, 2, 3]], r"expected \(n, 2\) or \(n, 3\)"),
+        ("ratio", r"pass it by name: recognize\(image, model=...\)"),
+        ([np.zeros((30_000, 2))], "more than 20000 points"),
+    ],
+)
+def test_bad_strokes_are_refused_saying_what_was_expected(recognizer, strokes, message):
+    with pytest.raises(ValueError, match=message):
+        recognizer.recognize(drawing(), strokes=strokes)
+
+
+def test_recognize_many_takes_one_stroke_list_per_image(recognizer):
+    results = recognizer.recognize_many([drawing(), drawing()], strokes=[[RING, BAR], None])
+    assert [s.strokes for s in results[0].segments] == [(0,), (1,)]
+    assert [s.strokes for s in results[1].segments] == [(), ()]
+    with pytest.raises(ValueError, match="one entry .* per image: got 1 for 2 images"):
+        recognizer.recognize_many([drawing(), drawing()], strokes=[None])
+
+
 def test_segments_go_through_each_model_in_one_batch():
     fixed = FixedModel("fixed", 3)
     recognizer = Recognizer({"fixed": fixed})

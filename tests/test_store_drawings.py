@@ -10,7 +10,13 @@ import pytest
 
 from digitlib.data import read_idx
 from digitlib.store import DrawingStore, KeyNotFound
-from digitlib.store.drawings import OTHER, labels_text, normalize_labels
+from digitlib.store.drawings import (
+    OTHER,
+    check_strokes,
+    finite_strokes,
+    labels_text,
+    normalize_labels,
+)
 
 PNG = cv2.imencode(".png", np.full((12, 10), 255, np.uint8))[1].tobytes()  # a real 10x12 PNG
 
@@ -261,3 +267,171 @@ def test_bad_strokes_are_refused_and_nothing_is_saved(store, strokes, message):
     with pytest.raises(ValueError, match=message):
         store.save(PNG, "1", strokes=strokes)
     assert store.list() == []
+
+
+def _with_point(point, field="points"):
+    """STROKES with one number replaced: the second point of the first stroke, or its width."""
+    strokes = json.loads(json.dumps(STROKES))
+    if field == "points":
+        strokes["strokes"][0]["points"][1] = point
+    else:
+        strokes["strokes"][0][field] = point
+    return strokes
+
+
+@pytest.mark.parametrize(
+    "strokes, message",
+    [
+        (_with_point([float("inf"), 20]), r"stroke 0: points must be finite .* point 1 is \[inf"),
+        (_with_point([3, float("-inf")]), r"stroke 0: points must be finite .* point 1 is"),
+        (_with_point([float("nan"), 20]), r"stroke 0: points must be finite .* point 1 is \[nan"),
+        (_with_point(float("inf"), "width"), "width must be a finite number > 0"),
+        (_with_point([0, float("nan"), 33], "times_ms"), "times_ms must be finite numbers"),
+        ({"canvas_size": [float("inf"), 340], "strokes": []}, "finite numbers of pixels"),
+    ],
+)
+def test_non_finite_strokes_are_refused_with_what_was_expected(store, strokes, message):
+    drawings = DrawingStore(store)
+    with pytest.raises(ValueError, match=message):
+        drawings.save(PNG, "1", strokes=strokes)
+    with pytest.raises(ValueError, match=message):
+        drawings.hold(PNG, "1", strokes=strokes)
+    assert store.list() == []
+
+
+def test_drawing_metadata_is_strict_json(store):
+    drawings = DrawingStore(store)
+    with pytest.raises(ValueError, match="holds NaN or Infinity, which strict JSON cannot hold"):
+        drawings.save(PNG, "1", predictions={"confidence": float("nan")})
+    assert store.list() == []
+    far = _with_point([1e308, -1e308])  # finite, though no canvas is that large
+    record = drawings.save(PNG, "1", strokes=far, predictions={"confidence": 1e308})
+
+    def strict(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    stored = json.loads(store.get(f"drawings/{record.id}.json"), parse_constant=strict)
+    assert stored["strokes"]["strokes"][0]["points"][1] == [1e308, -1e308]
+
+
+@pytest.mark.parametrize("label", ["²", "٣", "12", "a", "", "-1"])
+def test_labels_are_ascii_digits_or_other(label):
+    with pytest.raises(ValueError, match=f"label {label!r} at position 0 is not a digit 0-9"):
+        normalize_labels([label])
+    if len(label) == 1:
+        with pytest.raises(ValueError, match=f"label {label!r} at position 0 is not a digit"):
+            normalize_labels(label)
+
+
+# What a tampered page got stored before the finiteness check: Python's json writes bare
+# Infinity and NaN. Written by hand, as such a store holds them.
+ONE_BAD_POINT = (
+    '{"id": "%s", "labels": [1], "created_at": "2025-01-01T12:00:00+00:00", "png_size": 10, '
+    '"strokes": {"canvas_size": [240, 340], "strokes": [{"points": [[10, 10], [Infinity, 20], '
+    '[10, 60]], "times_ms": [0, 16, 33], "width": 12.0}, {"points": [[50, 10]], "width": 8.0}]}}'
+)
+NO_FINITE_POINT = (
+    '{"id": "%s", "labels": [7], "created_at": "2025-01-01T12:00:01+00:00", "png_size": 10, '
+    '"reason": "held", "strokes": {"canvas_size": [240, 340], "strokes": [{"points": '
+    '[[NaN, 10], [-Infinity, 20]], "width": 12.0}]}}'
+)
+BAD_PREDICTIONS = (
+    '{"id": "%s", "labels": [3], "created_at": "2025-01-01T12:00:02+00:00", "png_size": 10, '
+    '"predictions": {"confidence": NaN}}'
+)
+IDS = [f"20250101T12000{i}000000Z-0000000{i}" for i in range(4)]
+
+
+@pytest.fixture
+def old_store(store):
+    """A store with drawings saved before the finiteness check, and one saved today."""
+    for folder, drawing_id, text in (
+        ("drawings", IDS[0], ONE_BAD_POINT),
+        ("review/held", IDS[1], NO_FINITE_POINT),
+        ("drawings", IDS[2], BAD_PREDICTIONS),
+    ):
+        store.put(f"{folder}/{drawing_id}.png", PNG)
+        store.put(f"{folder}/{drawing_id}.json", (text % drawing_id).encode())
+    DrawingStore(store).save(PNG, "4", strokes=STROKES, segments=np.zeros((1, 28, 28)))
+    return store
+
+
+def _strict_json(data: bytes):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not strict JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+def test_an_old_store_with_infinity_still_lists_and_exports(old_store, tmp_path):
+    drawings = DrawingStore(old_store)
+    assert [r.id for r in drawings.list()][:2] == IDS[0:3:2]
+    assert [r.id for r in drawings.list_held()] == [IDS[1]]
+    result = drawings.export(tmp_path / "set.npz")
+    assert (
+        IDS[0],
+        "strokes not exported: they hold NaN or Infinity; see 'digitlib drawings verify --repair'",
+    ) in result.skipped
+    (line,) = (tmp_path / "set.npz.strokes.jsonl").read_text().splitlines()  # today's drawing
+    assert _strict_json(line.encode())["labels"] == [4]
+    with pytest.raises(ValueError, match="drawings verify --repair"):
+        drawings.relabel(IDS[0], "7")
+
+
+def test_verify_reports_exactly_what_repair_changes_and_changes_nothing(old_store):
+    before = {key: old_store.get(key) for key in old_store.list()}
+    report = DrawingStore(old_store).verify()
+    assert report.checked == 4 and not report.ok
+    one, bad_predictions, held = report.problems
+    assert one.key == f"drawings/{IDS[0]}.json" and not one.repaired
+    assert (
+        "stroke 0: points must be finite" in one.problem
+        and "point 1 is [inf, 20.0]" in one.problem
+    )
+    assert one.changes == ("dropped 1 of the 3 points of stroke 0: point 1 [inf, 20.0]",)
+    assert bad_predictions.key == f"drawings/{IDS[2]}.json" and not bad_predictions.repairable
+    assert (
+        "NaN or Infinity" in bad_predictions.problem and "left as it is" in bad_predictions.problem
+    )
+    assert held.key == f"review/held/{IDS[1]}.json"
+    assert held.changes == (
+        "dropped stroke 0: none of its 2 points is finite ([[nan, 10.0], [-inf, 20.0]])",
+        "removed the strokes: no stroke with a finite point is left",
+    )
+    assert {key: old_store.get(key) for key in old_store.list()} == before
+    as_json = json.loads(json.dumps(report.to_json(), allow_nan=False))
+    assert as_json["checked"] == 4 and as_json["ok"] is False
+    assert as_json["problems"][0]["changes"] == list(one.changes)
+
+
+def test_repair_drops_only_the_non_finite_points_and_keeps_the_originals(old_store):
+    drawings = DrawingStore(old_store)
+    report = drawings.verify(repair=True)
+    assert [p.repaired for p in report.problems] == [True, False, True] and not report.ok
+    repaired = _strict_json(old_store.get(f"drawings/{IDS[0]}.json"))
+    first, second = repaired["strokes"]["strokes"]
+    assert first == {"points": [[10, 10], [10, 60]], "width": 12.0, "times_ms": [0, 33]}
+    assert second == {"points": [[50, 10]], "width": 8.0}
+    assert repaired["labels"] == [1] and repaired["id"] == IDS[0]
+    held = _strict_json(old_store.get(f"review/held/{IDS[1]}.json"))
+    assert held["strokes"] is None and held["labels"] == [7] and held["reason"] == "held"
+    assert drawings.get_held(IDS[1]).png == PNG
+    originals = {key: old_store.get(key) for key in old_store.list("repaired/")}
+    assert originals == {
+        f"repaired/drawings/{IDS[0]}.json": (ONE_BAD_POINT % IDS[0]).encode(),
+        f"repaired/review/held/{IDS[1]}.json": (NO_FINITE_POINT % IDS[1]).encode(),
+    }
+    again = drawings.verify(repair=True)  # what could be repaired was; the rest stays reported
+    assert [p.key for p in again.problems] == [f"drawings/{IDS[2]}.json"]
+    assert [r.id for r in drawings.list()][:2] == IDS[0:3:2]
+
+
+def test_finite_strokes_of_good_strokes_change_nothing():
+    assert finite_strokes(STROKES) == (check_strokes(STROKES), ())
+    strokes, changes = finite_strokes({"canvas_size": [float("inf"), 340], "strokes": []})
+    assert strokes is None and changes == (
+        "removed the strokes: the canvas size [inf, 340] is not finite",
+    )
+    strokes, changes = finite_strokes(_with_point(float("inf"), "width"))
+    assert changes == ("dropped stroke 0 (3 points): its width inf is not finite",)
+    assert strokes["strokes"] == [{"points": [[50.0, 10.0], [50.0, 80.0]], "width": 8.0}]

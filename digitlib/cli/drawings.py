@@ -1,5 +1,5 @@
-"""``digitlib drawings list | export | relabel ID LABELS | delete ID | held | accept ID | reject ID``:
-collected drawings and the review queue."""
+"""``digitlib drawings list | export | relabel ID LABELS | delete ID | held | accept ID | reject ID
+| verify [--repair]``: collected drawings and the review queue."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reject.add_argument("id", metavar="ID")
     add_store_argument(reject)
     reject.set_defaults(handler=run_reject)
+
+    verify = actions.add_parser(
+        "verify",
+        help="find stored drawings a save would refuse now (NaN or Infinity in their strokes)",
+    )
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="drop the non-finite points (the original metadata is kept under repaired/)",
+    )
+    add_store_argument(verify)
+    verify.set_defaults(handler=run_verify)
 
 
 def _drawings(args: argparse.Namespace, mode: str = "read"):
@@ -209,3 +221,27 @@ def run_import(args: argparse.Namespace) -> int:
         + (f"; {len(result.skipped)} imported before" if result.skipped else "")
     )
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from digitlib.store import StoreError
+
+    try:
+        report = _drawings(args, "write" if args.repair else "read").verify(repair=args.repair)
+    except StoreError as error:
+        return _fail(error)
+    for problem in report.problems:
+        print(f"{problem.key}: {problem.problem}")
+        done = "repaired" if problem.repaired else "--repair would change"
+        for change in problem.changes:
+            print(f"  {done}: {change}")
+    repaired = sum(problem.repaired for problem in report.problems)
+    print(
+        f"checked {report.checked} drawing(s): {len(report.problems)} with problems"
+        + (f", {repaired} repaired (originals kept under repaired/)" if repaired else "")
+    )
+    if report.ok:
+        return 0
+    if any(problem.repairable and not problem.repaired for problem in report.problems):
+        print("run 'digitlib drawings verify --repair' to make these changes", file=sys.stderr)
+    return 1

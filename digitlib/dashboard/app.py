@@ -326,9 +326,11 @@ class Dashboard:
             raise ValueError("draw a number first")
         if not labels:
             raise ValueError("type the right number in the Correct field first")
-        if not all(c.isdigit() or c == "?" for c in labels):
+        # Only ASCII 0-9: str.isdigit() also passes "²" and "٣", which are no labels here.
+        if not all(c in "0123456789?" for c in labels):
             raise ValueError(
-                f"the correction {labels!r} should be digits (use ? for a non-digit mark)"
+                f"the correction {labels!r} should be digits 0-9, one per mark (use ? for a "
+                "non-digit mark)"
             )
         return labels
 

@@ -9,6 +9,7 @@ the upper one, so boxes are never read as ink.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,52 @@ from ipywidgets import Button, HBox, IntSlider, Layout, VBox
 INK = "#000000"
 DIGIT_BOX = "#1f77b4"
 OTHER_BOX = "#8c8c8c"
+
+#: The brush widths a stroke may have, in the drawing's pixels. The slider shows them, but the
+#: page can change a slider's min and max (and so its value): strokes are checked against these.
+MIN_BRUSH_WIDTH, MAX_BRUSH_WIDTH = 4, 64
+
+
+def canvas_point(x: object, y: object, size: tuple[int, int]) -> tuple[float, float]:
+    """A pointer position sent by the page, as (x, y) canvas pixels inside the canvas.
+
+    ``x`` is the column and ``y`` the row, in canvas pixels, as ipycanvas sends them; ``size``
+    is the canvas (height, width). A finite position outside the canvas is clipped to its edge
+    (a finger dragged past the edge keeps drawing along it). Raises ``ValueError`` for a
+    position that is not a finite number (NaN, Infinity, text): the page never sends one
+    unless tampered with, and such a point would end up in the stored drawing.
+    """
+    height, width = size
+    coordinates = []
+    for name, value in (("x", x), ("y", y)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"the pen position {name}={value!r} is not a number; draw on the canvas again"
+            )
+        if not math.isfinite(value):
+            raise ValueError(
+                f"the pen position {name}={value!r} is not a finite number; the point was "
+                "not drawn, draw on the canvas again"
+            )
+        coordinates.append(float(value))
+    return (
+        min(max(coordinates[0], 0.0), float(width)),
+        min(max(coordinates[1], 0.0), float(height)),
+    )
+
+
+def check_brush_width(width: object) -> float:
+    """``width`` as a float number of pixels, if it is a number from ``MIN_BRUSH_WIDTH`` to
+    ``MAX_BRUSH_WIDTH``; else ``ValueError`` saying which widths are allowed."""
+    if (
+        isinstance(width, bool)
+        or not isinstance(width, int | float)
+        or not MIN_BRUSH_WIDTH <= width <= MAX_BRUSH_WIDTH  # False for NaN
+    ):
+        raise ValueError(
+            f"the brush width must be {MIN_BRUSH_WIDTH} to {MAX_BRUSH_WIDTH} pixels, got {width!r}"
+        )
+    return float(width)
 
 
 class DrawPad:
@@ -42,6 +89,7 @@ class DrawPad:
         if not (16 <= height <= 2048 and 16 <= width <= 2048):
             raise ValueError(f"canvas size must be 16..2048 px a side, got {size}")
         self.size = (int(height), int(width))
+        self._line_width = check_brush_width(line_width)
         self.on_change = on_change
         self.strokes: list[list[tuple[float, float]]] = []
         self.widths: list[float] = []
@@ -63,8 +111,8 @@ class DrawPad:
         self.ink, self.overlay = self.canvas[0], self.canvas[1]
         self.brush = IntSlider(
             value=line_width,
-            min=4,
-            max=64,
+            min=MIN_BRUSH_WIDTH,
+            max=MAX_BRUSH_WIDTH,
             description="Brush",
             readout=True,  # the width in pixels, beside the slider
             layout=Layout(width="196px"),
@@ -91,7 +139,7 @@ class DrawPad:
         self.canvas.on_mouse_up(guard(self._finish))
         self.canvas.on_mouse_out(guard(self._finish))
         self.canvas.on_touch_start(guard(self._touch_start))
-        self.canvas.on_touch_move(guard(lambda touches: self._extend(*touches[0])))
+        self.canvas.on_touch_move(guard(lambda touches: touches and self._extend(*touches[0])))
         self.canvas.on_touch_end(guard(lambda touches: touches or self._finish()))
         self.canvas.on_touch_cancel(guard(lambda touches: touches or self._finish()))
         self.canvas.on_key_down(guard(self._key))
@@ -146,18 +194,35 @@ class DrawPad:
     # --- events ---------------------------------------------------------------------------------
 
     def _start(self, x: float, y: float) -> None:
+        # Checked before anything changes: a refused point starts no stroke.
+        x, y = canvas_point(x, y, self.size)
+        line_width = self._brush_width()
         if self._drawing:  # a second button or finger: finish the open stroke first
             self._finish()
         self._drawing = True
         self._undone.clear()  # a new stroke: what was undone stays undone
-        self.strokes.append([(float(x), float(y))])
-        self.widths.append(float(self.brush.value))
+        self.strokes.append([(x, y)])
+        self.widths.append(line_width)
         self.times.append([self._now()])
         with hold_canvas():
-            self._set_pen()
-            self.ink.fill_circle(x, y, self.brush.value / 2)
+            self._set_pen(line_width)
+            self.ink.fill_circle(x, y, line_width / 2)
+
+    def _brush_width(self) -> float:
+        """The slider's width, if within the kernel's bounds; else the slider is set back to
+        those bounds and the pad's first width, and ``ValueError`` says so."""
+        try:
+            return check_brush_width(self.brush.value)
+        except ValueError as error:
+            self.brush.min, self.brush.max = MIN_BRUSH_WIDTH, MAX_BRUSH_WIDTH
+            self.brush.value = int(self._line_width)
+            raise ValueError(
+                f"{error}; the Brush slider is set back to {self.brush.value}, draw again"
+            ) from None
 
     def _touch_start(self, touches: list[tuple[float, float]]) -> None:
+        if not touches:
+            return
         if self._drawing and len(touches) > 1:
             return  # a second finger while drawing: keep the stroke of the first one
         self._start(*touches[0])
@@ -165,11 +230,12 @@ class DrawPad:
     def _extend(self, x: float, y: float) -> None:
         if not self._drawing:
             return
+        x, y = canvas_point(x, y, self.size)
         points = self.strokes[-1]
         last_x, last_y = points[-1]
         if (x - last_x) ** 2 + (y - last_y) ** 2 < 1.0:
             return  # sub-pixel jitter adds points but no ink
-        points.append((float(x), float(y)))
+        points.append((x, y))
         self.times[-1].append(self._now())
         self.ink.stroke_line(last_x, last_y, x, y)
 
@@ -226,11 +292,20 @@ class DrawPad:
             self.redo()
 
     def load(self, strokes: list[np.ndarray], widths: list[float]) -> None:
-        """Replace the drawing (points in canvas pixels) and show it; no ``on_change``."""
+        """Replace the drawing and show it; no ``on_change``.
+
+        ``strokes``: (P, 2) arrays of (x, y) canvas pixels, clipped to the canvas; ``widths``: one
+        brush width per stroke, in pixels. Raises ``ValueError`` for a non-finite point or a
+        width outside ``MIN_BRUSH_WIDTH``..``MAX_BRUSH_WIDTH``, and changes nothing then.
+        """
         if len(strokes) != len(widths):
             raise ValueError(f"got {len(strokes)} strokes but {len(widths)} widths; give one each")
-        self.strokes = [[(float(x), float(y)) for x, y in np.asarray(s)] for s in strokes]
-        self.widths = [float(w) for w in widths]
+        points = [
+            [canvas_point(float(x), float(y), self.size) for x, y in np.asarray(s).reshape(-1, 2)]
+            for s in strokes
+        ]
+        checked = [check_brush_width(float(w)) for w in widths]
+        self.strokes, self.widths = points, checked
         self.times = [[] for _ in self.strokes]  # loaded, not drawn: no timing
         self.redraw()
 
@@ -267,10 +342,10 @@ class DrawPad:
             text_y = y - 3 if y > 18 else y + height + 18
             overlay.fill_text(label, x - 2, text_y)
 
-    def _set_pen(self, line_width: float | None = None) -> None:
+    def _set_pen(self, line_width: float) -> None:
         # Setting the style with every stroke keeps it right even if the browser view was rebuilt.
         self.ink.line_cap = "round"
         self.ink.line_join = "round"
         self.ink.stroke_style = INK
         self.ink.fill_style = INK
-        self.ink.line_width = float(self.brush.value if line_width is None else line_width)
+        self.ink.line_width = float(line_width)

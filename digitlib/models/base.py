@@ -71,6 +71,24 @@ def check_images(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def check_inputs(inputs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate a batch of model inputs of one input ``shape`` and return it as a C-contiguous
+    float32 (N, *shape): images (28, 28) go through ``check_images``; the stroke model's
+    sequences are (``digitlib.strokes.POINTS``, ``CHANNELS``), made by ``digitlib.strokes.encode``."""
+    shape = tuple(shape)
+    if shape == (28, 28):
+        return check_images(inputs)
+    array = np.asarray(inputs)
+    if array.ndim == len(shape):
+        array = array[None]
+    if array.shape[1:] != shape or not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"inputs must be float of shape (N, {', '.join(map(str, shape))}), got {array.dtype} "
+            f"{array.shape}; use digitlib.strokes.encode to make them from strokes"
+        )
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
 def check_labels(labels: np.ndarray, count: int) -> np.ndarray:
     """Validate class labels (N,) with values 0..10 and return them as int64."""
     array = np.asarray(labels)

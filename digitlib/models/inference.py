@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlib.config import NUM_CLASSES
-from digitlib.models.base import CheckpointError, check_images
+from digitlib.models.base import CheckpointError, check_inputs
 
 #: The ``format`` entry of inference files this code writes and reads.
 FORMAT = "digitlib-inference-1"
@@ -165,6 +165,7 @@ class InferenceModel:
         self._lock = threading.Lock()
         #: threads -> [LiteRT interpreter, the batch size its tensors are allocated for]
         self._interpreters: dict[int, list] = {}
+        self._input_shape: tuple[int, ...] | None = None
         #: The interpreter's input and output tensor indices (``get_*_details`` builds a list of
         #: dicts each call: 5 us, three times a reading).
         self._entry = self._exit = -1
@@ -184,22 +185,34 @@ class InferenceModel:
                 interpreter = Interpreter(model_content=self.features_tflite, num_threads=threads)
                 interpreter.allocate_tensors()
                 # The XNNPACK delegate is announced at the first invocation.
-                entry = interpreter.get_input_details()[0]["index"]
-                interpreter.set_tensor(entry, np.zeros((1, 28, 28), np.float32))
+                details = interpreter.get_input_details()[0]
+                entry = details["index"]
+                self._input_shape = tuple(int(v) for v in details["shape"][1:])
+                interpreter.set_tensor(entry, np.zeros((1, *self._input_shape), np.float32))
                 interpreter.invoke()
             self._entry = entry
             self._exit = interpreter.get_output_details()[0]["index"]
             slot = self._interpreters[threads] = [interpreter, 1]
         interpreter = slot[0]
         if batch != slot[1]:
-            interpreter.resize_tensor_input(self._entry, [batch, 28, 28])
+            interpreter.resize_tensor_input(self._entry, [batch, *self.input_shape])
             interpreter.allocate_tensors()
             slot[1] = batch
         return interpreter
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One input's shape, read from the flatbuffer: (28, 28) for the image models, (64, 6)
+        for the stroke model."""
+        if self._input_shape is None:
+            with self._lock:
+                self._interpreter_for(1)
+        return self._input_shape
+
     def feature_rows(self, images: np.ndarray) -> np.ndarray:
-        """The feature part's output: float32 (N, F) for ``images`` float32 (N, 28, 28)."""
-        images = check_images(images)
+        """The feature part's output: float32 (N, F) for ``images`` float32 (N, 28, 28) (or
+        (N, 64, 6) strokes)."""
+        images = check_inputs(images, self.input_shape)
         parts = []
         with self._lock:
             for start in range(0, len(images), _LITERT_BATCH):
@@ -221,8 +234,9 @@ class InferenceModel:
         return run_head(self.head, feature_rows)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 11) float32 for ``images`` (N, 28, 28) float32 in [0, 1]."""
-        images = check_images(images)
+        """Probabilities (N, 11) float32 for ``images`` (N, 28, 28) float32 in [0, 1] (or
+        (N, 64, 6) strokes)."""
+        images = check_inputs(images, self.input_shape)
         if len(images) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         return self.probabilities(self.feature_rows(images))
@@ -331,7 +345,7 @@ class InferenceModel:
     def _check_runs(self, origin: str) -> None:
         """Run one input through the file, so a damaged flatbuffer fails at load, not reading."""
         try:
-            probabilities = self.predict_proba(np.zeros((1, 28, 28), np.float32))
+            probabilities = self.predict_proba(np.zeros((1, *self.input_shape), np.float32))
         except Exception as error:
             raise CheckpointError(
                 f"{origin}: the inference file does not run ({error})"
@@ -483,7 +497,8 @@ def export_inference(
         features_fingerprint=fingerprint,
     )
     if probe is None:
-        probe = np.random.default_rng(0).random((64, 28, 28), dtype=np.float32)
+        shape = tuple(model.input_shape[1:])
+        probe = np.random.default_rng(0).random((64, *shape), dtype=np.float32)
     difference = parity(result, model, probe)
     if difference > PARITY_TOLERANCE:
         raise ValueError(
@@ -495,7 +510,7 @@ def export_inference(
 
 def keras_probabilities(model, images: np.ndarray) -> np.ndarray:
     """A Keras model's probabilities (N, 11) float32, in inference mode."""
-    images = check_images(images)
+    images = check_inputs(images, tuple(model.input_shape[1:]))
     parts = [
         np.asarray(model(images[start : start + _BATCH], training=False))
         for start in range(0, len(images), _BATCH)

@@ -27,7 +27,9 @@ from digitlib.store.base import (
 )
 from digitlib.store.drawings import (
     Drawing,
+    DrawingProblem,
     DrawingRecord,
+    DrawingsReport,
     DrawingStore,
     ExportResult,
     HeldDrawing,
@@ -47,7 +49,9 @@ from digitlib.store.s3 import RetryPolicy, S3Store
 
 __all__ = [
     "Drawing",
+    "DrawingProblem",
     "DrawingRecord",
+    "DrawingsReport",
     "DrawingStore",
     "ExportResult",
     "HeldDrawing",

@@ -8,6 +8,7 @@ Layout inside a store (``<id>`` sorts by time: ``20250101T120000123456Z-1a2b3c4d
                              so a drawing is listed only when complete
     review/held/<id>.*       the same three files for labels held for review
     updates/<id>.json        one online-learning update each
+    repaired/<folder>/<id>.json   the metadata as it was before ``verify(repair=True)`` changed it
 
 Labels are one int per segment, left to right: 0-9, or 10 (``digitlib.config.OTHER``) for "not a
 digit". Functions accept them as a string (``"42"``, ``"?"`` for other) or a list of ints/strings.
@@ -63,7 +64,10 @@ def normalize_labels(labels: str | Sequence[int | str]) -> list[int]:
     result = []
     for position, item in enumerate(items):
         if isinstance(item, str):
-            value = {"?": OTHER, "other": OTHER}.get(item, int(item) if item.isdigit() else -1)
+            # ASCII digits only: str.isdigit() also passes "²" (which int() refuses) and "٣"
+            # (which int() reads as 3).
+            ascii_number = item.isascii() and item.isdigit()
+            value = {"?": OTHER, "other": OTHER}.get(item, int(item) if ascii_number else -1)
         elif isinstance(item, int | np.integer) and not isinstance(item, bool):
             value = int(item)
         else:
@@ -168,12 +172,131 @@ def _segments_png(segments: np.ndarray) -> bytes:
     return cv2.imencode(".png", pixels)[1].tobytes()
 
 
+@dataclass(frozen=True)
+class DrawingProblem:
+    """A stored drawing whose metadata a save would refuse now (``DrawingStore.verify``).
+
+    ``key``: its metadata file, ``drawings/<id>.json`` or ``review/held/<id>.json``;
+    ``problem``: what is wrong; ``changes``: what a repair changes, one sentence each (empty
+    when it cannot be repaired, then ``problem`` says why); ``repaired``: the changes were
+    written, the original metadata kept at ``repaired/<key>``.
+    """
+
+    key: str
+    problem: str
+    changes: tuple[str, ...] = ()
+    repaired: bool = False
+
+    @property
+    def repairable(self) -> bool:
+        return bool(self.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "changes": list(self.changes)}
+
+
+@dataclass(frozen=True)
+class DrawingsReport:
+    """``DrawingStore.verify``'s result: how many drawings' metadata files were ``checked`` and
+    the ``problems`` found, each with what was (or would be) changed."""
+
+    checked: int
+    problems: tuple[DrawingProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Nothing is left to repair: every problem found was repaired."""
+        return all(problem.repaired for problem in self.problems)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "ok": self.ok,
+            "problems": [problem.to_json() for problem in self.problems],
+        }
+
+
+def finite_strokes(strokes: dict) -> tuple[dict | None, tuple[str, ...]]:
+    """``strokes`` (as stored, see ``DrawingRecord``) without their non-finite numbers, and
+    what was dropped, one sentence each.
+
+    A point with NaN or Infinity is dropped (with its time); a stroke whose width is not
+    finite, or that has no finite point left, is dropped; times that are not finite are dropped
+    (the points stay). When no stroke is left, or the canvas size is not finite, the strokes
+    are removed: ``(None, changes)``; the drawing keeps its picture and labels. Raises
+    ``ValueError`` (from ``check_strokes``) when what is left is wrong in another way.
+    """
+    changes: list[str] = []
+    if not isinstance(strokes, dict) or not isinstance(strokes.get("strokes"), list):
+        check_strokes(strokes)  # raises, saying what was expected
+    size = strokes.get("canvas_size")
+    if isinstance(size, list | tuple) and any(
+        isinstance(v, float) and not np.isfinite(v) for v in size
+    ):
+        return None, (f"removed the strokes: the canvas size {size!r} is not finite",)
+    kept = []
+    for index, stroke in enumerate(strokes["strokes"]):
+        if not isinstance(stroke, dict):
+            kept.append(stroke)  # check_strokes below says what is wrong
+            continue
+        width = stroke.get("width", 0)
+        if isinstance(width, float) and not np.isfinite(width):
+            count = len(stroke.get("points") or [])
+            changes.append(
+                f"dropped stroke {index} ({count} points): its width {width} is not finite"
+            )
+            continue
+        try:
+            points = np.asarray(stroke.get("points", []), np.float64).reshape(-1, 2)
+        except (TypeError, ValueError):
+            kept.append(stroke)
+            continue
+        finite = np.isfinite(points).all(axis=1)
+        entry = dict(stroke)
+        times = stroke.get("times_ms")
+        if isinstance(times, list) and any(
+            isinstance(t, float) and not np.isfinite(t) for t in times
+        ):
+            entry.pop("times_ms")
+            changes.append(f"dropped the times of stroke {index}: not all finite")
+            times = None
+        if not finite.any():
+            changes.append(
+                f"dropped stroke {index}: none of its {len(points)} points is finite "
+                f"({points.tolist()})"
+            )
+            continue
+        if not finite.all():
+            dropped = np.flatnonzero(~finite).tolist()
+            changes.append(
+                f"dropped {len(dropped)} of the {len(points)} points of stroke {index}: "
+                + ", ".join(f"point {i} {points[i].tolist()}" for i in dropped)
+            )
+            entry["points"] = points[finite].tolist()
+            if isinstance(times, list) and len(times) == len(points):
+                entry["times_ms"] = [t for t, keep in zip(times, finite, strict=True) if keep]
+        kept.append(entry)
+    if not kept:
+        changes.append("removed the strokes: no stroke with a finite point is left")
+        return None, tuple(changes)
+    return check_strokes({**strokes, "strokes": kept}), tuple(changes)
+
+
+def _finite_number(value: Any) -> float | None:
+    """``value`` as a float if it is a finite number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def check_strokes(strokes: dict) -> dict:
     """Validate how a drawing was drawn and return it as plain JSON (see ``DrawingRecord``).
 
     ``strokes``: ``{"canvas_size": [height, width], "strokes": [{"points": [[x, y], ...],
-    "times_ms": [t, ...] (optional, one per point), "width": w}, ...]}``. Raises ``ValueError``
-    saying what was expected.
+    "times_ms": [t, ...] (optional, one per point), "width": w}, ...]}``: every number finite
+    (no NaN or Infinity, which strict JSON cannot hold). Raises ``ValueError`` saying what was
+    expected.
     """
     if not isinstance(strokes, dict) or not isinstance(strokes.get("strokes"), list):
         raise ValueError(
@@ -181,27 +304,62 @@ def check_strokes(strokes: dict) -> dict:
             '...], "width": w}, ...]}'
         )
     size = strokes.get("canvas_size")
-    if not (isinstance(size, list | tuple) and len(size) == 2 and all(int(v) > 0 for v in size)):
-        raise ValueError(f"strokes['canvas_size'] must be [height, width] in pixels, got {size!r}")
+    if not (
+        isinstance(size, list | tuple)
+        and len(size) == 2
+        and all((_finite_number(v) or 0) >= 1 for v in size)
+    ):
+        raise ValueError(
+            f"strokes['canvas_size'] must be [height, width], finite numbers of pixels, got "
+            f"{size!r}"
+        )
     if len(strokes["strokes"]) > MAX_STROKES:
         raise ValueError(
             f"at most {MAX_STROKES} strokes per drawing, got {len(strokes['strokes'])}"
         )
     kept, total = [], 0
     for index, stroke in enumerate(strokes["strokes"]):
-        points = np.asarray(stroke.get("points", []), np.float64)
+        if not isinstance(stroke, dict):
+            raise ValueError(
+                f'stroke {index}: must be {{"points": [[x, y], ...], "width": w}}, got '
+                f"{type(stroke).__name__}"
+            )
+        try:
+            points = np.asarray(stroke.get("points", []), np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"stroke {index}: points must be a list of [x, y] numbers") from None
         if points.ndim != 2 or points.shape[1] != 2 or not len(points):
             raise ValueError(
                 f"stroke {index}: points must be a list of [x, y], got {points.shape}"
             )
+        finite = np.isfinite(points).all(axis=1)
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
+            raise ValueError(
+                f"stroke {index}: points must be finite [x, y] canvas pixels; point {first} is "
+                f"{points[first].tolist()} ({int((~finite).sum())} of {len(points)} not finite)"
+            )
         total += len(points)
-        width = float(stroke.get("width", 0))
-        if not width > 0:
-            raise ValueError(f"stroke {index}: width must be > 0 pixels, got {width}")
-        entry = {"points": np.round(points, 2).tolist(), "width": width}
+        width = _finite_number(stroke.get("width", 0))
+        if width is None or not width > 0:
+            raise ValueError(
+                f"stroke {index}: width must be a finite number > 0 pixels, got "
+                f"{stroke.get('width', 0)!r}"
+            )
+        # np.round scales by 100 first: 1e308 would become inf. Such values have no decimals.
+        with np.errstate(over="ignore"):
+            rounded = np.round(points, 2)
+        rounded = np.where(np.isfinite(rounded), rounded, points)
+        entry = {"points": rounded.tolist(), "width": width}
         times = stroke.get("times_ms")
         if times is not None:
-            times = [round(float(t), 1) for t in times]
+            numbers = [_finite_number(t) for t in times] if isinstance(times, list) else [None]
+            if any(t is None for t in numbers):
+                raise ValueError(
+                    f"stroke {index}: times_ms must be finite numbers of milliseconds, one per "
+                    "point"
+                )
+            times = [round(t, 1) for t in numbers]
             if len(times) != len(points) or any(np.diff(times) < 0):
                 raise ValueError(f"stroke {index}: times_ms must rise, one per point")
             entry["times_ms"] = times
@@ -391,6 +549,57 @@ class DrawingStore:
         self.get(drawing_id)
         self._remove("drawings", drawing_id)
 
+    def verify(self, *, repair: bool = False) -> DrawingsReport:
+        """Check every saved and held drawing's metadata as a save checks it now: strict JSON
+        (no NaN or Infinity) and ``check_strokes``. Stores written before these checks can hold
+        ``Infinity`` from a tampered page; they still load (reading is lenient).
+
+        With ``repair``, drawings whose strokes hold non-finite numbers are rewritten without
+        them (``finite_strokes`` says what is dropped) after the original metadata is copied to
+        ``repaired/<key>``; nothing else changes. Problems that cannot be repaired this way are
+        reported and left alone. Returns a ``DrawingsReport`` naming every change.
+        """
+        checked, problems = 0, []
+        for folder in ("drawings", "review/held"):
+            for key in self.store.list(f"{folder}/"):
+                if not key.endswith(".json") or key.count("/") != folder.count("/") + 1:
+                    continue
+                try:
+                    raw = self.store.get(key)
+                except KeyNotFound:
+                    continue  # deleted while checking
+                checked += 1
+                problem = self._verify_one(key, raw, repair)
+                if problem is not None:
+                    problems.append(problem)
+        return DrawingsReport(checked, tuple(problems))
+
+    def _verify_one(self, key: str, raw: bytes, repair: bool) -> DrawingProblem | None:
+        try:
+            record = DrawingRecord.from_dict(json.loads(raw))
+        except (ValueError, TypeError) as error:
+            return DrawingProblem(key, f"unreadable metadata, left as it is: {error}")
+        try:
+            if record.strokes is not None:
+                check_strokes(record.strokes)
+            _encode_metadata(record)
+            return None
+        except (ValueError, TypeError) as error:
+            problem = str(error)
+        if record.strokes is None:
+            return DrawingProblem(key, f"{problem}; only strokes are repaired, left as it is")
+        try:
+            strokes, changes = finite_strokes(record.strokes)
+            encoded = _encode_metadata(replace(record, strokes=strokes))
+        except (ValueError, TypeError) as error:
+            return DrawingProblem(key, f"{problem}; cannot be repaired, left as it is: {error}")
+        if not changes:  # wrong in a way dropping non-finite numbers does not mend
+            return DrawingProblem(key, f"{problem}; left as it is")
+        if repair:
+            self.store.put(f"repaired/{key}", raw)  # first: the original is never lost
+            self.store.put(key, encoded)
+        return DrawingProblem(key, problem, changes, repaired=repair)
+
     # -- export ---------------------------------------------------------------------------------
 
     def examples(
@@ -477,13 +686,23 @@ class DrawingStore:
             if format == "npz"
             else (out / "strokes.jsonl")
         )
-        kept = [
-            {"id": r.id, "labels": list(r.labels), **r.strokes}
-            for r in self.list()
-            if r.strokes is not None
-        ]
-        if kept:
-            strokes_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+        lines = []
+        for record in self.list():
+            if record.strokes is None:
+                continue
+            try:  # drawings stored before the finiteness check may hold NaN or Infinity
+                line = {"id": record.id, "labels": list(record.labels), **record.strokes}
+                lines.append(json.dumps(line, allow_nan=False) + "\n")
+            except ValueError:
+                skipped.append(
+                    (
+                        record.id,
+                        "strokes not exported: they hold NaN or Infinity; see 'digitlib "
+                        "drawings verify --repair'",
+                    )
+                )
+        if lines:
+            strokes_path.write_text("".join(lines))
             paths.append(strokes_path)
         return ExportResult(paths, len(labels), skipped)
 
@@ -620,7 +839,9 @@ class DrawingStore:
             "id": update_id,
             "recorded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
-        self.store.put(f"updates/{update_id}.json", _encode_json(entry, "update"))
+        # Not strict: an update's figures come from training (a NaN loss is a fact to log), and
+        # refusing them would lose the update itself.
+        self.store.put(f"updates/{update_id}.json", _encode_json(entry, "update", strict=False))
         return update_id
 
     def updates(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -653,10 +874,22 @@ def _check_id(drawing_id: str) -> str:
     return drawing_id
 
 
-def _encode_json(data: Any, what: str) -> bytes:
+def _encode_json(data: Any, what: str, *, strict: bool = True) -> bytes:
+    """``data`` as compact JSON bytes; ``strict``: refuse NaN and Infinity, which Python writes
+    as bare ``NaN``/``Infinity`` that strict JSON parsers (browsers, jq, other languages)
+    refuse."""
     try:
-        encoded = json.dumps(data, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as error:
+        encoded = json.dumps(data, separators=(",", ":"), allow_nan=not strict).encode()
+    except ValueError as error:
+        if "Out of range float" not in str(error):
+            raise TypeError(
+                f"{what} must be JSON-serializable (lists, dicts, numbers): {error}"
+            ) from None
+        raise ValueError(
+            f"{what} holds NaN or Infinity, which strict JSON cannot hold; give finite numbers "
+            "(drawings stored so before: 'digitlib drawings verify --repair')"
+        ) from None
+    except TypeError as error:
         raise TypeError(
             f"{what} must be JSON-serializable (lists, dicts, numbers): {error}"
         ) from None
