@@ -95,8 +95,9 @@ def get(url: str) -> tuple[int, dict[str, str], str]:
         return error.code, dict(error.headers), error.read().decode()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def capped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    """A server of its own for each test: the kernels a test leaves hold its cap."""
     folder = tmp_path_factory.mktemp("capped")
     server = start_dashboard(
         folder / "store",
@@ -142,6 +143,26 @@ def test_pages_beyond_the_cap_get_503_and_start_no_kernel(capped_server):
             assert headers["Content-Type"].startswith("text/html")
             assert '"kernelId"' not in body
             assert capped_server.kernel_ids() == {first, second}
+
+
+@pytest.mark.slow
+def test_a_page_that_bypasses_the_pool_is_refused_at_the_cap_and_the_pool_still_serves(
+    capped_server,
+):
+    """Another theme than the pool rendered makes Voila start a kernel of its own for the page:
+    that start is refused at the cap too, while the pool's ready kernel (already counted) is
+    still handed out."""
+    (pooled,) = capped_server.kernel_ids()
+    status, _, page = get(f"{capped_server.url}?theme=dark")
+    assert status == 200 and '"kernelId"' in page
+    assert len(capped_server.kernel_ids()) == CAP
+    held = capped_server.kernel_ids()
+    status, headers, body = get(f"{capped_server.url}?theme=dark")
+    assert status == 503 and "The dashboard is full" in body
+    assert headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert capped_server.kernel_ids() == held
+    assert open_page(capped_server.url) == pooled
+    assert capped_server.kernel_ids() == held  # the pool's refill waits for room
 
 
 @pytest.mark.slow

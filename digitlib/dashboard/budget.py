@@ -307,7 +307,14 @@ class BudgetVoila(Voila):
         ]
 
 
-main = BudgetVoila.launch_instance
+def main() -> None:
+    BudgetVoila.launch_instance()
+
 
 if __name__ == "__main__":
-    main()
+    # Run as ``python -m``, this file is ``__main__``, and Voila imports the kernel manager by
+    # name from ``digitlib.dashboard.budget``: a second copy of every class here, whose
+    # ``KernelBudgetSpent`` the handler of the first copy would not catch. Serve from that one.
+    from digitlib.dashboard.budget import main as imported_main
+
+    imported_main()
