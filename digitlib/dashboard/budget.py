@@ -121,15 +121,17 @@ class BudgetKernelManager(AsyncMappingKernelManager):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        source = "given"
         if self.max_kernels == 0:
             self.max_kernels = default_max_kernels(machine_memory_bytes())
+            source = "from the machine's memory"
         self._reserved: set[str] = set()  # kernel ids being started, not yet in _kernels
         self._connected_once: set[str] = set()
         self._unconnected_since: dict[str, datetime.datetime] = {}
         self._room: asyncio.Condition | None = None
         self._closing = False
         self._watch: PeriodicCallback | None = None
-        self.log.info("At most %d kernels live at once", self.max_kernels)
+        self.log.info("At most %d kernels live at once (%s)", self.max_kernels, source)
 
     # The budget ------------------------------------------------------------------------------
 
@@ -170,8 +172,8 @@ class BudgetKernelManager(AsyncMappingKernelManager):
                         f"{self.live_kernels()} kernels live, the most this server starts "
                         f"(--max-kernels {self.max_kernels})"
                     )
-                # A pool kernel waits for a visitor's kernel to go. Woken when one does; the
-                # timeout re-checks in case a kernel left by a path that does not notify.
+                # A pool kernel waits for a visitor's kernel to go, woken when one does; the
+                # timeout re-checks in case a kernel leaves by a path that does not notify.
                 try:
                     await asyncio.wait_for(self._room.wait(), timeout=5)
                 except TimeoutError:
