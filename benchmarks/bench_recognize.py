@@ -23,6 +23,7 @@ from benchmarks.baseline import baseline_read, load_baseline_model
 from benchmarks.harness import Context, Missing, summarize, value, with_ratio
 from benchmarks.lean_worker import (
     WARM_UP,
+    WITH_STROKES,
     LeanWorker,
     read_chunk,
     read_many_timed,
@@ -103,7 +104,7 @@ def read_set(
     canvases at a time (who goes first alternates).
     """
     local = {name: read for name, read in local_pipelines(context).items() if name in names}
-    lean = [name for name in names if name in DIGITLIB_MODELS]
+    lean = [name for name in names if name in (*DIGITLIB_MODELS, WITH_STROKES)]
     worker = lean_worker(context) if lean else None
     for image in canvas_set.images[:WARM_UP]:  # first calls trace graphs and fill caches
         for read in local.values():
@@ -119,7 +120,10 @@ def read_set(
             if side == "here":
                 readings = read_chunk(local, chunk, start)
             else:
-                readings = worker.read(chunk, lean, start, warm_up=WARM_UP if turn == 0 else 0)
+                drawn = canvas_set.strokes[start : start + CHUNK] if canvas_set.strokes else None
+                readings = worker.read(
+                    chunk, lean, start, warm_up=WARM_UP if turn == 0 else 0, strokes=drawn
+                )
             for name, found_by in readings.items():
                 for key, values in found_by.items():
                     found[name][key] += values
@@ -175,9 +179,11 @@ def bench_one_digit(context: Context) -> dict[str, dict]:
     digit_set = context.cached(
         "digits", lambda: canvases.digit_canvases(context.sizes["one_digit"])
     )
-    figures = latency_and_accuracy(context, digit_set)
+    figures = latency_and_accuracy(
+        context, digit_set, (*DIGITLIB_MODELS, KERAS_ENSEMBLE, WITH_STROKES)
+    )
     found = context.cache[f"readings.{digit_set.name}"]
-    for name in (*DIGITLIB_MODELS, KERAS_ENSEMBLE, BASELINE):
+    for name in (*DIGITLIB_MODELS, KERAS_ENSEMBLE, WITH_STROKES, BASELINE):
         figures[f"read_as_other.{name}"] = value(
             100.0 * float(np.mean(found[name]["others"])), "%"
         )
@@ -189,7 +195,9 @@ def bench_one_digit(context: Context) -> dict[str, dict]:
 def bench_five_digits(context: Context) -> dict[str, dict]:
     """Latency and accuracy on 5-digit numbers (the baseline reads one class per canvas)."""
     number_set = canvases.number_canvases(context.sizes["five_digits"], seed=17, lengths=(5, 5))
-    return latency_and_accuracy(context, number_set)
+    return latency_and_accuracy(
+        context, number_set, (*DIGITLIB_MODELS, KERAS_ENSEMBLE, WITH_STROKES)
+    )
 
 
 def bench_numbers(context: Context) -> dict[str, dict]:

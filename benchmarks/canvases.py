@@ -23,6 +23,8 @@ class CanvasSet:
     name: str
     images: list[np.ndarray]
     expected: list[str]
+    #: The strokes each canvas was drawn with (float32 (P, 2) arrays in its pixels), or None.
+    strokes: list | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -53,12 +55,20 @@ def digit_canvases(count: int, seed: int = 7) -> CanvasSet:
     rng = np.random.default_rng(seed)
     pool = [digit for digits in _held_out_pendigits().values() for digit in digits]
     picks = rng.choice(len(pool), size=count, replace=count > len(pool))
-    images, expected = [], []
+    images, expected, strokes = [], [], []
     for index in picks:
         digit = pool[int(index)]
-        images.append(render_strokes(digit.strokes, random_style(rng)))
+        image, drawn = render_strokes(digit.strokes, random_style(rng), traced=True)
+        images.append(image)
+        strokes.append(_on_canvas(drawn, image.shape))
         expected.append(str(digit.label))
-    return CanvasSet("digits", images, expected)
+    return CanvasSet("digits", images, expected, strokes)
+
+
+def _on_canvas(strokes: list, shape: tuple[int, ...]) -> list:
+    """Strokes clipped to the canvas, as the page records a pen that leaves it at the edge."""
+    limit = np.array([shape[1] - 1, shape[0] - 1], np.float32)
+    return [np.clip(stroke, 0, limit) for stroke in strokes]
 
 
 def number_canvases(count: int, seed: int = 11, lengths: tuple[int, int] = (2, 6)) -> CanvasSet:
@@ -68,15 +78,17 @@ def number_canvases(count: int, seed: int = 11, lengths: tuple[int, int] = (2, 6
     rng = np.random.default_rng(seed)
     writers = _held_out_pendigits()
     ids = sorted(writers)
-    images, expected = [], []
+    images, expected, strokes = [], [], []
     for _ in range(count):
         digits = writers[ids[int(rng.integers(len(ids)))]]
         length = int(rng.integers(lengths[0], lengths[1] + 1))
         chosen = [digits[int(i)] for i in rng.choice(len(digits), size=length, replace=False)]
-        images.append(render_number([d.strokes for d in chosen], rng))
+        image, drawn = render_number([d.strokes for d in chosen], rng, traced=True)
+        images.append(image)
+        strokes.append(_on_canvas(drawn, image.shape))
         expected.append("".join(str(d.label) for d in chosen))
     name = "numbers" if lengths[0] != lengths[1] else f"{lengths[0]}-digit numbers"
-    return CanvasSet(name, images, expected)
+    return CanvasSet(name, images, expected, strokes)
 
 
 def doodle_canvases(count: int, seed: int = 13) -> CanvasSet:

@@ -29,8 +29,19 @@ Reader = Callable[[np.ndarray], Reading]
 WARM_UP = 3
 
 
-def read_chunk(readers: dict[str, Reader], images: Sequence[np.ndarray], first: int) -> dict:
-    """Read every image with every reader, each call timed on its own.
+#: The reader that reads the ensemble with each canvas's strokes too (``recognize(image,
+#: strokes=...)``): the stroke model and its fusion.
+WITH_STROKES = "ensemble_strokes"
+
+
+def read_chunk(
+    readers: dict[str, Reader],
+    images: Sequence[np.ndarray],
+    first: int,
+    strokes: Sequence | None = None,
+) -> dict:
+    """Read every image with every reader, each call timed on its own; ``WITH_STROKES`` is
+    given the image's ``strokes`` too.
 
     The order of the readers rotates with the image's index in its set (``first`` is the index
     of ``images[0]``), so that no reader always follows the same one. Returns name ->
@@ -41,8 +52,9 @@ def read_chunk(readers: dict[str, Reader], images: Sequence[np.ndarray], first: 
     for index, image in enumerate(images, start=first):
         shift = index % len(order)
         for name in order[shift:] + order[:shift]:
+            drawn = (image, strokes[index - first]) if name == WITH_STROKES else (image,)
             started = time.perf_counter()
-            text, other = readers[name](image)
+            text, other = readers[name](*drawn)
             found[name]["seconds"].append(time.perf_counter() - started)
             found[name]["texts"].append(text)
             found[name]["others"].append(other)
@@ -54,8 +66,11 @@ def recognizer_readers(recognizer, names: Sequence[str]) -> dict[str, Reader]:
     from digitlib.config import OTHER
 
     def read_with(name: str) -> Reader:
-        def read(image: np.ndarray) -> Reading:
-            result = recognizer.recognize(image, model=name)
+        def read(image: np.ndarray, strokes: Sequence | None = None) -> Reading:
+            if name == WITH_STROKES:
+                result = recognizer.recognize(image, strokes=strokes)
+            else:
+                result = recognizer.recognize(image, model=name)
             return result.text, any(segment.label == OTHER for segment in result.segments)
 
         return read
@@ -85,12 +100,12 @@ def _serve(connection, models_dir: str) -> None:
         if request == "stop":
             return
         if request == "read":
-            images, names, first, warm_up = arguments
+            images, names, first, warm_up, strokes = arguments
             readers = recognizer_readers(recognizer, names)
-            for image in images[:warm_up]:
-                for read in readers.values():
-                    read(image)
-            connection.send(("ok", read_chunk(readers, images, first)))
+            for index, image in enumerate(images[:warm_up]):
+                for name, read in readers.items():
+                    read(image, strokes[index] if name == WITH_STROKES else None)
+            connection.send(("ok", read_chunk(readers, images, first, strokes)))
         elif request == "read_many":
             (images,) = arguments
             connection.send(("ok", read_many_timed(recognizer, images)))
@@ -135,11 +150,16 @@ class LeanWorker:
         return answer
 
     def read(
-        self, images: Sequence[np.ndarray], names: Sequence[str], first: int, warm_up: int = 0
+        self,
+        images: Sequence[np.ndarray],
+        names: Sequence[str],
+        first: int,
+        warm_up: int = 0,
+        strokes: Sequence | None = None,
     ) -> dict:
         """``read_chunk`` with the worker's readers ``names``, after ``warm_up`` untimed
-        readings of the first images."""
-        return self._ask("read", list(images), list(names), first, warm_up)
+        readings of the first images; ``strokes``, one entry per image, for ``WITH_STROKES``."""
+        return self._ask("read", list(images), list(names), first, warm_up, strokes)
 
     def read_many(self, images: Sequence[np.ndarray]) -> tuple[float, list[str]]:
         return self._ask("read_many", list(images))

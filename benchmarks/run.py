@@ -177,6 +177,18 @@ TARGETS = (
         "five_digits/latency.ensemble", "<=", 4, "recognize() 5 digits, ensemble, median <= 4 ms"
     ),
     Target(
+        "one_digit/latency.ensemble_strokes",
+        "<=",
+        1.0,
+        "recognize() one digit with its strokes (stroke model and fusion), median <= 1 ms",
+    ),
+    Target(
+        "five_digits/latency.ensemble_strokes",
+        "<=",
+        2.5,
+        "recognize() 5 digits with their strokes, median <= 2.5 ms",
+    ),
+    Target(
         "one_digit/latency.ensemble",
         ">=",
         2.5,

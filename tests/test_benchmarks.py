@@ -247,7 +247,7 @@ def test_a_tiny_run_measures_every_recognize_and_process_figure(tmp_path):
     for name in ("one_digit", "five_digits", "throughput", "load_and_memory", "predict"):
         assert results[name]["status"] == "ok", results[name].get("traceback")
     figures = results["one_digit"]["figures"]
-    for model in ("ensemble", "cnn", "fnn", "numpy_fnn", "ensemble_keras"):
+    for model in ("ensemble", "cnn", "fnn", "numpy_fnn", "ensemble_keras", "ensemble_strokes"):
         assert figures[f"latency.{model}"]["n"] == TINY["one_digit"]
         assert figures[f"latency.{model}"]["ratio_to_baseline"] > 0
         assert 0 <= figures[f"accuracy.{model}"]["value"] <= 100
@@ -255,6 +255,9 @@ def test_a_tiny_run_measures_every_recognize_and_process_figure(tmp_path):
     # The lean pipelines are timed in a process of their own, which never held TensorFlow.
     assert figures["lean_process_tensorflow"]["value"] == 0
     assert results["five_digits"]["figures"]["latency.ensemble"]["ratio_to_keras"] > 0
+    assert (
+        results["five_digits"]["figures"]["latency.ensemble_strokes"]["n"] == TINY["five_digits"]
+    )
     throughput = results["throughput"]["figures"]
     assert throughput["ensemble"]["n"] == throughput["ensemble_keras"]["n"] == TINY["throughput"]
     # Fresh processes per runtime: the lean one reads without TensorFlow, the Keras one with it.
