@@ -6,6 +6,7 @@ websocket client speaking to its kernels as a page's widgets do (``digitlib.test
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from digitlib.testing.kernel_socket import V1, KernelSocket, open_page
+from digitlib.testing.kernel_socket import V1, KernelSocket, Message, open_page
 from digitlib.testing.voila_fixtures import (
     TEST_OPERATOR_SECRET,
     DashboardServer,
@@ -115,6 +116,52 @@ def unlock(socket: KernelSocket, secret: str) -> str:
     socket.set_value(secret_box, value=secret)
     socket.wait_until_done(socket.click(socket.find_widget(states, css_class="digitlib-unlock")))
     return socket.state(socket.find_widget(states, css_class="digitlib-status"))["value"]
+
+
+def received_until_done(socket: KernelSocket, msg_id: str, timeout: float = 30) -> list[Message]:
+    """Every message ``socket`` receives until the kernel has handled message ``msg_id``."""
+    received: list[Message] = []
+    socket.receive_until(
+        lambda m: (
+            received.append(m) is None
+            and m.msg_type == "status"
+            and m.parent_header.get("msg_id") == msg_id
+            and m.content.get("execution_state") == "idle"
+        ),
+        timeout,
+    )
+    return received
+
+
+def test_another_connection_to_the_kernel_never_receives_the_operator_secret(door_server):
+    """A page's kernel speaks to every websocket connected to it: what the operator types must
+    reach no other one, neither while it waits for Unlock nor after. (Before the lockout test:
+    the secret must be right to show it was used.)"""
+    kernel = open_page(door_server.url)
+    with (
+        KernelSocket(door_server.url, kernel) as page,
+        KernelSocket(door_server.url, kernel) as onlooker,
+    ):
+        states = page.widget_states()
+        tabs = page.find_widget(states, _model_name="TabModel")
+        page.wait_until_done(page.set_value(tabs, selected_index=2))
+        states = page.widget_states()
+        secret_box = page.find_widget(states, css_class="digitlib-operator-secret")
+        typed = page.set_value(secret_box, value=TEST_OPERATOR_SECRET)
+        seen = received_until_done(onlooker, typed)
+        assert onlooker.state(secret_box)["value"] == ""  # not waiting in the widget's state
+        click = page.click(page.find_widget(states, css_class="digitlib-unlock"))
+        seen += received_until_done(onlooker, click)
+        status = onlooker.state(page.find_widget(states, css_class="digitlib-status"))["value"]
+    assert "Operator mode" in status, status
+    secret = TEST_OPERATOR_SECRET.encode()
+    leaks = [
+        m.msg_type
+        for m in seen
+        if secret in json.dumps(m.content).encode() or any(secret in b for b in m.buffers)
+    ]
+    assert leaks == [], f"the operator secret reached another connection in {leaks}"
+    door_server.wait_for_pool()  # the next test's page finds a kernel ready, as it would have
 
 
 def test_wrong_secrets_on_one_page_lock_every_page_of_the_server(door_server):
