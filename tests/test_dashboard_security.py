@@ -164,6 +164,36 @@ def test_another_connection_to_the_kernel_never_receives_the_operator_secret(doo
     door_server.wait_for_pool()  # the next test's page finds a kernel ready, as it would have
 
 
+def test_a_click_sent_to_a_hidden_delete_for_good_deletes_nothing(door_server):
+    """The confirmation button is in the kernel before it is shown: a script can click it. Only
+    a confirmation the kernel asked for, for that drawing, deletes."""
+    import numpy as np
+
+    import digitlib
+    from digitlib.dashboard.render import png_bytes
+    from digitlib.store import DrawingStore
+
+    drawings = DrawingStore(digitlib.open_store(str(door_server.store)))
+    record = drawings.save(png_bytes(np.full((20, 20), 255, np.uint8)), "1")
+    kernel = open_page(door_server.url)
+    with KernelSocket(door_server.url, kernel) as page:
+        assert "Operator mode" in unlock(page, TEST_OPERATOR_SECRET)
+        states = page.widget_states()
+        status = page.find_widget(states, css_class="digitlib-status")
+        confirm = page.find_widget(states, css_class="digitlib-confirm-delete")
+        layout = states[confirm]["layout"].removeprefix("IPY_MODEL_")
+        assert states[layout]["display"] == "none"  # the page does not show it
+        page.wait_until_done(page.click(confirm))
+        refused = page.state(status)["value"]
+        assert record.id in {r.id for r in drawings.list()}
+        page.wait_until_done(page.click(page.find_widget(states, description="Delete")))
+        page.wait_until_done(page.click(confirm))
+        deleted = page.state(status)["value"]
+    assert "Nothing was done" in refused, refused
+    assert "deleted" in deleted and record.id not in {r.id for r in drawings.list()}, deleted
+    door_server.wait_for_pool()
+
+
 def test_wrong_secrets_on_one_page_lock_every_page_of_the_server(door_server):
     """Every page has a kernel, a process, of its own: the lockout must hold across them."""
     first, second = open_page(door_server.url), open_page(door_server.url)
