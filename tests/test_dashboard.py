@@ -694,6 +694,21 @@ def test_operator_mode_ends_after_fifteen_idle_minutes(tmp_path):
     assert dashboard.unlock("s") and dashboard.data_panel is not None
 
 
+def test_an_unattended_page_closes_the_operator_views_when_operator_mode_ends(tmp_path):
+    clock = _Clock()
+    dashboard, _ = _operator_page(tmp_path, clock)
+    dashboard.tabs.selected_index = 1
+    dashboard.tabs.selected_index = 2
+    clock.now += 15 * 60 - 1
+    assert not dashboard.close_ended_operator_mode() and dashboard.data_panel is not None
+    clock.now += 1  # what the page's watch finds, nobody touching it
+    assert dashboard.close_ended_operator_mode()
+    assert dashboard.data_panel is None and "ended after 15 idle minutes" in dashboard.status.value
+    assert dashboard.models_panel.rollback_section.layout.display == "none"
+    dashboard.lock()
+    assert dashboard._operator_watch.is_set()  # no watch left running
+
+
 def test_lock_ends_operator_mode_and_hides_its_views(tmp_path):
     dashboard, drawings = _operator_page(tmp_path)
     dashboard.tabs.selected_index = 1

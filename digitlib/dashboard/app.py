@@ -56,6 +56,8 @@ rolled back. <b>Save drawing</b> only keeps the drawing with its labels, to buil
 #: The drawing's resolution (rows, columns) and default brush width, in the drawing's pixels.
 CANVAS_SIZE = (480, 680)
 LINE_WIDTH = 24
+#: How often, in seconds, a page in operator mode looks whether it has ended while idle.
+OPERATOR_CHECK_SECONDS = 30.0
 
 
 class Dashboard:
@@ -99,6 +101,8 @@ class Dashboard:
         self.operator = operator if operator is not None else OperatorSession()
         self.operator_secret: SecretField | None = None
         self._unlock_form: VBox | None = None
+        self._operator_watch = threading.Event()  # set: no watch running
+        self._operator_watch.set()
         self._filling_correction = False
 
         self.pad = DrawPad(
@@ -537,6 +541,7 @@ class Dashboard:
             self.report(f"Not unlocked: {problem}.", "warning")
             return False
         self.operator.start()
+        self._watch_operator_mode()
         minutes = self.operator.idle_seconds / 60
         self.report(
             "Operator mode: the Data view and model rollback are unlocked until you press Lock "
@@ -551,8 +556,39 @@ class Dashboard:
     def lock(self) -> None:
         """End operator mode on this page: the Data view and rollback are hidden again."""
         self.operator.lock()
+        self._operator_watch.set()
         self._close_operator_views()
         self.report("Operator mode locked.")
+
+    def _watch_operator_mode(self) -> None:
+        # An unattended screen: once operator mode has ended, the drawings leave the page too,
+        # not only the kernel's state (which refuses every operator action by itself).
+        self._operator_watch.set()
+        stop = self._operator_watch = threading.Event()
+        close = self.guard(self.close_ended_operator_mode)
+
+        def watch() -> None:
+            while not stop.wait(OPERATOR_CHECK_SECONDS):
+                if close() is not False:
+                    return
+
+        threading.Thread(target=watch, name="digitlib-operator-idle", daemon=True).start()
+
+    def close_ended_operator_mode(self) -> bool:
+        """Close the operator's views if operator mode has ended (idle); whether it has."""
+        if self.operator.active:
+            return False
+        if self.data_panel is not None or (
+            self.models_panel is not None
+            and self.models_panel.rollback_section.layout.display != "none"
+        ):
+            self._close_operator_views()
+            minutes = self.operator.idle_seconds / 60
+            self.report(
+                f"Operator mode ended after {minutes:g} idle minutes; unlock it again.",
+                "warning",
+            )
+        return True
 
     def _close_operator_views(self) -> None:
         # The Data view's widgets are dropped, not hidden: the next unlock builds them anew.
