@@ -787,10 +787,13 @@ def test_a_rollback_runs_only_for_the_version_whose_confirmation_is_pending(tmp_
     assert "Nothing was done" in dashboard.status.value and registry.current("numpy_fnn") == 2
     models.rollback_button.click()
     assert "Roll numpy_fnn to version 1 back?" in dashboard.status.value
-    models.rollback_version.value = 2  # the choice changed under the question
+    models.rollback_version.value = 2  # the choice changed under the question...
+    assert models.confirm_rollback_button.layout.display == "none"
     models.confirm_rollback_button.click()
     assert "Nothing was done" in dashboard.status.value and registry.current("numpy_fnn") == 2
-    models.rollback_version.value = 1
+    models.rollback_version.value = 1  # ...and back: the question was dropped, not kept
+    models.confirm_rollback_button.click()
+    assert "Nothing was done" in dashboard.status.value and registry.current("numpy_fnn") == 2
     models.rollback_button.click()
     models.confirm_rollback_button.click()
     assert "rolled back to version 1" in dashboard.status.value

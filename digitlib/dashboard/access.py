@@ -254,10 +254,12 @@ class OperatorSession:
     def pending(self, action: str, item: str) -> bool:
         return self._pending == (action, str(item))
 
-    def cancel(self, action: str, item: str) -> None:
-        """Drop the confirmation of ``action`` on ``item``, if it is the one pending."""
-        if self.pending(action, item):
-            self._pending = None
+    def cancel(self, action: str, item: str | None = None) -> None:
+        """Drop the confirmation of ``action`` on ``item`` (on any item: None), if it is the
+        one pending."""
+        if self._pending is not None and self._pending[0] == action:
+            if item is None or self._pending[1] == str(item):
+                self._pending = None
 
     def confirm(self, action: str, item: str) -> None:
         """Raise unless operator mode is on and ``action`` on ``item`` is the confirmation

@@ -32,7 +32,7 @@ class PanelContext:
         the confirmation of a destructive action on one item.
     confirm : ``confirm(action, item)`` raises unless that confirmation is the one pending (it
         is then used up); a destructive action calls it first.
-    cancel : ``cancel(action, item)`` drops that confirmation.
+    cancel : ``cancel(action, item=None)`` drops that confirmation (of any item: None).
     lock : ends operator mode on the page.
     learn_in_background : ``learn_in_background(call, what)`` runs ``call(learner)`` with the
         page's progress bar and verdict.
@@ -46,7 +46,7 @@ class PanelContext:
     is_operator: Callable[[], bool]
     ask_to_confirm: Callable[[str, str], None]
     confirm: Callable[[str, str], None]
-    cancel: Callable[[str, str], None]
+    cancel: Callable[..., None]
     lock: Callable[[], None]
     learn_in_background: Callable[[Callable[[Any], Any], str], None]
     session_id: str
@@ -82,6 +82,8 @@ class ModelsPanel:
         self.lock_button.add_class("digitlib-lock")
         self.refresh_button = Button(description="Refresh", icon="refresh")
         self.rollback_model.observe(guard(self._fill_versions), names="value")
+        # A question asked about one choice is not an answer about another.
+        self.rollback_version.observe(guard(lambda _: self._drop_rollback_question()), "value")
         self.rollback_button.on_click(guard(lambda _: self.ask_to_roll_back()))
         self.confirm_rollback_button.on_click(guard(lambda _: self.rollback()))
         self.cancel_rollback_button.on_click(guard(lambda _: self.cancel_rollback()))
@@ -255,9 +257,12 @@ class ModelsPanel:
         self._show_rollback_question(True)
         self.page.report(f"Roll {item} back? Every reading on this store will use it.", "warning")
 
-    def cancel_rollback(self) -> None:
-        self.page.cancel("roll back", self._rollback_choice()[2])
+    def _drop_rollback_question(self) -> None:
+        self.page.cancel("roll back")
         self._show_rollback_question(False)
+
+    def cancel_rollback(self) -> None:
+        self._drop_rollback_question()
         self.page.report("Nothing rolled back.")
 
     def rollback(self) -> None:
