@@ -8,6 +8,7 @@ HOST ?= localhost
 PORT ?= 8866
 PYTEST_ARGS ?=
 WORKERS ?= 2
+MAX_KERNELS ?= 0
 
 .PHONY: help install dashboard cluster test lint format bench train evaluate chromium haproxy clean
 
@@ -34,8 +35,8 @@ haproxy: $(STAMP)  ## make sure HAProxy is there for make cluster and its tests 
 cluster: $(STAMP) haproxy  ## SeaweedFS, WORKERS dashboard servers, HAProxy on http://$(HOST):$(PORT)
 	$(BIN)/python -m digitlib.cluster --workers $(WORKERS) --host $(HOST) --port $(PORT)
 
-dashboard: $(STAMP)  ## serve the dashboard on http://$(HOST):$(PORT)
-	$(BIN)/python -m digitlib.dashboard.serve --host $(HOST) --port $(PORT)
+dashboard: $(STAMP)  ## serve the dashboard on http://$(HOST):$(PORT) (MAX_KERNELS=0: from memory)
+	$(BIN)/python -m digitlib.dashboard.serve --host $(HOST) --port $(PORT) --max-kernels $(MAX_KERNELS)
 
 test: $(STAMP) chromium haproxy  ## run the whole suite: unit, real-S3, browser and notebook tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -274,6 +274,9 @@ class ClusterConfig:
     start_timeout: float = 180.0
     #: Wait until every server's preheated pool is full before ``start`` returns.
     wait_for_pools: bool = True
+    #: Kernels a server keeps live at most (``serve --max-kernels``); 0: the machine's default
+    #: budget (``digitlib.dashboard.budget.default_max_kernels``) shared among the workers.
+    max_kernels: int = 0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -285,6 +288,20 @@ class ClusterConfig:
                 f"store_url must be an s3:// URL every server can reach, got {self.store_url!r}"
                 " (a local folder is one machine's: use make dashboard for that)"
             )
+        if 0 < self.max_kernels < self.pool_size or self.max_kernels < 0:
+            raise ValueError(
+                f"max_kernels must be 0 (the machine's share) or at least pool_size "
+                f"({self.pool_size}), got {self.max_kernels}"
+            )
+
+    def kernels_per_server(self, memory_bytes: int) -> int:
+        """``max_kernels``, or when 0 the kernels a machine of ``memory_bytes`` holds split
+        evenly among the workers that share it (never below ``pool_size``, nor 1)."""
+        if self.max_kernels:
+            return self.max_kernels
+        from digitlib.dashboard.budget import default_max_kernels
+
+        return max(self.pool_size, 1, default_max_kernels(memory_bytes) // self.workers)
 
 
 @dataclass
@@ -492,6 +509,11 @@ class Cluster:
         command = [sys.executable, "-m", "digitlib.dashboard.serve", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--pool-size", str(self.config.pool_size)]
         command += ["--cull-idle-seconds", str(self.config.cull_idle_seconds)]
+        # The servers share this machine's memory: each gets its share of the kernel budget.
+        from digitlib.dashboard.budget import machine_memory_bytes
+
+        max_kernels = self.config.kernels_per_server(machine_memory_bytes())
+        command += ["--max-kernels", str(max_kernels)]
         if self.config.runtime:
             command += ["--runtime", self.config.runtime]
         with open(log, "wb") as output:
@@ -625,6 +647,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8866, help="the balancer's port (8866)")
     parser.add_argument("--pool-size", type=int, default=2, help="preheated kernels a server")
     parser.add_argument("--cull-idle-seconds", type=int, default=600)
+    parser.add_argument(
+        "--max-kernels",
+        type=int,
+        default=0,
+        help="kernels a server keeps live at most (default 0: the machine's budget shared "
+        "among the workers)",
+    )
     parser.add_argument("--runtime", choices=("lean", "keras"), default=None)
     parser.add_argument(
         "--store",
@@ -664,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         pool_size=args.pool_size,
         cull_idle_seconds=args.cull_idle_seconds,
+        max_kernels=args.max_kernels,
         runtime=args.runtime,
         store_url=args.store,
     )

@@ -25,8 +25,12 @@ OTHER = 10
 NUM_CLASSES = 11
 CLASS_NAMES = tuple(str(digit) for digit in range(10)) + ("other",)
 
-#: Names of the models, in the order they are shown side by side.
+#: Names of the image models, in the order they are shown side by side.
 MODEL_NAMES = ("numpy_fnn", "fnn", "cnn")
+
+#: The stroke model's name: it reads the pen's path (``digitlib.strokes``), not the picture, so
+#: it stands beside the image models' ensemble rather than in it.
+STROKE_MODEL = "strokes"
 
 
 def data_search_path(environ: dict[str, str] | None = None) -> list[Path]:

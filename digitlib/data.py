@@ -433,16 +433,21 @@ def fit_strokes(strokes: Strokes, height: float, center: tuple[float, float]) ->
     ]
 
 
-def render_strokes(strokes: Strokes, style: RenderStyle = RenderStyle()) -> np.ndarray:
+def render_strokes(
+    strokes: Strokes, style: RenderStyle = RenderStyle(), *, traced: bool = False
+) -> np.ndarray | tuple[np.ndarray, Strokes]:
     """Draw strokes on a canvas as a browser canvas would (round caps and joins, antialiased).
 
     ``strokes`` are fitted to ``style.height`` and ``style.center`` first. Returns shape
-    (H, W, 4) uint8 RGBA on transparent paper, or (H, W, 3) uint8 RGB on white paper.
+    (H, W, 4) uint8 RGBA on transparent paper, or (H, W, 3) uint8 RGB on white paper; with
+    ``traced``, ``(canvas, strokes)``: also the strokes as drawn, float32 (P, 2) x, y in the
+    canvas's pixels (what a canvas records of the pen).
     """
     fitted = fit_strokes(strokes, style.height, style.center)
-    return draw_polylines(
+    canvas = draw_polylines(
         fitted, style.canvas_size, style.line_width, rgba=style.rgba, ink=style.ink
     )
+    return (canvas, fitted) if traced else canvas
 
 
 def draw_polylines(
@@ -601,12 +606,14 @@ def render_number(
     width_fraction: tuple[float, float] = (0.03, 0.07),
     height_fraction: tuple[float, float] = (0.30, 0.85),
     rgba: bool | None = None,
-) -> np.ndarray:
+    traced: bool = False,
+) -> np.ndarray | tuple[np.ndarray, Strokes]:
     """A canvas with a number: ``digits`` written in a row with random gaps, random canvas.
 
     The canvas is wide enough for the number (aspect up to 4:1); the digit height is a random
     fraction of the canvas height, reduced when the number would not fit; the stroke width a
-    fraction of the canvas's shorter side. Returns RGBA (H, W, 4) or RGB (H, W, 3) uint8.
+    fraction of the canvas's shorter side. Returns RGBA (H, W, 4) or RGB (H, W, 3) uint8; with
+    ``traced``, ``(canvas, strokes)`` as ``render_strokes`` does.
     """
     rng = np.random.default_rng(rng)
     gaps = rng.uniform(*gap_range, size=len(digits) - 1)
@@ -630,4 +637,5 @@ def render_number(
     )
     placed = [((s - low) * digit_height + origin).astype(np.float32) for s in strokes]
     use_rgba = bool(rng.integers(2)) if rgba is None else rgba
-    return draw_polylines(placed, (canvas_height, canvas_width), line_width, rgba=use_rgba)
+    canvas = draw_polylines(placed, (canvas_height, canvas_width), line_width, rgba=use_rgba)
+    return (canvas, placed) if traced else canvas

@@ -32,14 +32,20 @@ class FusionParams:
     class has less than ``stroke_sure``, the image reading stands (a new writer's odd stroke
     order must not undo a clear picture); ``floor`` keeps a near-zero stroke probability from
     vetoing a class outright. Chosen on hands neither model family trained on
-    (``digitlib.tune_fusion``); the defaults are what the shipped stroke model's
-    ``fusion.json`` holds when it is absent.
+    (``digitlib.tune_fusion``, written to ``models/fusion.json`` by ``make train``); these
+    defaults apply when a models folder has no ``fusion.json``.
     """
 
     weight: float = 0.7
     keep_image: float = 0.97
     stroke_sure: float = 0.9
     floor: float = 1e-4
+    #: "Not a digit" from the strokes: where the stroke model reads "other" with at least
+    #: ``other_veto`` and the image models' best class has less than ``veto_image_below``, the
+    #: stroke reading stands (a letter's or a doodle's path looks nothing like a digit's even
+    #: where its picture does). Above 1: never.
+    other_veto: float = 1.01
+    veto_image_below: float = 0.99
 
 
 def fuse(
@@ -67,6 +73,8 @@ def fuse(
         & (strokes.max(axis=1) < params.stroke_sure)
     )
     fused[keep] = image[keep]
+    veto = (strokes[:, OTHER] >= params.other_veto) & (image.max(axis=1) < params.veto_image_below)
+    fused[veto] = strokes[veto]
     return fused.astype(np.float32)
 
 

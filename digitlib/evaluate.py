@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from digitlib.config import HELD_OUT, MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR
+from digitlib.config import HELD_OUT, MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR, STROKE_MODEL
 
 #: The targets table of issue 3: measure -> (threshold, "min" or "max").
 TARGETS = {
@@ -73,6 +73,28 @@ TARGETS_14 = {
     "numbers.text_exact": (0.965, "min"),
 }
 
+#: The targets of reading the pen (the rows read with strokes, ``WITH_STROKES``);
+#: ``worst_writer_gain.<row>``: the worst held-out writer read better with strokes than without.
+TARGETS_26 = {
+    "canvas_digits.text_exact": (0.995, "min"),
+    "digits_finger.text_exact": (0.995, "min"),
+    "digits_mouse.text_exact": (0.995, "min"),
+    "digits_thick.text_exact": (0.995, "min"),
+    "digits_thin.text_exact": (0.995, "min"),
+    "worst_writer_gain.canvas_digits": (0.0, "min"),
+    "worst_writer_gain.digits_finger": (0.0, "min"),
+    "worst_writer_gain.digits_mouse": (0.0, "min"),
+    "worst_writer_gain.digits_thick": (0.0, "min"),
+    "worst_writer_gain.digits_thin": (0.0, "min"),
+    "unipen_digits.text_exact": (0.993, "min"),
+    "numbers.text_exact": (0.975, "min"),
+    "canvas_digits.read_as_nothing_or_other": (0.002, "max"),
+    "doodles.empty_text": (0.98, "min"),
+    "unipen_others.empty_text": (0.96, "min"),
+    "symbols.empty_text": (0.96, "min"),
+    "digit_vs_not.auroc": (0.998, "min"),
+}
+
 MODEL_FILES = {"cnn": "cnn.keras", "fnn": "fnn.keras", "numpy_fnn": "numpy_fnn.npz"}
 
 Progress = Callable[[str, int, int], None]
@@ -90,8 +112,14 @@ class EvalConfig:
     glyph_copies: int = 6
     #: Drawings of the held-out hand-made sign kinds (``symbols``).
     sign_count: int = 120
-    #: Drawings read in one ``recognize_many`` call by the rows of issue 14.
+    #: Drawings read in one ``recognize_many`` call.
     batch: int = 100
+    #: Letters and signs of the held-out UNIPEN institutions read (a fixed random sample of
+    #: their ~6,600: the share read as a digit within about 0.5 points, in a fifth the time).
+    unipen_others: int = 2000
+    #: Read every drawing drawn from strokes a second time with its strokes (``with_strokes``
+    #: in each row), when the models include the stroke model.
+    strokes: bool = True
 
 
 def load_models(models_dir: Path = SHIPPED_MODELS_DIR, runtime: str = "lean") -> dict:
@@ -149,21 +177,81 @@ def _per_model(ensemble, inputs: np.ndarray, expected: np.ndarray) -> dict[str, 
     return {n: float((p.argmax(axis=1) == expected).mean()) for n, p in outputs.items()}
 
 
-def by_writer(writers: Sequence[int], correct: Sequence[bool]) -> dict[str, dict]:
+def by_writer(writers: Sequence[int | str], correct: Sequence[bool]) -> dict[str, dict]:
     """Each writer's share of drawings read right: ``{str(writer): {"count", "text_exact"}}``,
-    in writer order. One person's hand can hold most of a row's misses; this shows whose."""
+    in writer order (pendigits writer numbers, or UNIPEN writer names and institutions). One
+    person's hand can hold most of a row's misses; this shows whose."""
     writers, correct = np.asarray(writers), np.asarray(correct, bool)
     if writers.shape != correct.shape:
         raise ValueError(
             f"one writer per result expected, got {writers.shape} and {correct.shape}"
         )
     return {
-        str(int(w)): {
+        (str(int(w)) if np.issubdtype(writers.dtype, np.integer) else str(w)): {
             "count": int((writers == w).sum()),
             "text_exact": float(correct[writers == w].mean()),
         }
         for w in np.unique(writers)
     }
+
+
+#: The key under which each row holds its figures read with the drawings' strokes too.
+WITH_STROKES = "with_strokes"
+
+
+@dataclass
+class Tally:
+    """The figures of one row read one way (the image alone, or with the strokes): per drawing
+    whether its text was right, what it was read as, its ``digit_score``."""
+
+    right: list[bool] = field(default_factory=list)
+    missed: int = 0
+    other: int = 0
+    mistakes: dict[str, int] = field(default_factory=dict)
+    scores: list[tuple[float, bool]] = field(default_factory=list)
+
+    def add(self, result, expected: str, name: str | None = None) -> bool:
+        """Count ``result`` of a drawing whose text should be ``expected`` ("" for a non-digit;
+        ``name`` labels its mistakes, else ``expected``). Returns whether it was right."""
+        right = result.text == expected
+        self.right.append(right)
+        self.scores.append((digit_score(result), result.text != ""))
+        self.other += any(segment.label == OTHER for segment in result.segments)
+        self.missed += result.text == "" or any(s.label == OTHER for s in result.segments)
+        if not right:
+            key = f"{name if name is not None else expected}->{result.text or '(none)'}"
+            self.mistakes[key] = self.mistakes.get(key, 0) + 1
+        return right
+
+    def top_mistakes(self, count: int = 15) -> dict[str, int]:
+        return dict(sorted(self.mistakes.items(), key=lambda kv: -kv[1])[:count])
+
+
+def read_twice(
+    recognizer, canvases: Sequence, strokes: Sequence, batch: int, with_strokes: bool
+) -> list[tuple[object, object | None]]:
+    """Each canvas read from its image alone and, when ``with_strokes`` (the recognizer has a
+    stroke model), from its image and ``strokes`` (float (P, 2) per stroke, canvas pixels,
+    kept within the canvas): ``(result, result_with_strokes or None)`` per canvas."""
+    plain = list(_recognize_batched(recognizer, list(canvases), batch))
+    if not with_strokes or getattr(recognizer, "stroke_model", None) is None:
+        return [(result, None) for result in plain]
+    drawn = [
+        _on_canvas(path, canvas.shape) for path, canvas in zip(strokes, canvases, strict=True)
+    ]
+    both = []
+    for start in range(0, len(canvases), batch):
+        both += recognizer.recognize_many(
+            list(canvases[start : start + batch]), strokes=drawn[start : start + batch]
+        )
+    return list(zip(plain, both, strict=True))
+
+
+def _on_canvas(strokes: Sequence[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Strokes clipped to the canvas, as a canvas records a pen that leaves it at the edge."""
+    height, width = shape[:2]
+    limit = np.array([width - 1, height - 1], np.float64)
+    return [np.clip(np.asarray(s, np.float64), 0, limit) for s in strokes]
 
 
 def evaluate_canvas_digits(
@@ -177,21 +265,21 @@ def evaluate_canvas_digits(
     rng = np.random.default_rng([config.seed, 1])
     if config.limit:
         digits = [digits[i] for i in np.sort(rng.permutation(len(digits))[: config.limit])]
-    inputs, other, missed, mistakes, scores, right = [], 0, 0, {}, [], []
-    for index, digit in enumerate(digits):
-        canvas = data.render_strokes(digit.strokes, data.random_style(rng))
-        inputs.append(_model_input(canvas))
-        if recognizer is not None:
-            result = recognizer.recognize(canvas)
-            scores.append((digit_score(result), result.text != ""))
-            right.append(result.text == str(digit.label))
-            other += any(segment.label == OTHER for segment in result.segments)
-            missed += result.text == "" or any(s.label == OTHER for s in result.segments)
-            if result.text != str(digit.label):
-                key = f"{digit.label}->{result.text or '(none)'}"
-                mistakes[key] = mistakes.get(key, 0) + 1
-        if progress is not None:
-            progress("canvas digits", index + 1, len(digits))
+    canvases, paths = [], []
+    for digit in digits:
+        canvas, path = data.render_strokes(digit.strokes, data.random_style(rng), traced=True)
+        canvases.append(canvas)
+        paths.append(path)
+    inputs = [_model_input(canvas) for canvas in canvases]
+    tallies = (Tally(), Tally())
+    if recognizer is not None:
+        readings = read_twice(recognizer, canvases, paths, config.batch, config.strokes)
+        for index, (digit, results) in enumerate(zip(digits, readings, strict=True)):
+            for tally, result in zip(tallies, results, strict=True):
+                if result is not None:
+                    tally.add(result, str(digit.label))
+            if progress is not None and (index + 1) % 100 == 0:
+                progress("canvas digits", index + 1, len(digits))
     labels = np.array([d.label for d in digits])
     per_model = _per_model(ensemble, np.stack(inputs), labels)
     inputs_other = ensemble.predict_all(np.stack(inputs))["ensemble"].argmax(axis=1) == OTHER
@@ -201,13 +289,33 @@ def evaluate_canvas_digits(
         "model_input_read_as_other": float(inputs_other.mean()),
     }
     if recognizer is not None:
-        result["text_exact"] = sum(right) / len(digits)
-        result["read_as_other"] = other / len(digits)
-        result["read_as_nothing_or_other"] = missed / len(digits)
-        result["by_writer"] = by_writer([d.writer for d in digits], right)
-        result["scores"] = scores
-        result["mistakes"] = dict(sorted(mistakes.items(), key=lambda kv: -kv[1])[:15])
+        writers_of = [d.writer for d in digits]
+        result.update(_digit_row(tallies[0], writers_of))
+        if tallies[1].right:
+            result[WITH_STROKES] = _digit_row(tallies[1], writers_of)
     return result
+
+
+def _digit_row(tally: Tally, writers: Sequence) -> dict:
+    """The figures of a row of digit drawings read one way."""
+    count = max(len(tally.right), 1)
+    return {
+        "text_exact": sum(tally.right) / count,
+        "read_as_other": tally.other / count,
+        "read_as_nothing_or_other": tally.missed / count,
+        "by_writer": by_writer(writers, tally.right),
+        "scores": tally.scores,
+        "mistakes": tally.top_mistakes(),
+    }
+
+
+def _not_digit_row(tally: Tally) -> dict:
+    """The figures of a row of non-digit drawings read one way."""
+    return {
+        "empty_text": sum(tally.right) / max(len(tally.right), 1),
+        "scores": tally.scores,
+        "read_as_digits": tally.top_mistakes(),
+    }
 
 
 def evaluate_doodles(
@@ -221,28 +329,39 @@ def evaluate_doodles(
     rng = np.random.default_rng([config.seed, 2])
     if config.limit:
         doodles = [doodles[i] for i in np.sort(rng.permutation(len(doodles))[: config.limit])]
-    inputs, empty, failures, scores = [], 0, {}, []
-    for index, doodle in enumerate(doodles):
-        canvas = data.render_strokes(doodle.strokes, data.random_style(rng))
-        inputs.append(_model_input(canvas))
-        if recognizer is not None:
-            read = recognizer.recognize(canvas)
-            text = read.text
-            scores.append((digit_score(read), text != ""))
-            empty += text == ""
-            if text:
-                failures[doodle.category] = failures.get(doodle.category, 0) + 1
-        if progress is not None:
-            progress("held-out doodles", index + 1, len(doodles))
+    canvases, paths = [], []
+    for doodle in doodles:
+        canvas, path = data.render_strokes(doodle.strokes, data.random_style(rng), traced=True)
+        canvases.append(canvas)
+        paths.append(path)
+    inputs = [_model_input(canvas) for canvas in canvases]
     per_model = _per_model(ensemble, np.stack(inputs), np.full(len(inputs), OTHER))
     result = {"count": len(doodles), "categories": len(categories), "model_input_other": per_model}
     if recognizer is not None:
-        result["empty_text"] = empty / len(doodles)
-        result["scores"] = scores
-        result["read_as_digits_by_category"] = dict(
-            sorted(failures.items(), key=lambda kv: -kv[1])[:15]
-        )
+        tallies = (Tally(), Tally())
+        readings = read_twice(recognizer, canvases, paths, config.batch, config.strokes)
+        for doodle, results in zip(doodles, readings, strict=True):
+            for tally, read in zip(tallies, results, strict=True):
+                if read is not None:
+                    tally.add(read, "", doodle.category)
+        if progress is not None:
+            progress("held-out doodles", len(doodles), len(doodles))
+        result.update(_doodle_row(tallies[0]))
+        if tallies[1].right:
+            result[WITH_STROKES] = _doodle_row(tallies[1])
     return result
+
+
+def _doodle_row(tally: Tally) -> dict:
+    failures = {}
+    for key, count in tally.mistakes.items():
+        category = key.split("->")[0]
+        failures[category] = failures.get(category, 0) + count
+    return {
+        "empty_text": sum(tally.right) / max(len(tally.right), 1),
+        "scores": tally.scores,
+        "read_as_digits_by_category": dict(sorted(failures.items(), key=lambda kv: -kv[1])[:15]),
+    }
 
 
 def evaluate_numbers(recognizer, config: EvalConfig, progress: Progress | None = None) -> dict:
@@ -253,26 +372,36 @@ def evaluate_numbers(recognizer, config: EvalConfig, progress: Progress | None =
     digits_of = {w: [d for d in data.load_pendigits() if d.writer == w] for w in writers}
     rng = np.random.default_rng([config.seed, 3])
     count = min(config.number_count, config.limit or config.number_count)
-    failures, writer_of, right = [], [], []
-    for index in range(count):
+    writer_of, expected, canvases, paths = [], [], [], []
+    for _ in range(count):
         writer = writers[int(rng.integers(len(writers)))]
         digits = digits_of[writer]
         length = int(rng.integers(2, 7))
         picked = [digits[int(i)] for i in rng.integers(len(digits), size=length)]
-        expected = "".join(str(d.label) for d in picked)
-        canvas = data.render_number([d.strokes for d in picked], rng)
-        text = recognizer.recognize(canvas).text
+        expected.append("".join(str(d.label) for d in picked))
+        canvas, path = data.render_number([d.strokes for d in picked], rng, traced=True)
+        canvases.append(canvas)
+        paths.append(path)
         writer_of.append(writer)
-        right.append(text == expected)
-        if text != expected and len(failures) < 15:
-            failures.append(f"{expected}->{text}")
-        if progress is not None:
-            progress("numbers", index + 1, count)
+    tallies = (Tally(), Tally())
+    readings = read_twice(recognizer, canvases, paths, config.batch, config.strokes)
+    for text, results in zip(expected, readings, strict=True):
+        for tally, result in zip(tallies, results, strict=True):
+            if result is not None:
+                tally.add(result, text)
+    if progress is not None:
+        progress("numbers", count, count)
+    row = {"count": count, **_number_row(tallies[0], writer_of)}
+    if tallies[1].right:
+        row[WITH_STROKES] = _number_row(tallies[1], writer_of)
+    return row
+
+
+def _number_row(tally: Tally, writers: Sequence) -> dict:
     return {
-        "count": count,
-        "text_exact": sum(right) / max(count, 1),
-        "failures": failures,
-        "by_writer": by_writer(writer_of, right),
+        "text_exact": sum(tally.right) / max(len(tally.right), 1),
+        "failures": [f"{key} x{n}" if n > 1 else key for key, n in tally.top_mistakes().items()],
+        "by_writer": by_writer(writers, tally.right),
     }
 
 
@@ -365,32 +494,27 @@ def evaluate_styled_digits(
     rng = np.random.default_rng([config.seed, 5, STYLES.index(style)])
     if config.limit:
         digits = [digits[i] for i in np.sort(rng.permutation(len(digits))[: config.limit])]
-    canvases = []
+    canvases, paths = [], []
     for index, digit in enumerate(digits):
-        canvases.append(render_in_style(digit.strokes, style, rng))
+        canvas, path = render_in_style(digit.strokes, style, rng, traced=True)
+        canvases.append(canvas)
+        paths.append(path)
         if progress is not None and (index + 1) % 100 == 0:
             progress(f"{style} digits (drawing)", index + 1, len(digits))
-    missed, mistakes, scores, right = 0, {}, [], []
-    for result, digit in zip(
-        _recognize_batched(recognizer, canvases, config.batch), digits, strict=True
-    ):
-        scores.append((digit_score(result), result.text != ""))
-        right.append(result.text == str(digit.label))
-        missed += result.text == "" or any(s.label == OTHER for s in result.segments)
-        if result.text != str(digit.label):
-            key = f"{digit.label}->{result.text or '(none)'}"
-            mistakes[key] = mistakes.get(key, 0) + 1
+    tallies = (Tally(), Tally())
+    readings = read_twice(recognizer, canvases, paths, config.batch, config.strokes)
+    for digit, results in zip(digits, readings, strict=True):
+        for tally, result in zip(tallies, results, strict=True):
+            if result is not None:
+                tally.add(result, str(digit.label))
     if progress is not None:
         progress(f"{style} digits", len(digits), len(digits))
-    return {
-        "count": len(digits),
-        "style": style,
-        "text_exact": sum(right) / len(digits),
-        "read_as_nothing_or_other": missed / len(digits),
-        "by_writer": by_writer([d.writer for d in digits], right),
-        "scores": scores,
-        "mistakes": dict(sorted(mistakes.items(), key=lambda kv: -kv[1])[:15]),
-    }
+    writers_of = [d.writer for d in digits]
+    row = {"count": len(digits), "style": style, **_digit_row(tallies[0], writers_of)}
+    row.pop("read_as_other")
+    if tallies[1].right:
+        row[WITH_STROKES] = _digit_row(tallies[1], writers_of)
+    return row
 
 
 def evaluate_symbols(recognizer, config: EvalConfig, progress: Progress | None = None) -> dict:
@@ -413,45 +537,115 @@ def evaluate_symbols(recognizer, config: EvalConfig, progress: Progress | None =
     if config.limit:
         pick = np.sort(rng.permutation(len(drawings))[: config.limit])
         drawings, names = [drawings[i] for i in pick], [names[i] for i in pick]
-    canvases = [
-        render_in_style(strokes, STYLES[index % len(STYLES)], rng)
+    drawn = [
+        render_in_style(strokes, STYLES[index % len(STYLES)], rng, traced=True)
         for index, strokes in enumerate(drawings)
     ]
-    empty, failures, scores = 0, {}, []
-    for result, name in zip(
-        _recognize_batched(recognizer, canvases, config.batch), names, strict=True
-    ):
-        scores.append((digit_score(result), result.text != ""))
-        empty += result.text == ""
-        if result.text:
-            key = f"{name}->{result.text}"
-            failures[key] = failures.get(key, 0) + 1
+    canvases = [canvas for canvas, _ in drawn]
+    tallies = (Tally(), Tally())
+    readings = read_twice(
+        recognizer, canvases, [path for _, path in drawn], config.batch, config.strokes
+    )
+    for name, results in zip(names, readings, strict=True):
+        for tally, result in zip(tallies, results, strict=True):
+            if result is not None:
+                tally.add(result, "", name)
     if progress is not None:
         progress("held-out letters and signs", len(canvases), len(canvases))
-    return {
+    row = {
         "count": len(canvases),
         "characters": "".join(characters),
         "sign_kinds": list(HELD_OUT.sign_kinds),
-        "empty_text": empty / len(canvases),
-        "scores": scores,
-        "read_as_digits": dict(sorted(failures.items(), key=lambda kv: -kv[1])[:15]),
+        **_not_digit_row(tallies[0]),
     }
+    if tallies[1].right:
+        row[WITH_STROKES] = _not_digit_row(tallies[1])
+    return row
 
 
-def digit_vs_not(metrics: dict) -> dict:
+def evaluate_unipen(recognizer, config: EvalConfig, progress: Progress | None = None) -> dict:
+    """The UNIPEN institutions held out whole (``HELD_OUT.unipen_sources``): their digits
+    (``unipen_digits``: text exact, by writer and by institution) and their letters and signs
+    (``unipen_others``, leaving out those a reader may take for a digit,
+    ``data.DIGIT_LIKE_CHARACTERS``: read as no digit), each drawn on a random canvas in the
+    styles of ``styles.STYLES`` in turn. Returns ``{"unipen_digits": ..., "unipen_others":
+    ...}``."""
+    from digitlib import data
+    from digitlib.styles import STYLES, render_in_style
+
+    sources = set(HELD_OUT.unipen_sources)
+    rows = {}
+    for kind, key in (("digits", "unipen_digits"), ("others", "unipen_others")):
+        characters = [
+            c
+            for c in data.load_unipen(kind)
+            if c.source in sources and (c.label >= 0 or c.char not in data.DIGIT_LIKE_CHARACTERS)
+        ]
+        rng = np.random.default_rng([config.seed, 7, len(key)])
+        cap = config.limit or (config.unipen_others if kind == "others" else None)
+        if cap and cap < len(characters):
+            pick = np.sort(rng.permutation(len(characters))[:cap])
+            characters = [characters[i] for i in pick]
+        drawn = [
+            render_in_style(c.strokes, STYLES[index % len(STYLES)], rng, traced=True)
+            for index, c in enumerate(characters)
+        ]
+        canvases = [canvas for canvas, _ in drawn]
+        readings = read_twice(
+            recognizer, canvases, [path for _, path in drawn], config.batch, config.strokes
+        )
+        tallies = (Tally(), Tally())
+        for character, results in zip(characters, readings, strict=True):
+            expected = str(character.label) if character.label >= 0 else ""
+            for tally, result in zip(tallies, results, strict=True):
+                if result is not None:
+                    tally.add(result, expected, character.char)
+        writers = [c.writer for c in characters]
+        institutions = [c.source for c in characters]
+
+        def make(
+            tally: Tally,
+            digits: bool = kind == "digits",
+            writers: list = writers,
+            institutions: list = institutions,
+        ) -> dict:
+            if not digits:
+                return _not_digit_row(tally)
+            return {
+                **_digit_row(tally, writers),
+                "by_source": by_writer(institutions, tally.right),
+            }
+
+        row = {"count": len(characters), "sources": sorted(sources), **make(tallies[0])}
+        if tallies[1].right:
+            row[WITH_STROKES] = make(tallies[1])
+        rows[key] = row
+        if progress is not None:
+            progress(f"held-out UNIPEN {kind}", len(characters), len(characters))
+    return rows
+
+
+def digit_vs_not(metrics: dict, within: str | None = None) -> dict:
     """The ROC of ``digit_score`` for held-out digits (``canvas_digits`` and every
-    ``digits_<style>``) against held-out non-digits (``doodles`` and ``symbols``), with the
-    operating point the decision makes. Takes the ``scores`` out of those rows."""
+    ``digits_<style>``) against held-out non-digits (``doodles`` and ``symbols``), with the operating point the decision makes. Takes the ``scores`` out
+    of those rows (of their ``within`` part, e.g. ``WITH_STROKES``, when given); {} when a side
+    has none."""
     positive, negative = [], []
     for key in list(metrics):
         row = metrics[key]
+        if isinstance(row, dict) and within is not None:
+            row = row.get(within)
         if not isinstance(row, dict) or "scores" not in row:
             continue
         scores = row.pop("scores")
+        if key.startswith("unipen_"):  # reported on their own: the ROC keeps its populations
+            continue
         if key == "canvas_digits" or key.startswith("digits_"):
             positive += scores
         else:
             negative += scores
+    if not positive or not negative:
+        return {}
     positive_scores = np.array([score for score, _ in positive])
     negative_scores = np.array([score for score, _ in negative])
     roc = roc_curve(positive_scores, negative_scores)
@@ -513,6 +707,12 @@ def evaluate(
     models = load_models(models_dir, runtime)
     ensemble = Ensemble(models)
     recognizer = _recognizer(models)
+    stroke_model = load_stroke_model(models_dir, runtime) if config.strokes else None
+    if stroke_model is not None:
+        from digitlib.recognize import read_fusion
+
+        recognizer.set_stroke_model(stroke_model, "shipped")
+        recognizer.fusion = read_fusion(models_dir)
     started = time.monotonic()
     metrics: dict = {
         "seed": config.seed,
@@ -533,12 +733,48 @@ def evaluate(
                 recognizer, style, config, progress
             )
         metrics["symbols"] = evaluate_symbols(recognizer, config, progress)
+        metrics.update(evaluate_unipen(recognizer, config, progress))
+        if stroke_model is not None:
+            metrics[f"digit_vs_not_{WITH_STROKES}"] = digit_vs_not(metrics, WITH_STROKES)
         metrics["digit_vs_not"] = digit_vs_not(metrics)
     metrics["predict_latency_ms"] = measure_latency(ensemble)
     metrics["seconds"] = round(time.monotonic() - started, 1)
     metrics["targets"] = check_targets(metrics)
     metrics["targets_14"] = check_targets(metrics, TARGETS_14)
+    if stroke_model is not None:
+        metrics["targets_26"] = check_targets(strokes_view(metrics), TARGETS_26)
     return metrics
+
+
+def strokes_view(metrics: dict) -> dict:
+    """The rows read with strokes as rows of their own (``row[WITH_STROKES]`` as ``row``), with
+    the worst held-out writer of each style read with and without strokes
+    (``worst_writer.<row>`` and ``worst_writer_images.<row>``), for ``check_targets``."""
+    view = {key: row[WITH_STROKES] for key, row in metrics.items() if _has_strokes(row)}
+    view["digit_vs_not"] = metrics.get(f"digit_vs_not_{WITH_STROKES}", {})
+    worst, worst_images = {}, {}
+    for key, row in metrics.items():
+        if _has_strokes(row) and "by_writer" in row and not key.startswith("unipen_"):
+            worst[key] = min(w["text_exact"] for w in row[WITH_STROKES]["by_writer"].values())
+            worst_images[key] = min(w["text_exact"] for w in row["by_writer"].values())
+    view["worst_writer"], view["worst_writer_images"] = worst, worst_images
+    view["worst_writer_gain"] = {key: worst[key] - worst_images[key] for key in worst}
+    return view
+
+
+def _has_strokes(row: object) -> bool:
+    return isinstance(row, dict) and isinstance(row.get(WITH_STROKES), dict)
+
+
+def load_stroke_model(models_dir: Path = SHIPPED_MODELS_DIR, runtime: str = "lean"):
+    """The stroke model of ``models_dir`` (``strokes.keras``, read lean through its inference
+    file), or None when the folder has none."""
+    from digitlib.recognize import CHECKPOINT_FILES, _load_checkpoint
+
+    path = Path(models_dir) / CHECKPOINT_FILES[STROKE_MODEL]
+    if not path.is_file():
+        return None
+    return _load_checkpoint(path, STROKE_MODEL, runtime)[0]
 
 
 @dataclass(frozen=True)

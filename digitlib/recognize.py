@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlib.config import MODEL_NAMES, OTHER, RUNTIMES, SHIPPED_MODELS_DIR
+from digitlib.config import MODEL_NAMES, OTHER, RUNTIMES, SHIPPED_MODELS_DIR, STROKE_MODEL
 from digitlib.decision import (  # noqa: F401  (the decision's public names, read from here too)
     DecisionParams,
     FusionParams,
@@ -42,7 +42,12 @@ from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model
 from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
 
 #: Checkpoint file of each model in a models folder.
-CHECKPOINT_FILES = {"numpy_fnn": "numpy_fnn.npz", "fnn": "fnn.keras", "cnn": "cnn.keras"}
+CHECKPOINT_FILES = {
+    "numpy_fnn": "numpy_fnn.npz",
+    "fnn": "fnn.keras",
+    "cnn": "cnn.keras",
+    STROKE_MODEL: "strokes.keras",
+}
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,13 @@ class Recognizer:
         Problems met while loading (skipped checkpoints), shown by ``warnings``.
     decision, segmentation : DecisionParams, SegmentParams
         Thresholds.
+    stroke_model : Classifier of (N, 64, 6) stroke inputs, optional
+        Reads the pen's path of every segment drawn with strokes (``digitlib.strokes.encode``);
+        its probabilities appear in ``Segment.probabilities`` under ``"strokes"``.
+    fusion : FusionParams
+        How a segment's stroke reading joins the image models' (``digitlib.decision.fuse``):
+        for such a segment ``"ensemble"`` is the fused reading and ``"images"`` the image
+        models' ensemble alone.
     """
 
     def __init__(
@@ -212,13 +224,20 @@ class Recognizer:
         warnings: Sequence[str] = (),
         decision: DecisionParams = DecisionParams(),
         segmentation: SegmentParams = DEFAULT_PARAMS,
+        stroke_model: object | None = None,
+        fusion: FusionParams = FusionParams(),
     ) -> None:
         self.decision = decision
+        self.fusion = fusion
         self.segmentation = segmentation
         self.warnings: list[str] = list(warnings)
         self._lock = threading.Lock()
         self._second_look_decision: tuple[DecisionParams, DecisionParams] | None = None
         self._state = self._build_state(models, weights, versions)
+        #: (stroke model or None, its version): swapped whole, like ``_state``.
+        self._strokes: tuple[object | None, int | str | None] = (None, None)
+        if stroke_model is not None:
+            self.set_stroke_model(stroke_model, (versions or {}).get(STROKE_MODEL, "unversioned"))
 
     @staticmethod
     def _build_state(models, weights, versions):
@@ -289,6 +308,25 @@ class Recognizer:
             # once): online learning, which calls this, does not wait for it.
             self._state = state
 
+    @property
+    def stroke_model(self) -> object | None:
+        """The model that reads segments' strokes, or None (drawings are read from the image)."""
+        return self._strokes[0]
+
+    @property
+    def stroke_version(self) -> int | str | None:
+        """The stroke model's store version (``"shipped"`` for ``models/``), or None."""
+        return self._strokes[1]
+
+    def set_stroke_model(self, model: object | None, version: int | str = "unversioned") -> None:
+        """Swap in a new stroke model (or None to read images only) at once."""
+        if model is not None and not callable(getattr(model, "predict_proba", None)):
+            raise ValueError(
+                "the stroke model has no predict_proba(inputs) method; expected a "
+                "digitlib.models.Classifier of (N, 64, 6) stroke inputs"
+            )
+        self._strokes = (model, version if model is not None else None)
+
     def explain(self, segment: Segment) -> np.ndarray:
         """Which ink made the ensemble read ``segment`` as it did: float32 (28, 28), positive
         where covering the ink lowers the probability of its label (``digitlib.explain``)."""
@@ -341,6 +379,7 @@ class Recognizer:
         whole drawings whose reading depends on them (``whole_matters``) in a second.
         ``strokes``: one entry per image, each as ``recognize`` takes it (or None)."""
         ensemble, _ = self._state  # one snapshot: set_models() may swap meanwhile
+        stroke_model, _ = self._strokes
         self._check_model(model, ensemble)
         if strokes is not None and len(strokes) != len(images):
             raise ValueError(
@@ -364,10 +403,13 @@ class Recognizer:
             )
             looked = set(rows_looked.tolist())
         second_look = self._after_second_look()
+        pen_rows = read_strokes(stroke_model, prepared)
         readings, start = [], 0
-        for item in prepared:
+        for item, pen_row in zip(prepared, pen_rows, strict=True):
             count = len(item.inputs)
             rows = {name: values[start : start + count] for name, values in outputs.items()}
+            if pen_row is not None:
+                rows = with_fusion(rows, pen_row, self.fusion)
             params = second_look if start in looked else self.decision
             labels = self._segment_labels(item, rows, model, params)
             readings.append((item, rows, params, start in looked, labels))
@@ -380,7 +422,7 @@ class Recognizer:
         wholes = read_wholes(ensemble, [readings[index][0] for index in needing])
         whole_of = dict(zip(needing, wholes, strict=True))
         return [
-            self._read(*reading, model, whole_of.get(index))
+            self._read(*reading, model, whole_of.get(index), stroke_model)
             for index, reading in enumerate(readings)
         ]
 
@@ -417,11 +459,16 @@ class Recognizer:
         labels: list[tuple[int, float]] | None,
         model: str,
         whole: tuple[np.ndarray, dict] | None,
+        stroke_model: object | None = None,
     ) -> Result:
         if not item.inputs:
             return Result("", [], model)
         if labels is None:  # the learned gate decides one segment read by the ensemble
-            probabilities = {name: values[0].tolist() for name, values in rows.items()}
+            probabilities = {
+                name: values[0].tolist()
+                for name, values in rows.items()
+                if not np.isnan(values[0, 0])
+            }
             shape = item.shapes[0] if item.shapes else (0, 0.0, 0)
             label, confidence = decide_one(
                 params.gate, probabilities, shape, item.boxes[0], looked_again
@@ -435,6 +482,11 @@ class Recognizer:
             label = decide_whole(labels, whole_rows[model], item.boxes, params)
             if label is not None:
                 probabilities = {name: values.tolist() for name, values in whole_rows.items()}
+                whole_strokes = item.owned(None)
+                if stroke_model is not None and whole_strokes:
+                    drawn = [item.strokes[i] for i in whole_strokes]
+                    row = stroke_model.predict_proba(encode_strokes([drawn]))[0]
+                    probabilities[STROKE_MODEL] = row.tolist()
                 segment = Segment(
                     label,
                     float(whole_rows[model][label]),
@@ -446,7 +498,11 @@ class Recognizer:
                 return Result("" if label == OTHER else str(label), [segment], model)
         segments = []
         for index, (label, confidence) in enumerate(labels):
-            probabilities = {name: values[index].tolist() for name, values in rows.items()}
+            probabilities = {
+                name: values[index].tolist()
+                for name, values in rows.items()
+                if not np.isnan(values[index, 0])
+            }
             segments.append(
                 Segment(
                     label,
@@ -459,6 +515,54 @@ class Recognizer:
             )
         text = "".join(str(segment.label) for segment in segments if segment.label != OTHER)
         return Result(text, segments, model)
+
+
+def with_fusion(
+    rows: dict[str, np.ndarray], pen_rows: np.ndarray, params: FusionParams
+) -> dict[str, np.ndarray]:
+    """One drawing's model rows (name -> float32 (S, 11)) with the stroke model's ``pen_rows``
+    (S, 11; NaN rows for segments without strokes) added as ``"strokes"``, the image ensemble
+    kept as ``"images"`` and ``"ensemble"`` fused with the strokes where there are strokes
+    (``digitlib.decision.fuse``). ``rows`` is not changed."""
+    drawn = ~np.isnan(pen_rows[:, 0])
+    fused = rows["ensemble"].copy()
+    if drawn.any():
+        fused[drawn] = fuse(rows["ensemble"][drawn], pen_rows[drawn], params)
+    return {**rows, "images": rows["ensemble"], STROKE_MODEL: pen_rows, "ensemble": fused}
+
+
+def encode_strokes(drawings: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """The stroke model's input for each drawing's strokes: float32 (N, 64, 6)."""
+    from digitlib.strokes import encode_many
+
+    return encode_many(drawings)
+
+
+def read_strokes(stroke_model, prepared: Sequence[_Prepared]) -> list[np.ndarray | None]:
+    """The stroke model's probabilities of every segment drawn with strokes, in one batch: per
+    drawing None (no stroke model, or no strokes given) or float32 (S, 11), NaN rows for the
+    segments that no stroke belongs to."""
+    if stroke_model is None:
+        return [None] * len(prepared)
+    wanted = [
+        (index, segment, [item.strokes[i] for i in indices])
+        for index, item in enumerate(prepared)
+        if item.stroke_indices is not None
+        for segment, indices in enumerate(item.stroke_indices)
+        if indices
+    ]
+    rows: list[np.ndarray | None] = [
+        np.full((len(item.inputs), 11), np.nan, np.float32)
+        if item.stroke_indices is not None and item.inputs
+        else None
+        for item in prepared
+    ]
+    if not wanted:
+        return rows
+    probabilities = stroke_model.predict_proba(encode_strokes([drawn for _, _, drawn in wanted]))
+    for (index, segment, _), row in zip(wanted, probabilities, strict=True):
+        rows[index][segment] = row
+    return rows
 
 
 def whole_needed(
@@ -566,9 +670,13 @@ def _load_checkpoint(path: Path, name: str, runtime: str) -> tuple[object, list[
     return model, warnings
 
 
+#: Every model a recognizer loads: the image models and the stroke model.
+_LOADED = (*MODEL_NAMES, STROKE_MODEL)
+
+
 def _load_from_folder(models_dir: Path, runtime: str) -> tuple[dict, dict, list[str]]:
     models, versions, warnings = {}, {}, []
-    for name in MODEL_NAMES:
+    for name in _LOADED:
         path = models_dir / CHECKPOINT_FILES[name]
         if not path.is_file():
             warnings.append(f"{name}: no checkpoint at {path}; the model is left out")
@@ -591,7 +699,7 @@ def _load_from_store(store, models_dir: Path | None, runtime: str) -> tuple[dict
         store = open_store(str(store))
     registry = ModelRegistry(store, shipped_dir=models_dir)
     models, versions, warnings = {}, {}, []
-    for name in MODEL_NAMES:
+    for name in _LOADED:
         try:
             if runtime == "lean":
                 loaded = registry.load_inference(name)
@@ -606,6 +714,29 @@ def _load_from_store(store, models_dir: Path | None, runtime: str) -> tuple[dict
     return models, versions, warnings
 
 
+#: Beside the stroke model's checkpoint: the fusion chosen for it (``FusionParams`` fields).
+FUSION_FILE = "fusion.json"
+
+
+def read_fusion(models_dir: Path) -> FusionParams:
+    """The ``FusionParams`` in ``models_dir/fusion.json``; the defaults when there is none.
+    Raises ``ValueError`` naming the file when it is not such a JSON object."""
+    import json
+    from dataclasses import fields
+
+    path = Path(models_dir) / FUSION_FILE
+    if not path.is_file():
+        return FusionParams()
+    known = {f.name for f in fields(FusionParams)}
+    try:
+        values = json.loads(path.read_text())
+        if not isinstance(values, dict) or not set(values) <= known:
+            raise ValueError(f"expected an object with some of {sorted(known)}")
+        return FusionParams(**{k: float(v) for k, v in values.items()})
+    except ValueError as error:
+        raise ValueError(f"{path}: not a fusion file ({error})") from None
+
+
 def load_recognizer(
     models_dir: str | Path | None = None,
     store: object | None = None,
@@ -618,8 +749,8 @@ def load_recognizer(
     Parameters
     ----------
     models_dir : path, optional
-        Folder of checkpoints (``numpy_fnn.npz``, ``fnn.keras``, ``cnn.keras``); the shipped
-        ``models/`` when None.
+        Folder of checkpoints (``numpy_fnn.npz``, ``fnn.keras``, ``cnn.keras`` and the stroke
+        model's ``strokes.keras``); the shipped ``models/`` when None.
     store : Store or store URL, optional
         When given, each model's current version is loaded from the store's model registry
         (``digitlib.store.ModelRegistry``), falling back to older versions and then to the
@@ -641,6 +772,7 @@ def load_recognizer(
         models, versions, warnings = _load_from_store(store, folder, runtime)
     else:
         models, versions, warnings = _load_from_folder(folder, runtime)
+    stroke_model = models.pop(STROKE_MODEL, None)
     if not models:
         problems = "\n  ".join(warnings)
         raise ValueError(
@@ -650,7 +782,14 @@ def load_recognizer(
             "models_dir= the folder that holds them."
         )
     weights = {n: w for n, w in weights.items() if n in models} if weights else None
-    recognizer = Recognizer(models, weights, versions=versions, warnings=warnings)
+    recognizer = Recognizer(
+        models,
+        weights,
+        versions=versions,
+        warnings=warnings,
+        stroke_model=stroke_model,
+        fusion=read_fusion(folder),
+    )
     _warm_up(recognizer._state[0])
     return recognizer
 

@@ -178,9 +178,11 @@ def render_in_style(
     rng: np.random.Generator | int | None = None,
     *,
     canvas_range: tuple[int, int] = (200, 600),
-) -> np.ndarray:
+    traced: bool = False,
+) -> np.ndarray | tuple[np.ndarray, Strokes]:
     """``strokes`` drawn in ``style`` on a random canvas (``data.random_style``: size, position,
-    RGBA or RGB) with the style's stroke width. Returns uint8 (H, W, 4) or (H, W, 3)."""
+    RGBA or RGB) with the style's stroke width. Returns uint8 (H, W, 4) or (H, W, 3); with
+    ``traced``, ``(canvas, strokes)`` as ``data.render_strokes`` does."""
     from dataclasses import replace
 
     from digitlib import data
@@ -194,7 +196,7 @@ def render_in_style(
     height = min(canvas.height, min(canvas.canvas_size) - 2.5 * width)
     canvas = replace(canvas, line_width=width, height=max(height, 8.0))
     canvas = replace(canvas, center=_keep_on_canvas(canvas))
-    return data.render_strokes(drawn, canvas)
+    return data.render_strokes(drawn, canvas, traced=traced)
 
 
 def _keep_on_canvas(style) -> tuple[float, float]:

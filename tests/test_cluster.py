@@ -103,6 +103,26 @@ def test_cluster_config_needs_a_shared_store():
         ClusterConfig(workers=0)
 
 
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (ClusterConfig(workers=2, pool_size=2), 13),  # 27 kernels fit in 4 GiB, split in two
+        (ClusterConfig(workers=4, pool_size=2), 6),
+        (ClusterConfig(workers=40, pool_size=2), 2),  # never below the pool
+        (ClusterConfig(workers=2, pool_size=2, max_kernels=5), 5),
+    ],
+)
+def test_servers_on_one_machine_share_its_kernel_budget(config, expected):
+    assert config.kernels_per_server(4 * 2**30) == expected
+
+
+def test_cluster_config_checks_the_kernel_budget():
+    with pytest.raises(ValueError, match="at least pool_size"):
+        ClusterConfig(pool_size=2, max_kernels=1)
+    with pytest.raises(ValueError, match="max_kernels must be 0"):
+        ClusterConfig(max_kernels=-1)
+
+
 def test_versions_text_names_each_models_version():
     assert versions_text({"numpy_fnn": "shipped", "cnn": 3, "fnn": 2}) == (
         "read by cnn v3, fnn v2, numpy_fnn shipped"

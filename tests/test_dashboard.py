@@ -540,6 +540,33 @@ def test_dashboard_without_models_still_loads_and_says_why():
     assert "should be digits" in dashboard.status.value
 
 
+def test_a_drawing_is_read_with_its_strokes_and_shows_their_order():
+    from digitlib.dashboard import Dashboard, Services
+    from digitlib.recognize import load_recognizer
+
+    recognizer = load_recognizer()
+    assert recognizer.stroke_model is not None  # the shipped stroke model
+    dashboard = Dashboard(Services(recognizer))
+    dashboard.pad.load(
+        [np.array([[60, 40], [60, 200]], np.float32), np.array([[30, 80], [60, 40]], np.float32)],
+        [10.0, 10.0],
+    )
+    dashboard.guard(dashboard.read)()
+    (segment,) = dashboard.result.segments
+    assert segment.strokes == (0, 1)
+    assert "strokes" in segment.probabilities and "images" in segment.probabilities
+    assert 'dl-model-name">strokes<' in dashboard.inspect.value
+    assert (
+        'class="dl-strokes"' in dashboard.inspect.value and ">2</text>" in dashboard.inspect.value
+    )
+
+
+def test_stroke_order_svg_numbers_each_stroke_where_it_began():
+    svg = render.stroke_order_svg([np.array([[0, 0], [0, 10]]), np.array([[5, 0], [5, 10]])])
+    assert svg.count("<polyline") == 2 and ">1</text>" in svg and ">2</text>" in svg
+    assert render.stroke_order_svg([]) == ""
+
+
 def test_verdict_says_which_models_learned_and_which_did_not():
     from digitlib.dashboard.app import verdict_html
     from digitlib.learn import SegmentFigures, Update, UpdateMetrics, ValidationFigures

@@ -253,6 +253,11 @@ def test_mouse_digits_read_live(desktop, handwriting, results_dir):
         desktop.wait_for_function(f"window.__dl.changes.length > {seen}", timeout=READING_TIMEOUT)
     expect_reading(desktop, "4721")
     expect_no_errors(desktop)
+    # The strokes reached the stroke model: "look inside" shows its answer for every digit,
+    # and the strokes in the order they were read.
+    inspect = desktop.locator(".digitlib-inspect")
+    expect(inspect.locator(".dl-model-name", has_text="strokes")).to_have_count(4)
+    expect(inspect.locator("svg.dl-strokes")).to_have_count(4)
     delays = stroke_to_reading_ms(desktop)
     median = statistics.median(delays)
     # Speed is measured by make bench (target 300 ms); here every stroke must get its reading.

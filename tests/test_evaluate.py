@@ -147,3 +147,41 @@ def test_report_shows_each_held_out_writer_per_row():
     assert lines[1].split() == ["writer", "pen", "finger", "numbers"]
     assert lines[2].split() == ["26", "100.00%", "50.00%", "-"]
     assert lines[3].split() == ["28", "-", "0.00%", "75.00%"]
+
+
+def test_predict_cli_reads_a_drawing_saved_with_strokes_as_the_recognizer_does(tmp_path, capsys):
+    from digitlib import data
+    from digitlib.dashboard.render import png_bytes, render_drawing
+    from digitlib.recognize import load_recognizer
+    from digitlib.store import DrawingStore, LocalStore
+
+    digits = [d for d in data.load_pendigits() if d.writer == 27][:2]
+    _, strokes = data.render_number([d.strokes for d in digits], 0, rgba=True, traced=True)
+    height, width = 300, max(int(max(s[:, 0].max() for s in strokes)) + 20, 300)
+    record = {
+        "canvas_size": [height, width],
+        "strokes": [{"points": s.tolist(), "width": 12.0} for s in strokes],
+    }
+    image = render_drawing(strokes, [12.0] * len(strokes), (height, width))
+    store = DrawingStore(LocalStore(tmp_path / "store"))
+    store.save(png_bytes(image), "".join(str(d.label) for d in digits), strokes=record)
+    exported = store.export(tmp_path / "set.npz", format="npz")
+    line = (tmp_path / "set.npz.strokes.jsonl").read_text().splitlines()[0]
+    assert len(exported.paths) == 2
+    path = tmp_path / "drawing.json"
+    path.write_text(line)
+    assert main(["predict", str(path), "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    expected = load_recognizer().recognize(image, strokes=strokes)
+    assert output["text"] == expected.text == "".join(str(d.label) for d in digits)
+    assert [s["strokes"] for s in output["segments"]] == [
+        list(s.strokes) for s in expected.segments
+    ]
+    assert sum(len(s["strokes"]) for s in output["segments"]) == len(strokes)
+
+
+def test_predict_cli_refuses_a_json_that_is_not_a_drawing(tmp_path, capsys):
+    path = tmp_path / "drawing.json"
+    path.write_text('{"canvas_size": [100, 100], "strokes": [{"points": [[1, 2, 3]]}]}')
+    assert main(["predict", str(path)]) == 1
+    assert "not a drawing with strokes" in capsys.readouterr().err

@@ -45,20 +45,26 @@ def test_a_reading_process_never_imports_tensorflow():
         recognizer = digitlib.load_recognizer()
         rng = np.random.default_rng(0)
         digits = [d for d in data.load_pendigits() if d.writer == 27][:50]
-        texts = [
-            recognizer.recognize(data.render_strokes(d.strokes, data.random_style(rng))).text
-            for d in digits
-        ]
+        texts, stroke_reads = [], 0
+        for d in digits:
+            canvas, path = data.render_strokes(d.strokes, data.random_style(rng), traced=True)
+            result = recognizer.recognize(canvas, strokes=path)
+            texts.append(result.text)
+            stroke_reads += all("strokes" in s.probabilities for s in result.segments)
         right = sum(text == str(d.label) for text, d in zip(texts, digits))
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
         kinds = sorted({type(m).__name__ for m in recognizer.models.values()})
-        print(json.dumps({"right": right, "heavy": heavy, "kinds": kinds}))
+        stroke_kind = type(recognizer.stroke_model).__name__
+        print(json.dumps({"right": right, "heavy": heavy, "kinds": kinds,
+                          "stroke_kind": stroke_kind, "stroke_reads": stroke_reads}))
         """
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["heavy"] == [], f"reading imported {report['heavy']}"
     assert report["kinds"] == ["InferenceModel", "NumpyFNN"]
+    assert report["stroke_kind"] == "InferenceModel"
+    assert report["stroke_reads"] == 50  # every drawing's strokes were read by the stroke model
     assert report["right"] >= 45  # it really read them
 
 

@@ -10,7 +10,15 @@ import pytest
 
 from digitlib import data
 from digitlib.config import SHIPPED_MODELS_DIR
-from digitlib.evaluate import TARGETS, TARGETS_14, evaluate, load_models
+from digitlib.evaluate import (
+    TARGETS,
+    TARGETS_14,
+    TARGETS_26,
+    WITH_STROKES,
+    evaluate,
+    load_models,
+    strokes_view,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +58,30 @@ def test_metrics_card_is_what_evaluate_measures(measured, card, targets, key):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(TARGETS_26))
+def test_metrics_card_read_with_strokes_is_what_evaluate_measures(measured, card, key):
+    # Every row read with the strokes too, and the worst writer with and without them.
+    section, measure = key.split(".")
+    now, then = strokes_view(measured), strokes_view(card)
+    row = measured.get(section, {})
+    count = row.get("count") or min(row.get("positives", 250), row.get("negatives", 250))
+    if section.startswith("worst_writer"):
+        count = 250  # one drawing of the writer's ~250
+    assert then[section][measure] == pytest.approx(now[section][measure], abs=1.01 / count)
+    assert card["targets_26"][key]["met"] == measured["targets_26"][key]["met"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "row", ["canvas_digits", "digits_finger", "digits_mouse", "digits_thick", "digits_thin"]
+)
+def test_every_row_is_read_with_strokes_too(measured, row):
+    with_strokes = measured[row][WITH_STROKES]
+    assert set(with_strokes["by_writer"]) == set(measured[row]["by_writer"])
+    assert 0.0 < with_strokes["text_exact"] <= 1.0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "row",
     ["canvas_digits", "digits_finger", "digits_mouse", "digits_thick", "digits_thin", "numbers"],
@@ -67,7 +99,7 @@ def test_metrics_card_by_writer_is_what_evaluate_measures(measured, card, row):
 
 
 def test_shipped_files_are_small_and_load_safely():
-    for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz"):
+    for name in ("cnn.keras", "fnn.keras", "numpy_fnn.npz", "strokes.keras", "strokes.infer.npz"):
         assert (SHIPPED_MODELS_DIR / name).stat().st_size < 10_000_000
 
 

@@ -167,6 +167,73 @@ def test_recognize_many_takes_one_stroke_list_per_image(recognizer):
         recognizer.recognize_many([drawing(), drawing()], strokes=[None])
 
 
+class StrokeCounter:
+    """A stand-in stroke model: reads a segment as the digit of its number of strokes (1 for
+    one stroke, 2 for two...), sure; records the inputs it was given."""
+
+    def __init__(self):
+        self.calls: list[np.ndarray] = []
+
+    def predict_proba(self, inputs: np.ndarray) -> np.ndarray:
+        inputs = np.asarray(inputs)
+        assert inputs.dtype == np.float32 and inputs.shape[1:] == (64, 6)
+        self.calls.append(inputs)
+        rows = np.zeros((len(inputs), 11), np.float32)
+        rows[np.arange(len(inputs)), inputs[:, :, 5].sum(axis=1).astype(int)] = 1.0
+        return rows
+
+
+def test_the_stroke_model_reads_each_segment_with_strokes_in_one_batch(recognizer):
+    counter = StrokeCounter()
+    recognizer.set_stroke_model(counter, 3)
+    split_bar = [BAR[:2], BAR[1:]]
+    result = recognizer.recognize(drawing(), strokes=[RING, *split_bar])
+    ring, bar = result.segments
+    assert len(counter.calls) == 1 and len(counter.calls[0]) == 2
+    assert np.argmax(ring.probabilities["strokes"]) == 1
+    assert np.argmax(bar.probabilities["strokes"]) == 2
+    assert recognizer.stroke_model is counter and recognizer.stroke_version == 3
+
+
+def test_a_sure_stroke_reading_settles_what_the_picture_leaves_open():
+    recognizer = Recognizer({"fixed": FixedModel("fixed", 7, 0.5)}, stroke_model=StrokeCounter())
+    assert recognizer.recognize(drawing()).text == ""  # 50% sure of a 7: not enough
+    result = recognizer.recognize(drawing(), strokes=[RING, BAR])
+    assert result.text == "11"  # one stroke each
+    for segment in result.segments:
+        assert np.argmax(segment.probabilities["images"]) == 7
+        assert np.argmax(segment.probabilities["ensemble"]) == 1
+        assert segment.confidence == pytest.approx(max(segment.probabilities["ensemble"]))
+
+
+def test_the_fusion_is_chosen_by_the_recognizer():
+    from digitlib.decision import FusionParams
+
+    images_only = FusionParams(weight=0.0)
+    recognizer = Recognizer(
+        {"fixed": FixedModel("fixed", 7, 0.5)}, stroke_model=StrokeCounter(), fusion=images_only
+    )
+    assert recognizer.recognize(drawing(), strokes=[RING, BAR]).text == ""
+
+
+def test_without_strokes_the_stroke_model_is_not_asked(recognizer):
+    counter = StrokeCounter()
+    recognizer.set_stroke_model(counter)
+    result = recognizer.recognize(drawing())
+    assert counter.calls == [] and all("strokes" not in s.probabilities for s in result.segments)
+
+
+def test_a_segment_no_stroke_belongs_to_has_no_stroke_reading(recognizer):
+    recognizer.set_stroke_model(StrokeCounter())
+    ring, bar = recognizer.recognize(drawing(), strokes=[RING]).segments
+    assert "strokes" in ring.probabilities and "strokes" not in bar.probabilities
+
+
+def test_a_stroke_model_must_read():
+    with pytest.raises(ValueError, match=r"no predict_proba\(inputs\) method"):
+        Recognizer({"fixed": FixedModel("fixed", 1)}, stroke_model=object())
+
+
 def test_segments_go_through_each_model_in_one_batch():
     fixed = FixedModel("fixed", 3)
     recognizer = Recognizer({"fixed": fixed})

@@ -91,7 +91,13 @@ def _target_lines(title: str, metrics: dict, checks: dict) -> list[str]:
 def _writer_lines(metrics: dict) -> list[str]:
     """Held-out writers' digits and numbers read right, one line per writer, one column per row
     (``pen`` is ``canvas_digits``; ``numbers`` last)."""
-    rows = [k for k in metrics if isinstance(metrics[k], dict) and "by_writer" in metrics[k]]
+    rows = [
+        k
+        for k in metrics
+        if isinstance(metrics[k], dict)
+        and "by_writer" in metrics[k]
+        and not k.startswith("unipen")
+    ]
     rows.sort(key=lambda k: k == "numbers")
     if not rows:
         return []
@@ -110,6 +116,49 @@ def _writer_lines(metrics: dict) -> list[str]:
     return lines + [""]
 
 
+#: The figure each row is compared by, with and without strokes.
+_ROW_MEASURES = {
+    "canvas_digits": "text_exact",
+    "digits_finger": "text_exact",
+    "digits_mouse": "text_exact",
+    "digits_thick": "text_exact",
+    "digits_thin": "text_exact",
+    "numbers": "text_exact",
+    "unipen_digits": "text_exact",
+    "doodles": "empty_text",
+    "symbols": "empty_text",
+    "unipen_others": "empty_text",
+}
+
+
+def _strokes_lines(metrics: dict) -> list[str]:
+    """Every row read from the image alone and with the strokes, and the worst writer of each."""
+    from digitlib.evaluate import WITH_STROKES
+
+    lines = [
+        "every row, image only and with strokes (the worst writer or institution in brackets)",
+        f"  {'row':16} {'count':>6} {'image only':>20} {'with strokes':>20}",
+    ]
+    for key, measure in _ROW_MEASURES.items():
+        row = metrics.get(key)
+        if not isinstance(row, dict) or WITH_STROKES not in row:
+            continue
+        cells = []
+        for part in (row, row[WITH_STROKES]):
+            cell = f"{part[measure] * 100:.2f}%"
+            groups = part.get("by_source") or part.get("by_writer")
+            if groups:
+                cell += f" ({min(g['text_exact'] for g in groups.values()) * 100:.1f}%)"
+            cells.append(cell)
+        lines.append(f"  {key:16} {row['count']:>6} {cells[0]:>20} {cells[1]:>20}")
+    both = metrics.get("digit_vs_not", {}), metrics.get(f"digit_vs_not_{WITH_STROKES}", {})
+    if all(both):
+        lines.append(
+            f"  {'digit vs not AUROC':23} {both[0]['auroc']:>20.4f} {both[1]['auroc']:>20.4f}"
+        )
+    return lines + [""]
+
+
 def format_report(metrics: dict) -> str:
     """The targets tables as text, then the digit-vs-not curve and the per-model figures."""
     lines = [
@@ -120,6 +169,15 @@ def format_report(metrics: dict) -> str:
     lines += _target_lines("issue 3 targets", metrics, metrics["targets"])
     if "targets_14" in metrics:
         lines += _target_lines("issue 14 targets", metrics, metrics["targets_14"])
+    if "targets_26" in metrics:
+        from digitlib.evaluate import strokes_view
+
+        lines += _target_lines(
+            "reading the pen: targets read with strokes",
+            strokes_view(metrics),
+            metrics["targets_26"],
+        )
+        lines += _strokes_lines(metrics)
     roc = metrics.get("digit_vs_not")
     if roc:
         point = roc["operating_point"]

@@ -8,9 +8,14 @@ import json
 import time
 from pathlib import Path
 
-from digitlib.config import MODEL_NAMES, SHIPPED_MODELS_DIR
+from digitlib.config import MODEL_NAMES, SHIPPED_MODELS_DIR, STROKE_MODEL
 
-FILE_NAMES = {"cnn": "cnn.keras", "fnn": "fnn.keras", "numpy_fnn": "numpy_fnn.npz"}
+FILE_NAMES = {
+    "cnn": "cnn.keras",
+    "fnn": "fnn.keras",
+    "numpy_fnn": "numpy_fnn.npz",
+    STROKE_MODEL: "strokes.keras",
+}
 
 
 def limit_blas_threads() -> None:
@@ -44,9 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--model",
-        choices=[*MODEL_NAMES, "all"],
+        choices=[*MODEL_NAMES, STROKE_MODEL, "all"],
         default="all",
-        help="which model to train (default: all)",
+        help="which model to train (default: all: the image models, then the stroke model)",
     )
     parser.add_argument(
         "--epochs",
@@ -119,8 +124,6 @@ def run(args: argparse.Namespace) -> int:
         from digitlib.cli import distributed
 
         return distributed.run(args)
-    from tqdm import tqdm
-
     from digitlib import train
 
     if args.epochs is not None and args.epochs < 1:
@@ -133,8 +136,125 @@ def run(args: argparse.Namespace) -> int:
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    names = list(MODEL_NAMES) if args.model == "all" else [args.model]
+    names = [*MODEL_NAMES, STROKE_MODEL] if args.model == "all" else [args.model]
     args.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    if STROKE_MODEL in names:
+        names.remove(STROKE_MODEL)
+        if names:
+            train_image_models(args, config, names)
+        train_stroke_model(args)
+    else:
+        train_image_models(args, config, names)
+    print(f"total {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _export(path: Path, name: str) -> None:
+    """Write the inference file beside a ``.keras`` checkpoint: what readings use."""
+    from digitlib.models.inference import export_checkpoint
+
+    exported = export_checkpoint(path, name=name)
+    print(f"{name}: inference file {exported} ({exported.stat().st_size / 1e6:.2f} MB)")
+
+
+def _write_card(out: Path, card: dict) -> None:
+    """Merge ``card`` into ``out/training.json`` (the models trained before keep their entry)."""
+    card_path = out / "training.json"
+    previous = json.loads(card_path.read_text()) if card_path.exists() else {}
+    merged = {**previous, **{k: v for k, v in card.items() if k != "models"}}
+    merged["models"] = {**previous.get("models", {}), **card["models"]}
+    card_path.write_text(json.dumps(merged, indent=2) + "\n")
+
+
+def train_stroke_model(args: argparse.Namespace) -> None:
+    """Train the stroke model (``digitlib.train_strokes``), save it with its inference file and
+    its entry in ``training.json``. Each epoch is checkpointed to the output file."""
+    from digitlib import train_strokes
+
+    settings = train_strokes.StrokeSettings(limit=args.limit)
+    if args.epochs is not None:
+        settings = dataclasses.replace(settings, epochs=args.epochs)
+    started = time.monotonic()
+    drawings = train_strokes.training_drawings(settings, rng=args.seed)
+    validation = train_strokes.fusion_drawings(limit=args.limit)
+    print(
+        f"{STROKE_MODEL}: {len(drawings.drawings)} training drawings ("
+        + ", ".join(f"{k} {v}" for k, v in drawings.summary().items())
+        + f"), {len(validation.drawings)} to validate on, hands kept out of training"
+    )
+    history = []
+
+    def progress(epoch, logs):
+        history.append({"epoch": epoch + 1, **{k: round(v, 5) for k, v in logs.items()}})
+        print(
+            f"{STROKE_MODEL} epoch {epoch + 1}/{settings.epochs}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in logs.items()),
+            flush=True,
+        )
+
+    path = args.out / FILE_NAMES[STROKE_MODEL]
+    model = train_strokes.train_stroke_model(
+        drawings,
+        settings,
+        seed=args.seed,
+        validation=validation,
+        progress=progress,
+        checkpoint=path,
+    )
+    model.save(path)
+    seconds = time.monotonic() - started
+    size = path.stat().st_size
+    print(f"{STROKE_MODEL}: {seconds:.0f} s, saved {path} ({size / 1e6:.2f} MB)")
+    _export(path, STROKE_MODEL)
+    choice = choose_and_write_fusion(args.out, validation, args.seed)
+    card = {
+        "models": {
+            STROKE_MODEL: {
+                "seed": args.seed,
+                "config": dataclasses.asdict(settings),
+                "data": drawings.summary(),
+                "seconds": round(seconds, 1),
+                "file": path.name,
+                "bytes": size,
+                "history": history,
+                "fusion": choice.to_json() if choice is not None else None,
+            }
+        }
+    }
+    _write_card(args.out, card)
+
+
+def choose_and_write_fusion(out: Path, validation, seed: int):
+    """Choose the fusion of the stroke model in ``out`` with the image models there
+    (``digitlib.tune_fusion``) on the ``validation`` drawings and write ``out/fusion.json``.
+    Returns the ``FusionChoice``; None (and a message) when ``out`` has no image models."""
+    from digitlib.recognize import FUSION_FILE, load_recognizer
+    from digitlib.tune_fusion import choose_fusion, read_for_fusion
+
+    try:
+        recognizer = load_recognizer(out)
+    except ValueError:  # no image model loads from ``out``
+        recognizer = None
+    if recognizer is None or recognizer.stroke_model is None:
+        print(f"{STROKE_MODEL}: no image models in {out}; the fusion is not chosen")
+        return None
+    readings = read_for_fusion(recognizer, validation, rng=seed)
+    choice = choose_fusion(readings)
+    (out / FUSION_FILE).write_text(json.dumps(dataclasses.asdict(choice.params), indent=2) + "\n")
+    print(
+        f"{STROKE_MODEL}: fusion {choice.params} on {choice.drawings} drawings of hands no model "
+        f"trained on: {choice.accuracy * 100:.2f}% (worst writer {choice.worst * 100:.2f}%), "
+        f"image alone {choice.image_accuracy * 100:.2f}% ({choice.image_worst * 100:.2f}%)"
+    )
+    return choice
+
+
+def train_image_models(args: argparse.Namespace, config, names: list[str]) -> None:
+    """Assemble the image training set and train the image models ``names`` in turn."""
+    from tqdm import tqdm
+
+    from digitlib import train
 
     started = time.monotonic()
     print("assembling the training set (cached in .cache/training after the first run)...")
@@ -203,20 +323,11 @@ def run(args: argparse.Namespace) -> int:
         size = path.stat().st_size
         print(f"{name}: {seconds:.0f} s, saved {path} ({size / 1e6:.2f} MB)")
         if path.suffix == ".keras":  # what readings use: no TensorFlow needed to read
-            from digitlib.models.inference import export_checkpoint
-
-            exported = export_checkpoint(path, name=name)
-            print(f"{name}: inference file {exported} ({exported.stat().st_size / 1e6:.2f} MB)")
+            _export(path, name)
         card["models"][name] = {
             "seconds": round(seconds, 1),
             "file": path.name,
             "bytes": size,
             "history": history,
         }
-        card_path = args.out / "training.json"
-        previous = json.loads(card_path.read_text()) if card_path.exists() else {}
-        merged = {**previous, **{k: v for k, v in card.items() if k != "models"}}
-        merged["models"] = {**previous.get("models", {}), **card["models"]}
-        card_path.write_text(json.dumps(merged, indent=2) + "\n")
-    print(f"total {time.monotonic() - started:.0f} s")
-    return 0
+        _write_card(args.out, card)

@@ -204,10 +204,11 @@ class Dashboard:
 
         image = np.full((96, 96), 255, np.uint8)
         image[16:80, 44:52] = 0  # a "1"
+        strokes = [np.array([[48.0, 16.0], [48.0, 79.0]])]
         try:
-            result = recognizer.recognize(image)
+            result = recognizer.recognize(image, strokes=strokes)
             saliency = [recognizer.explain(segment) for segment in result.segments]
-            render.segment_cards_html(result.segments, saliency)
+            render.segment_cards_html(result.segments, saliency, strokes)
         except Exception as error:  # noqa: BLE001 - logged; the first real reading reports it
             print(f"[digitlib] warm-up reading failed: {error}", file=sys.__stderr__, flush=True)
 
@@ -289,7 +290,8 @@ class Dashboard:
             raise RuntimeError(f"cannot read: {'; '.join(self.services.problems)}")
         swapped = self.services.sync_models()
         versions = self.services.recognizer.versions
-        result = self.services.recognizer.recognize(self.pad.image())
+        drawn = self.pad.stroke_arrays()
+        result = self.services.recognizer.recognize(self.pad.image(), strokes=drawn)
         self.result = result
         # The reading first: each update below is a message the page handles in turn, and on
         # a busy machine (a class arriving at once) the reading is what the visitor waits for.
@@ -316,7 +318,7 @@ class Dashboard:
             if hasattr(recognizer, "explain")
             else None
         )
-        self.inspect.value = render.segment_cards_html(result.segments, saliency)
+        self.inspect.value = render.segment_cards_html(result.segments, saliency, drawn)
         # The stroke count makes every stroke's line new (a line equal to the last one would not
         # reach the page, and nothing would show that the stroke was read).
         strokes = len(self.pad.strokes)

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from digitlib.config import CLASS_NAMES, MODEL_NAMES, OTHER
+from digitlib.config import CLASS_NAMES, MODEL_NAMES, OTHER, STROKE_MODEL
 
 #: Models in the order the comparison shows them.
-COMPARED_MODELS = (*MODEL_NAMES, "ensemble")
+COMPARED_MODELS = (*MODEL_NAMES, "images", STROKE_MODEL, "ensemble")
 
 
 def render_drawing(
@@ -135,10 +135,44 @@ def probability_bars(probabilities: Sequence[float], top: int = 3) -> str:
     return "".join(rows)
 
 
-def segment_cards_html(segments: Sequence, saliency: Sequence | None = None) -> str:
+def stroke_order_svg(strokes: Sequence[np.ndarray], size: int = 56) -> str:
+    """The strokes as the stroke model read them, in a ``size`` px square: each stroke a line
+    from light to dark in the direction it was drawn, its number at its first point.
+    ``strokes``: (P, 2) arrays of (x, y) in any pixels, in drawing order."""
+    if not len(strokes):
+        return ""
+    points = np.concatenate([np.asarray(s, np.float64).reshape(-1, 2) for s in strokes])
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = (size - 12) / max(float((high - low).max()), 1e-6)
+    offset = (size - (high - low) * scale) / 2
+    parts = []
+    for number, stroke in enumerate(strokes, start=1):
+        placed = (np.asarray(stroke, np.float64).reshape(-1, 2) - low) * scale + offset
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in placed)
+        x, y = placed[0]
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="url(#dl-pen)" stroke-width="2.5" '
+            'stroke-linecap="round" stroke-linejoin="round"/>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#e67e22"/>'
+            f'<text x="{x:.1f}" y="{y + 3:.1f}" font-size="8" text-anchor="middle" '
+            f'fill="white">{number}</text>'
+        )
+    return (
+        f'<svg class="dl-strokes" width="{size}" height="{size}" role="img" '
+        f'aria-label="the {len(strokes)} strokes in the order they were drawn">'
+        '<defs><linearGradient id="dl-pen"><stop offset="0" stop-color="#9ab"/>'
+        '<stop offset="1" stop-color="#123"/></linearGradient></defs>'
+        f"<title>strokes in drawing order, numbered where each began</title>{''.join(parts)}</svg>"
+    )
+
+
+def segment_cards_html(
+    segments: Sequence, saliency: Sequence | None = None, strokes: Sequence | None = None
+) -> str:
     """Per segment: the 28x28 image the models saw, beside it (when ``saliency`` gives one
-    (28, 28) map per segment) the ink that made the ensemble decide, and every model's answer
-    with its bars."""
+    (28, 28) map per segment) the ink that made the ensemble decide, the segment's strokes in
+    the order the stroke model read them (when the drawing's ``strokes`` are given), and every
+    model's answer with its bars."""
     if not segments:
         return ""
     from digitlib.explain import saliency_rgb
@@ -152,6 +186,9 @@ def segment_cards_html(segments: Sequence, saliency: Sequence | None = None) -> 
                 f'title="orange: ink that speaks for this reading; blue: against it" '
                 f'src="{png_data_url(saliency_rgb(segment.image, saliency[number - 1]))}"/>'
             )
+        owned = getattr(segment, "strokes", ())
+        if strokes is not None and owned:
+            why += stroke_order_svg([strokes[i] for i in owned])
         models = []
         probabilities: Mapping[str, Sequence[float]] = segment.probabilities
         for name in [n for n in COMPARED_MODELS if n in probabilities] + [

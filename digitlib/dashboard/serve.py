@@ -2,7 +2,10 @@
 
 Kernels are preheated (a small pool runs the notebook before anyone asks, so a visitor does not
 wait for the models to load), idle kernels whose page is gone are culled, sources are stripped,
-and every asset comes from the installed packages (no CDN). A kernel reads drawings through the
+and every asset comes from the installed packages (no CDN). Kernels are a budget
+(``digitlib.dashboard.budget``): at most ``--max-kernels`` live at once, beyond which a visitor gets
+a 503 "the dashboard is full" page and no kernel, and a kernel whose page never connects is shut
+down after ``--unconnected-kernel-timeout`` seconds. A kernel reads drawings through the
 models' inference files and imports TensorFlow only when its visitor first asks it to learn
 (``--runtime keras`` reads with TensorFlow instead, to compare). It listens on localhost unless ``--host`` says otherwise: exposing it
 (``--host 0.0.0.0``) is a choice to make knowingly, as anyone who reaches the port can teach the
@@ -24,6 +27,12 @@ NOTEBOOK = PROJECT_ROOT / "notebooks" / "dashboard.ipynb"
 #: says why: one legacy-framed widget message hangs Voila 0.5).
 KERNEL_CONNECTION = "digitlib.dashboard.channels.V1KernelConnection"
 
+#: The kernel manager: jupyter_server's, with a cap on live kernels (``digitlib.dashboard.budget``).
+KERNEL_MANAGER = "digitlib.dashboard.budget.BudgetKernelManager"
+
+#: The server's entry point: Voila with the page handler that refuses pages beyond the cap.
+VOILA_MODULE = "digitlib.dashboard.budget"
+
 #: How long Voila waits for a cell's output after the kernel has answered (nbclient's default 4).
 IOPUB_TIMEOUT_SECONDS = 60
 
@@ -39,6 +48,8 @@ def voila_command(
     *,
     pool_size: int = 4,
     cull_idle_seconds: int = 600,
+    max_kernels: int = 0,
+    unconnected_kernel_seconds: float = 60,
     notebook: Path = NOTEBOOK,
     python: str = sys.executable,
 ) -> list[str]:
@@ -46,6 +57,10 @@ def voila_command(
 
     ``cull_idle_seconds``: a kernel idle that long with no page connected is shut down (Jupyter
     server's own culling; 0 turns it off), so a class that leaves frees its memory.
+    ``max_kernels``: kernels live at once at most, the pool's included (0: as many as fit in
+    the machine's memory, ``digitlib.dashboard.budget.default_max_kernels``).
+    ``unconnected_kernel_seconds``: a kernel handed to a page that never connects to it is shut
+    down after that long quiet (0: never).
     """
     if not 0 < port < 65536:
         raise ValueError(f"port must be 1..65535, got {port}")
@@ -53,10 +68,21 @@ def voila_command(
         raise ValueError(f"pool_size must be 0 (no preheating) or more, got {pool_size}")
     if cull_idle_seconds < 0:
         raise ValueError(f"cull_idle_seconds must be 0 (never) or more, got {cull_idle_seconds}")
+    if max_kernels < 0:
+        raise ValueError(f"max_kernels must be 0 (from memory) or more, got {max_kernels}")
+    if 0 < max_kernels < pool_size:
+        raise ValueError(
+            f"max_kernels ({max_kernels}) is below pool_size ({pool_size}): the pool could "
+            "never fill; raise max_kernels or lower pool_size"
+        )
+    if unconnected_kernel_seconds < 0:
+        raise ValueError(
+            f"unconnected_kernel_seconds must be 0 (never) or more, got {unconnected_kernel_seconds}"
+        )
     return [
         python,
         "-m",
-        "voila",
+        VOILA_MODULE,
         str(notebook),
         "--no-browser",
         f"--Voila.ip={host}",
@@ -66,6 +92,9 @@ def voila_command(
         "--strip_sources=True",
         "--show_tracebacks=False",
         f"--Voila.kernel_websocket_connection_class={KERNEL_CONNECTION}",
+        f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
+        f"--BudgetKernelManager.max_kernels={max_kernels}",
+        f"--BudgetKernelManager.unconnected_kernel_timeout={unconnected_kernel_seconds}",
         # Refill the pool soon after a visitor takes a kernel, but not while their page loads.
         "--VoilaKernelManager.fill_delay=3",
         f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
@@ -133,6 +162,21 @@ def main(argv: list[str] | None = None) -> int:
         help="shut down a kernel idle this long with its page closed (0: never; default 600)",
     )
     parser.add_argument(
+        "--max-kernels",
+        type=int,
+        default=0,
+        help="kernels live at once at most, the pool's included; beyond it a visitor gets a "
+        "503 'the dashboard is full' page (default 0: 3/4 of the machine's memory over "
+        "112 MiB a kernel)",
+    )
+    parser.add_argument(
+        "--unconnected-kernel-timeout",
+        type=float,
+        default=60,
+        help="shut down a kernel whose page never connected to it after this many quiet "
+        "seconds (0: never; default 60)",
+    )
+    parser.add_argument(
         "--runtime",
         choices=("lean", "keras"),
         default=None,
@@ -148,13 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.notebook.is_file():
         parser.error(f"--notebook {args.notebook}: no such notebook")
-    command = voila_command(
-        args.host,
-        args.port,
-        pool_size=args.pool_size,
-        cull_idle_seconds=args.cull_idle_seconds,
-        notebook=args.notebook.resolve(),
-    )
+    try:
+        command = voila_command(
+            args.host,
+            args.port,
+            pool_size=args.pool_size,
+            cull_idle_seconds=args.cull_idle_seconds,
+            max_kernels=args.max_kernels,
+            unconnected_kernel_seconds=args.unconnected_kernel_timeout,
+            notebook=args.notebook.resolve(),
+        )
+    except ValueError as error:
+        parser.error(str(error))
     env = voila_environment(runtime=args.runtime)
     compile_package()
     print(f"digitlib dashboard on http://{args.host}:{args.port}/", flush=True)

@@ -204,7 +204,7 @@ def warm_up(recognizer: Any) -> None:
         np.array([[30, 20], [30, 80]], np.float32),
         np.array([[60, 20], [90, 20], [70, 80]], np.float32),
     ]
-    recognizer.recognize(render_drawing(strokes, [8.0, 8.0], (100, 120)))
+    recognizer.recognize(render_drawing(strokes, [8.0, 8.0], (100, 120)), strokes=strokes)
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -66,6 +67,26 @@ class DashboardServer:
         text = self.log_text()
         taken = text.count("Using pre-heated kernel")
         return text.count(READY_LINE) >= taken + self.pool_size
+
+    def kernel_ids(self) -> set[str]:
+        """The ids of the kernels running under the server, read from its child processes'
+        command lines (each names its connection file, ``kernel-<id>.json``)."""
+        import psutil
+
+        found = set()
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            return found
+        for child in children:
+            try:
+                command = " ".join(child.cmdline())
+            except psutil.Error:  # it ended while we looked
+                continue
+            match = re.search(r"kernel-([0-9a-f-]+)\.json", command)
+            if match:
+                found.add(match.group(1))
+        return found
 
     def wait_for_pool(self, timeout: float = SERVER_READY_TIMEOUT) -> None:
         """Wait (polling the log) until the kernel pool is full again."""
