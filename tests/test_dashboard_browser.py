@@ -309,6 +309,14 @@ def test_save_drawing_appears_in_data_view(desktop, handwriting):
     expect(card.get_by_role("button", name="Delete")).to_be_visible()
     desktop.locator(".lm-TabBar-tab", has_text="Models").click()
     expect(desktop.get_by_role("button", name="Roll back")).to_be_visible(timeout=READING_TIMEOUT)
+    # Lock ends operator mode: the drawings leave the page, and the secret box is empty.
+    desktop.locator(".lm-TabBar-tab", has_text="Data").click()
+    desktop.locator(".digitlib-lock:visible").click()
+    expect(desktop.locator(".digitlib-operator")).to_be_visible(timeout=READING_TIMEOUT)
+    expect(desktop.locator(".digitlib-drawing")).to_have_count(0)
+    expect(desktop.locator(".digitlib-operator-secret input")).to_have_value("")
+    desktop.locator(".lm-TabBar-tab", has_text="Models").click()
+    expect(desktop.get_by_role("button", name="Roll back")).to_have_count(0)
     # The About view is built when first opened, like the Models and Data views.
     desktop.locator(".lm-TabBar-tab", has_text="About").click()
     expect(desktop.get_by_text("How it works")).to_be_visible(timeout=READING_TIMEOUT)

@@ -6,6 +6,7 @@ websocket client speaking to its kernels as a page's widgets do (``digitlib.test
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from digitlib.testing.kernel_socket import V1, KernelSocket, open_page
+from digitlib.testing.kernel_socket import V1, KernelSocket, Message, open_page
 from digitlib.testing.voila_fixtures import (
     TEST_OPERATOR_SECRET,
     DashboardServer,
@@ -117,6 +118,82 @@ def unlock(socket: KernelSocket, secret: str) -> str:
     return socket.state(socket.find_widget(states, css_class="digitlib-status"))["value"]
 
 
+def received_until_done(socket: KernelSocket, msg_id: str, timeout: float = 30) -> list[Message]:
+    """Every message ``socket`` receives until the kernel has handled message ``msg_id``."""
+    received: list[Message] = []
+    socket.receive_until(
+        lambda m: (
+            received.append(m) is None
+            and m.msg_type == "status"
+            and m.parent_header.get("msg_id") == msg_id
+            and m.content.get("execution_state") == "idle"
+        ),
+        timeout,
+    )
+    return received
+
+
+def test_another_connection_to_the_kernel_never_receives_the_operator_secret(door_server):
+    """A page's kernel speaks to every websocket connected to it: what the operator types must
+    reach no other one, neither while it waits for Unlock nor after. (Before the lockout test:
+    the secret must be right to show it was used.)"""
+    kernel = open_page(door_server.url)
+    with (
+        KernelSocket(door_server.url, kernel) as page,
+        KernelSocket(door_server.url, kernel) as onlooker,
+    ):
+        states = page.widget_states()
+        tabs = page.find_widget(states, _model_name="TabModel")
+        page.wait_until_done(page.set_value(tabs, selected_index=2))
+        states = page.widget_states()
+        secret_box = page.find_widget(states, css_class="digitlib-operator-secret")
+        typed = page.set_value(secret_box, value=TEST_OPERATOR_SECRET)
+        seen = received_until_done(onlooker, typed)
+        assert onlooker.state(secret_box)["value"] == ""  # not waiting in the widget's state
+        click = page.click(page.find_widget(states, css_class="digitlib-unlock"))
+        seen += received_until_done(onlooker, click)
+        status = onlooker.state(page.find_widget(states, css_class="digitlib-status"))["value"]
+    assert "Operator mode" in status, status
+    secret = TEST_OPERATOR_SECRET.encode()
+    leaks = [
+        m.msg_type
+        for m in seen
+        if secret in json.dumps(m.content).encode() or any(secret in b for b in m.buffers)
+    ]
+    assert leaks == [], f"the operator secret reached another connection in {leaks}"
+    door_server.wait_for_pool()  # the next test's page finds a kernel ready, as it would have
+
+
+def test_a_click_sent_to_a_hidden_delete_for_good_deletes_nothing(door_server):
+    """The confirmation button is in the kernel before it is shown: a script can click it. Only
+    a confirmation the kernel asked for, for that drawing, deletes."""
+    import numpy as np
+
+    import digitlib
+    from digitlib.dashboard.render import png_bytes
+    from digitlib.store import DrawingStore
+
+    drawings = DrawingStore(digitlib.open_store(str(door_server.store)))
+    record = drawings.save(png_bytes(np.full((20, 20), 255, np.uint8)), "1")
+    kernel = open_page(door_server.url)
+    with KernelSocket(door_server.url, kernel) as page:
+        assert "Operator mode" in unlock(page, TEST_OPERATOR_SECRET)
+        states = page.widget_states()
+        status = page.find_widget(states, css_class="digitlib-status")
+        confirm = page.find_widget(states, css_class="digitlib-confirm-delete")
+        layout = states[confirm]["layout"].removeprefix("IPY_MODEL_")
+        assert states[layout]["display"] == "none"  # the page does not show it
+        page.wait_until_done(page.click(confirm))
+        refused = page.state(status)["value"]
+        assert record.id in {r.id for r in drawings.list()}
+        page.wait_until_done(page.click(page.find_widget(states, description="Delete")))
+        page.wait_until_done(page.click(confirm))
+        deleted = page.state(status)["value"]
+    assert "Nothing was done" in refused, refused
+    assert "deleted" in deleted and record.id not in {r.id for r in drawings.list()}, deleted
+    door_server.wait_for_pool()
+
+
 def test_wrong_secrets_on_one_page_lock_every_page_of_the_server(door_server):
     """Every page has a kernel, a process, of its own: the lockout must hold across them."""
     first, second = open_page(door_server.url), open_page(door_server.url)
@@ -140,7 +217,14 @@ def test_a_v1_frame_that_claims_too_many_parts_does_not_hang_the_server(door_ser
         # it got past the malformed frame, and that the socket still serves.
         asked = socket.send("kernel_info_request", {})
         try:
-            reply = socket.receive_until(lambda m: m.parent_header.get("msg_id") == asked, 10)
+            # The kernel's "busy" status on iopub answers the same request first: wait for the
+            # reply itself.
+            reply = socket.receive_until(
+                lambda m: (
+                    m.parent_header.get("msg_id") == asked and m.msg_type == "kernel_info_reply"
+                ),
+                10,
+            )
         except TimeoutError:
             reply = None
         assert answers_within(f"{door_server.url}voila/static/voila.js", ANSWER_SECONDS), (

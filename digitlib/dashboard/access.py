@@ -11,6 +11,10 @@ Every page has a kernel of its own, a process of its own: wrong secrets are coun
 JSON file (``LOCKOUT_FILE``) in a folder the server's kernels share
 (``digitlib.config.operator_lockout_dir``), read and written under an exclusive ``flock``, so a
 lockout holds for every page of the server and of the servers given the same folder.
+
+Unlocking starts an ``OperatorSession``, not a lasting state: it ends on Lock and after
+``IDLE_SECONDS`` without an operator action, and a destructive action (delete for good, reject,
+roll back) runs only when its confirmation was asked for that very item and is still pending.
 """
 
 from __future__ import annotations
@@ -31,8 +35,16 @@ from pathlib import Path
 LOCKOUT_FILE = "operator-lockout.json"
 
 
+#: How long operator mode lasts without an operator action (seconds): 15 minutes.
+IDLE_SECONDS = 15 * 60
+
+
 class OperatorOnly(PermissionError):
     """An operator action was asked for by a visitor who has not unlocked operator mode."""
+
+
+class NotConfirmed(PermissionError):
+    """A destructive action was asked for without its confirmation pending for that item."""
 
 
 @dataclass
@@ -163,3 +175,99 @@ class OperatorGate:
                 tries.failures = 0
                 tries.locked_until = now + self.lockout_seconds
             return "that is not the operator secret"
+
+
+class OperatorSession:
+    """One page's operator mode: unlocked, then ended by ``lock`` or ``idle_seconds`` without
+    an operator action; and the one destructive action waiting for its confirmation.
+
+    The page shows a confirmation button only after ``ask``; ``confirm`` checks this state,
+    held in the kernel, not what the page shows: a click sent straight to a hidden button
+    finds nothing pending and is refused.
+
+    Parameters
+    ----------
+    idle_seconds : float
+        Operator mode ends this long after the last operator action (``require``).
+    clock : callable
+        Seconds, only ever compared with each other (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not idle_seconds > 0:
+            raise ValueError(f"idle_seconds must be more than 0, got {idle_seconds}")
+        self.idle_seconds = idle_seconds
+        self._clock = clock
+        self._last_action: float | None = None  # None: locked
+        self._pending: tuple[str, str] | None = None
+        self._ended_idle = False  # it ended by itself: say so at the next operator action
+
+    def __repr__(self) -> str:
+        return f"OperatorSession(active={self.active})"
+
+    def start(self) -> None:
+        """Operator mode from now on (the secret was checked by an ``OperatorGate``)."""
+        self._last_action = self._clock()
+        self._pending = None
+        self._ended_idle = False
+
+    def lock(self) -> None:
+        """End operator mode, and forget any confirmation asked for."""
+        self._last_action = None
+        self._pending = None
+        self._ended_idle = False
+
+    @property
+    def active(self) -> bool:
+        """Whether operator mode is on; it ends here once idle too long."""
+        if self._last_action is None:
+            return False
+        if self._clock() - self._last_action >= self.idle_seconds:
+            self.lock()
+            self._ended_idle = True
+            return False
+        return True
+
+    def require(self) -> None:
+        """Raise ``OperatorOnly`` unless operator mode is on; else count an operator action
+        (operator mode lasts ``idle_seconds`` from now)."""
+        if not self.active:
+            if self._ended_idle:
+                raise OperatorOnly(
+                    f"operator mode ended after {self.idle_seconds / 60:g} idle minutes; "
+                    "unlock it again"
+                )
+            raise OperatorOnly("only the operator of this server can do that; unlock it first")
+        self._last_action = self._clock()
+
+    def ask(self, action: str, item: str) -> None:
+        """Note that the page asks to confirm ``action`` on ``item`` (one at a time: a new
+        question replaces the last)."""
+        self.require()
+        self._pending = (action, str(item))
+
+    def pending(self, action: str, item: str) -> bool:
+        return self._pending == (action, str(item))
+
+    def cancel(self, action: str, item: str | None = None) -> None:
+        """Drop the confirmation of ``action`` on ``item`` (on any item: None), if it is the
+        one pending."""
+        if self._pending is not None and self._pending[0] == action:
+            if item is None or self._pending[1] == str(item):
+                self._pending = None
+
+    def confirm(self, action: str, item: str) -> None:
+        """Raise unless operator mode is on and ``action`` on ``item`` is the confirmation
+        pending; it is then used up (one confirmation, one action)."""
+        self.require()
+        if not self.pending(action, item):
+            raise NotConfirmed(
+                f"nothing was done: {action} {item} was not asked for first, or was answered "
+                "already"
+            )
+        self._pending = None

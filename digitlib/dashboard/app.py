@@ -28,10 +28,11 @@ from ipywidgets import (
     Text,
     VBox,
 )
+from traitlets import Unicode
 
 from digitlib.config import OTHER
 from digitlib.dashboard import render
-from digitlib.dashboard.access import OperatorOnly
+from digitlib.dashboard.access import OperatorOnly, OperatorSession
 from digitlib.dashboard.drawpad import DrawPad
 from digitlib.dashboard.panels import DataPanel, ModelsPanel, PanelContext
 from digitlib.dashboard.services import Services, shared_services
@@ -55,6 +56,8 @@ rolled back. <b>Save drawing</b> only keeps the drawing with its labels, to buil
 #: The drawing's resolution (rows, columns) and default brush width, in the drawing's pixels.
 CANVAS_SIZE = (480, 680)
 LINE_WIDTH = 24
+#: How often, in seconds, a page in operator mode looks whether it has ended while idle.
+OPERATOR_CHECK_SECONDS = 30.0
 
 
 class Dashboard:
@@ -70,6 +73,8 @@ class Dashboard:
         The drawing's resolution in pixels; on the page the canvas takes the width it has, up to
         640 CSS pixels, and shrinks to fit a 390 px wide phone (about 2 canvas pixels per CSS
         pixel there: sharp on high-DPI screens). ``line_width`` is in the drawing's pixels.
+    operator : OperatorSession, optional
+        This page's operator mode (a new one, 15 idle minutes long, by default).
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Dashboard:
         models_dir: str | None = None,
         canvas_size: tuple[int, int] = CANVAS_SIZE,
         line_width: int = LINE_WIDTH,
+        operator: OperatorSession | None = None,
     ) -> None:
         started = time.perf_counter()
         self.session_id = uuid.uuid4().hex[:12]
@@ -91,8 +97,12 @@ class Dashboard:
         self.result: Any = None
         self.last_read_ms: float | None = None
         self._learning = False
-        #: This page's visitor unlocked operator mode (curation, rollback).
-        self.is_operator = False
+        #: This page's operator mode (curation, rollback): on from unlock until Lock or idle.
+        self.operator = operator if operator is not None else OperatorSession()
+        self.operator_secret: SecretField | None = None
+        self._unlock_form: VBox | None = None
+        self._operator_watch = threading.Event()  # set: no watch running
+        self._operator_watch.set()
         self._filling_correction = False
 
         self.pad = DrawPad(
@@ -469,10 +479,12 @@ class Dashboard:
             if self.models_panel is None:
                 self.models_panel = ModelsPanel(self._panel_context())
                 self._set_tab(1, self.models_panel.widget)
+            if not self.is_operator:
+                self.models_panel.hide_operator_actions()
             self.models_panel.refresh()
         elif index == 2:
             if not self.is_operator:
-                self._set_tab(2, self._operator_form())
+                self._close_operator_views()
                 return
             if self.data_panel is None:
                 self.data_panel = DataPanel(self._panel_context())
@@ -484,9 +496,14 @@ class Dashboard:
 
     # --- operator mode ----------------------------------------------------------------------------
 
+    @property
+    def is_operator(self) -> bool:
+        """Whether this page's visitor unlocked operator mode and it has not ended."""
+        return self.operator.active
+
     def _operator_form(self) -> Any:
         """What a visitor sees in the Data view: how to unlock it, or that it is off."""
-        if getattr(self, "_unlock_form", None) is not None:
+        if self._unlock_form is not None:
             return self._unlock_form
         gate = self.services.operator
         intro = HTML(
@@ -504,13 +521,13 @@ class Dashboard:
                 ]
             )
         else:
-            self.operator_secret = Password(
+            secret = self.operator_secret = SecretField(
                 placeholder="operator secret", layout=Layout(width="220px")
             )
-            self.operator_secret.add_class("digitlib-operator-secret")
+            secret.add_class("digitlib-operator-secret")
             unlock = Button(description="Unlock", icon="unlock", layout=Layout(width="100px"))
             unlock.add_class("digitlib-unlock")
-            unlock.on_click(self.guard(lambda _: self.unlock(self.operator_secret.value)))
+            unlock.on_click(self.guard(lambda _: self.unlock(secret.take())))
             form = VBox([intro, HBox([self.operator_secret, unlock])])
         form.add_class("digitlib-operator")
         self._unlock_form = form
@@ -520,24 +537,90 @@ class Dashboard:
         """Unlock operator mode for this page with the server's operator secret."""
         gate = self.services.operator
         problem = gate.check(secret) if gate is not None else "operator actions are off"
-        if getattr(self, "operator_secret", None) is not None:
-            self.operator_secret.value = ""  # never kept in the page
+        if self.operator_secret is not None:
+            self.operator_secret.take()  # never kept in the page
         if problem:
             self.report(f"Not unlocked: {problem}.", "warning")
             return False
-        self.is_operator = True
-        self.report("Operator mode: the Data view and model rollback are unlocked.")
+        self.operator.start()
+        self._watch_operator_mode()
+        minutes = self.operator.idle_seconds / 60
+        self.report(
+            "Operator mode: the Data view and model rollback are unlocked until you press Lock "
+            f"or leave them {minutes:g} minutes idle."
+        )
         if self.models_panel is not None:
             self.models_panel.show_operator_actions()
         if self.tabs.selected_index == 2:
             self._on_tab({"new": 2})
         return True
 
+    def lock(self) -> None:
+        """End operator mode on this page: the Data view and rollback are hidden again."""
+        self.operator.lock()
+        self._operator_watch.set()
+        self._close_operator_views()
+        self.report("Operator mode locked.")
+
+    def _watch_operator_mode(self) -> None:
+        # An unattended screen: once operator mode has ended, the drawings leave the page too,
+        # not only the kernel's state (which refuses every operator action by itself).
+        self._operator_watch.set()
+        stop = self._operator_watch = threading.Event()
+        close = self.guard(self.close_ended_operator_mode)
+
+        def watch() -> None:
+            while not stop.wait(OPERATOR_CHECK_SECONDS):
+                if close() is not False:
+                    return
+
+        threading.Thread(target=watch, name="digitlib-operator-idle", daemon=True).start()
+
+    def close_ended_operator_mode(self) -> bool:
+        """Close the operator's views if operator mode has ended (idle); whether it has."""
+        if self.operator.active:
+            return False
+        if self.data_panel is not None or (
+            self.models_panel is not None
+            and self.models_panel.rollback_section.layout.display != "none"
+        ):
+            self._close_operator_views()
+            minutes = self.operator.idle_seconds / 60
+            self.report(
+                f"Operator mode ended after {minutes:g} idle minutes; unlock it again.",
+                "warning",
+            )
+        return True
+
+    def _close_operator_views(self) -> None:
+        # The Data view's widgets are dropped, not hidden: the next unlock builds them anew.
+        self.data_panel = None
+        self._set_tab(2, self._operator_form())
+        if self.models_panel is not None:
+            self.models_panel.hide_operator_actions()
+
+    def _operator_call(self, call: Callable[..., None], *args: str) -> None:
+        # Operator mode that ended (idle) closes its views as it refuses the action.
+        try:
+            call(*args)
+        except OperatorOnly:
+            self._close_operator_views()
+            raise
+
     def require_operator(self) -> None:
-        """Raise ``OperatorOnly`` unless this page unlocked operator mode (checked where each
-        operator action runs, not only by hiding its button)."""
-        if not self.is_operator:
-            raise OperatorOnly("only the operator of this server can do that; unlock it first")
+        """Raise ``OperatorOnly`` unless this page's operator mode is on (checked where each
+        operator action runs, not only by hiding its button); each call is an operator action
+        that keeps it on."""
+        self._operator_call(self.operator.require)
+
+    def ask_to_confirm(self, action: str, item: str) -> None:
+        """Note, in this kernel, that the page now asks to confirm ``action`` on ``item``."""
+        self._operator_call(self.operator.ask, action, item)
+
+    def confirm(self, action: str, item: str) -> None:
+        """Raise unless operator mode is on and the confirmation of ``action`` on ``item`` is
+        the one pending (``NotConfirmed``: a click on a confirmation never asked for)."""
+        self._operator_call(self.operator.confirm, action, item)
 
     def _panel_context(self) -> PanelContext:
         return PanelContext(
@@ -546,6 +629,10 @@ class Dashboard:
             report=self.report,
             require_operator=self.require_operator,
             is_operator=lambda: self.is_operator,
+            ask_to_confirm=self.ask_to_confirm,
+            confirm=self.confirm,
+            cancel=self.operator.cancel,
+            lock=self.lock,
             learn_in_background=self.learn_in_background,
             session_id=self.session_id,
         )
@@ -554,6 +641,36 @@ class Dashboard:
         children = list(self.tabs.children)
         children[index] = widget
         self.tabs.children = children
+
+
+class SecretField(Password):
+    """A password box whose value the kernel takes as it arrives and never sends back.
+
+    The page sends the value once, when the box loses focus (pressing Unlock) or on Enter,
+    never per keystroke; the kernel keeps it out of the widget's state at once (the box reads
+    "" again for every connection to the kernel, each told only that) and without the echo
+    ipywidgets sends of a page's change to the kernel's other connections. ``take()`` hands it
+    over once.
+    """
+
+    value = Unicode("", help="Always '' in the kernel: what the page sent is kept apart.").tag(
+        sync=True, echo_update=False
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(continuous_update=False, **kwargs)
+        self._typed = ""
+        self.observe(self._keep_apart, names="value")
+
+    def _keep_apart(self, change: dict) -> None:
+        if change["new"]:
+            self._typed = change["new"]
+            self.value = ""
+
+    def take(self) -> str:
+        """What the page sent last, once; '' after."""
+        typed, self._typed = self._typed, ""
+        return typed
 
 
 def plain_message(error: Exception, doing: str = "") -> str:

@@ -27,7 +27,13 @@ class PanelContext:
     guard : wraps a widget callback so that its errors reach the status line.
     report : ``report(message, level="info")`` writes the status line.
     require_operator : raises ``OperatorOnly`` unless the page unlocked operator mode.
-    is_operator : whether it did.
+    is_operator : whether it did (and operator mode has not ended since).
+    ask_to_confirm : ``ask_to_confirm(action, item)`` notes, in the kernel, that the page shows
+        the confirmation of a destructive action on one item.
+    confirm : ``confirm(action, item)`` raises unless that confirmation is the one pending (it
+        is then used up); a destructive action calls it first.
+    cancel : ``cancel(action, item=None)`` drops that confirmation (of any item: None).
+    lock : ends operator mode on the page.
     learn_in_background : ``learn_in_background(call, what)`` runs ``call(learner)`` with the
         page's progress bar and verdict.
     session_id : the page's anonymous session id.
@@ -38,6 +44,10 @@ class PanelContext:
     report: Callable[..., None]
     require_operator: Callable[[], None]
     is_operator: Callable[[], bool]
+    ask_to_confirm: Callable[[str, str], None]
+    confirm: Callable[[str, str], None]
+    cancel: Callable[..., None]
+    lock: Callable[[], None]
     learn_in_background: Callable[[Callable[[Any], Any], str], None]
     session_id: str
 
@@ -61,16 +71,37 @@ class ModelsPanel:
         self.rollback_button = Button(
             description="Roll back", icon="history", button_style="warning"
         )
+        self.confirm_rollback_button = Button(
+            description="Roll back for good",
+            button_style="danger",
+            layout=Layout(width="auto", display="none"),
+        )
+        self.confirm_rollback_button.add_class("digitlib-confirm-rollback")
+        self.cancel_rollback_button = Button(description="Cancel", layout=Layout(display="none"))
+        self.lock_button = Button(description="Lock", icon="lock", layout=Layout(width="auto"))
+        self.lock_button.add_class("digitlib-lock")
         self.refresh_button = Button(description="Refresh", icon="refresh")
         self.rollback_model.observe(guard(self._fill_versions), names="value")
-        self.rollback_button.on_click(guard(lambda _: self.rollback()))
+        # A question asked about one choice is not an answer about another.
+        self.rollback_version.observe(guard(lambda _: self._drop_rollback_question()), "value")
+        self.rollback_button.on_click(guard(lambda _: self.ask_to_roll_back()))
+        self.confirm_rollback_button.on_click(guard(lambda _: self.rollback()))
+        self.cancel_rollback_button.on_click(guard(lambda _: self.cancel_rollback()))
+        self.lock_button.on_click(guard(lambda _: page.lock()))
         self.refresh_button.on_click(guard(lambda _: self.refresh()))
         # Rollback is an operator's: a visitor never sees it (and rollback() checks again).
         self.rollback_section = VBox(
             [
                 HTML("<h4>Roll back a model</h4>"),
                 HBox(
-                    [self.rollback_model, self.rollback_version, self.rollback_button],
+                    [
+                        self.rollback_model,
+                        self.rollback_version,
+                        self.rollback_button,
+                        self.confirm_rollback_button,
+                        self.cancel_rollback_button,
+                        self.lock_button,
+                    ],
                     layout=Layout(flex_flow="row wrap"),
                 ),
             ],
@@ -202,12 +233,47 @@ class ModelsPanel:
     def show_operator_actions(self) -> None:
         self.rollback_section.layout.display = None
 
-    def rollback(self) -> None:
+    def hide_operator_actions(self) -> None:
+        self.rollback_section.layout.display = "none"
+        self._show_rollback_question(False)
+
+    def _show_rollback_question(self, shown: bool) -> None:
+        self.rollback_button.layout.display = "none" if shown else None
+        for button in (self.confirm_rollback_button, self.cancel_rollback_button):
+            button.layout.display = None if shown else "none"
+
+    def _rollback_choice(self) -> tuple[str, Any, str]:
+        """The model and version picked, and the item a confirmation is for."""
+        name, version = self.rollback_model.value, self.rollback_version.value
+        return name, version, f"{name} to version {version}"
+
+    def ask_to_roll_back(self) -> None:
+        """Ask to confirm rolling the picked model back to the picked version."""
         self.page.require_operator()
+        name, version, item = self._rollback_choice()
+        if version is None:
+            raise ValueError(f"{name} has no stored versions to roll back to")
+        self.page.ask_to_confirm("roll back", item)
+        self._show_rollback_question(True)
+        self.page.report(f"Roll {item} back? Every reading on this store will use it.", "warning")
+
+    def _drop_rollback_question(self) -> None:
+        self.page.cancel("roll back")
+        self._show_rollback_question(False)
+
+    def cancel_rollback(self) -> None:
+        self._drop_rollback_question()
+        self.page.report("Nothing rolled back.")
+
+    def rollback(self) -> None:
+        """Roll the picked model back to the picked version: only when that very rollback was
+        asked for (``ask_to_roll_back``) and is still pending."""
+        name, version, item = self._rollback_choice()
+        self.page.confirm("roll back", item)
+        self._show_rollback_question(False)
         registry = self.page.services.registry
         if registry is None:
             raise RuntimeError("no model registry is available (see the start-up warning)")
-        name, version = self.rollback_model.value, self.rollback_version.value
         if version is None:
             raise ValueError(f"{name} has no stored versions to roll back to")
         registry.rollback(name, version)
@@ -242,6 +308,9 @@ class DataPanel:
         guard = page.guard
         self.refresh_button = Button(description="Refresh", icon="refresh")
         self.export_button = Button(description="Export", icon="download")
+        self.lock_button = Button(description="Lock", icon="lock")
+        self.lock_button.add_class("digitlib-lock")
+        self.lock_button.on_click(guard(lambda _: page.lock()))
         self.refresh_button.on_click(guard(lambda _: self.refresh()))
         self.export_button.on_click(guard(lambda _: self.export()))
         self.summary = HTML()
@@ -253,7 +322,7 @@ class DataPanel:
         self.queue.add_class("digitlib-queue")
         self.widget = VBox(
             [
-                HBox([self.refresh_button, self.export_button]),
+                HBox([self.refresh_button, self.export_button, self.lock_button]),
                 self.export_link,
                 self.summary,
                 self.gallery,
@@ -320,18 +389,19 @@ class DataPanel:
             self.refresh()
 
         def ask_to_delete(_: Any) -> None:
-            self.page.require_operator()
+            self.page.ask_to_confirm("delete", drawing_id)
             delete_button.layout.display = "none"
             confirm_button.layout.display = cancel_button.layout.display = None
             self.page.report(f"Delete drawing {drawing_id}? It cannot be undone.", "warning")
 
         def keep(_: Any) -> None:
+            self.page.cancel("delete", drawing_id)
             delete_button.layout.display = None
             confirm_button.layout.display = cancel_button.layout.display = "none"
             self.page.report(f"Drawing {drawing_id} kept.")
 
         def delete_drawing(_: Any) -> None:
-            self.page.require_operator()
+            self.page.confirm("delete", drawing_id)  # asked for this drawing, and not answered
             self._drawings().delete(drawing_id)
             self.page.report(f"Drawing {drawing_id} deleted.")
             self.refresh()
@@ -357,6 +427,17 @@ class DataPanel:
         png = self._drawings().get_held(held_id).png
         accept = Button(description="Accept", button_style="success", layout=Layout(width="70px"))
         reject = Button(description="Reject", button_style="danger", layout=Layout(width="70px"))
+        confirm_reject = Button(
+            description="Reject for good",
+            button_style="danger",
+            layout=Layout(width="124px", display="none"),
+        )
+        confirm_reject.add_class("digitlib-confirm-reject")
+        keep = Button(description="Keep", layout=Layout(width="60px", display="none"))
+
+        def show_question(shown: bool) -> None:
+            reject.layout.display = "none" if shown else None
+            confirm_reject.layout.display = keep.layout.display = None if shown else "none"
 
         def accept_label(_: Any) -> None:
             self.page.require_operator()
@@ -366,14 +447,26 @@ class DataPanel:
             )
             self.refresh()
 
+        def ask_to_reject(_: Any) -> None:
+            self.page.ask_to_confirm("reject", held_id)
+            show_question(True)
+            self.page.report(f"Reject held label {record.text}? It cannot be undone.", "warning")
+
+        def keep_held(_: Any) -> None:
+            self.page.cancel("reject", held_id)
+            show_question(False)
+            self.page.report(f"Held label {record.text} kept for review.")
+
         def reject_label(_: Any) -> None:
-            self.page.require_operator()
+            self.page.confirm("reject", held_id)
             self._drawings().reject(held_id)
             self.page.report(f"Held label {record.text} rejected.")
             self.refresh()
 
         accept.on_click(guard(accept_label))
-        reject.on_click(guard(reject_label))
+        reject.on_click(guard(ask_to_reject))
+        confirm_reject.on_click(guard(reject_label))
+        keep.on_click(guard(keep_held))
         row = VBox(
             [
                 HTML(
@@ -382,7 +475,7 @@ class DataPanel:
                     f'<b class="dl-label">{html.escape(record.text)}</b></div>'
                     f'<div style="line-height:1.3"><small>{html.escape(record.reason)}</small></div>'
                 ),
-                HBox([accept, reject]),
+                HBox([accept, reject, confirm_reject, keep]),
             ],
             layout=Layout(max_width="340px", margin="0 0 8px 0"),
         )

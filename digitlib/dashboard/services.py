@@ -82,7 +82,7 @@ class Services:
         Cheap when nothing changed (a few small reads of the registry's pointers, at most once
         per ``sync_interval``).
         """
-        if self.registry is None:
+        if self.registry is None or self.recognizer is None:  # nothing loaded to swap
             return []
         now = time.monotonic()
         if not force and now - self._last_sync < self.sync_interval:
