@@ -22,7 +22,9 @@ points. All functions are pure: inputs are never changed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from itertools import accumulate
 
 import numpy as np
 
@@ -62,39 +64,83 @@ def check_strokes(
         )
     if len(strokes) > max_strokes:
         raise ValueError(f"a drawing may have at most {max_strokes} strokes, got {len(strokes)}")
-    checked, total = [], 0
+    arrays, total = [], 0
     for index, stroke in enumerate(strokes):
+        # Shapes are checked stroke by stroke, values (finite, inside the image) for all strokes
+        # at once; before a shape error the strokes before it have their values checked, so
+        # the error is about the first wrong stroke in drawing order.
         try:
             array = np.asarray(stroke, dtype=np.float64)
         except (TypeError, ValueError):
+            _check_values(arrays, image_shape, margin)
             raise ValueError(
                 f"stroke {index} is not an array of numbers; expected shape (n, 2) or (n, 3) "
                 "of x, y[, t] points"
             ) from None
         if array.ndim != 2 or array.shape[1] not in (2, 3) or len(array) == 0:
+            _check_values(arrays, image_shape, margin)
             raise ValueError(
                 f"stroke {index} has shape {array.shape}; expected (n, 2) or (n, 3) with n >= 1 "
                 "(x, y[, t] per point)"
             )
         total += len(array)
         if total > max_points:
+            _check_values(arrays, image_shape, margin)
             raise ValueError(
                 f"the strokes have more than {max_points} points; a drawing has at most that many"
             )
+        arrays.append(array)
+    if not arrays:
+        return []
+    points = _check_values(arrays, image_shape, margin)
+    # Views of one new array: one copy for all strokes, none shared with the caller's.
+    if len(arrays) == 1:
+        return [points]
+    starts = accumulate([len(array) for array in arrays], initial=0)
+    return [
+        points[start : start + len(array)] for start, array in zip(starts, arrays, strict=False)
+    ]
+
+
+def _check_values(
+    arrays: list[np.ndarray], image_shape: tuple[int, ...] | None, margin: float
+) -> np.ndarray | None:
+    """The (x, y) points of ``arrays`` (float64 strokes of shape (n, 2) or (n, 3)) in one new
+    float64 (P, 2) array; None for no strokes. Raises ``ValueError`` about the first stroke
+    with a NaN or infinite coordinate or, given ``image_shape``, a point outside the image."""
+    if not arrays:
+        return None
+    points = (
+        np.concatenate([array[:, :2] for array in arrays])
+        if len(arrays) > 1
+        else arrays[0][:, :2].copy()
+    )
+    low_x, low_y = points.min(axis=0).tolist()
+    high_x, high_y = points.max(axis=0).tolist()
+    # A NaN makes the minimum and maximum NaN, an infinity is one of them.
+    good = all(math.isfinite(value) for value in (low_x, low_y, high_x, high_y))
+    times = [array[:, 2] for array in arrays if array.shape[1] == 3]
+    if good and times:
+        good = bool(np.isfinite(np.concatenate(times)).all())
+    if good and image_shape is not None:
+        height, width = image_shape[:2]
+        good = min(low_x, low_y) >= -margin and high_x <= width + margin
+        good = good and high_y <= height + margin
+    if good:
+        return points
+    for index, array in enumerate(arrays):  # something is wrong: find the stroke, name it
         if not np.isfinite(array).all():
             raise ValueError(f"stroke {index} has a NaN or infinite coordinate; expected numbers")
-        points = array[:, :2]
         if image_shape is not None:
             height, width = image_shape[:2]
-            low, high = points.min(axis=0), points.max(axis=0)
+            low, high = array[:, :2].min(axis=0), array[:, :2].max(axis=0)
             if (low < -margin).any() or high[0] > width + margin or high[1] > height + margin:
                 raise ValueError(
                     f"stroke {index} leaves the image: its points span x {low[0]:g}..{high[0]:g}"
                     f", y {low[1]:g}..{high[1]:g}, the image is {width}x{height} pixels "
                     "(x is the column, y the row)"
                 )
-        checked.append(points.copy())
-    return checked
+    return points
 
 
 def normalize(strokes: Strokes) -> Strokes:
@@ -149,42 +195,136 @@ def shares(lengths: Sequence[float], points: int) -> np.ndarray:
     return result + extra
 
 
+#: Between strokes in ``_resample_all``'s joined arc length: any gap > 0 keeps them apart.
+_GAP = 1.0
+
+
+def _resample_all(
+    points: np.ndarray, sizes: list[int], stroke_counts: list[int], count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``resample`` of several drawings at once, in one ``np.interp`` per axis over the arc
+    length of all their strokes joined (each stroke ``_GAP`` after the one before).
+
+    ``points``: float64 (P, 2), every stroke of every drawing in order; ``sizes``: the points
+    of each stroke (each >= 1); ``stroke_counts``: the strokes of each drawing (each >= 1).
+    Returns ``(positions, counts, starts)``: float64 (D, count, 2); how many points each
+    stroke got (``shares``); bool (D, count), True where a stroke starts.
+    """
+    starts = list(accumulate(sizes, initial=0))[:-1]
+    steps = np.empty(len(points))
+    difference = points[1:] - points[:-1]
+    steps[1:] = np.hypot(difference[:, 0], difference[:, 1])
+    # Each stroke's length is the sum of its own steps, as ``along`` and ``shares`` always took
+    # it (the same numbers summed in the same order): the shares come out the same, to the bit.
+    lengths = [
+        float(steps[start + 1 : start + size].sum())
+        for start, size in zip(starts, sizes, strict=True)
+    ]
+    steps[starts] = _GAP
+    distance = steps.cumsum()
+    if len(stroke_counts) == 1:
+        counts = shares(lengths, count).tolist()
+    else:
+        firsts = accumulate(stroke_counts, initial=0)
+        counts = [
+            n
+            for first, strokes in zip(firsts, stroke_counts, strict=False)
+            for n in shares(lengths[first : first + strokes], count).tolist()
+        ]
+    # ``along`` per stroke, as the start and step of its points on the joined arc length: both
+    # ends included; one point the middle by length; a dot (no length) its first point.
+    bases, spacings = [], []
+    for size, length, offset, n in zip(
+        sizes, lengths, distance[starts].tolist(), counts, strict=True
+    ):
+        if length <= 1e-12 or size == 1:
+            bases.append(offset)
+            spacings.append(0.0)
+        elif n == 1:
+            bases.append(offset + length / 2)
+            spacings.append(0.0)
+        else:
+            bases.append(offset)
+            spacings.append(length / (n - 1))
+    firsts = list(accumulate(counts, initial=0))[:-1]
+    # One ``repeat`` of the strokes' numbers to their points (``np.repeat`` of lists costs more).
+    base, spacing, first = np.array([bases, spacings, firsts]).repeat(counts, axis=1)
+    rank = np.arange(count * len(stroke_counts)) - first
+    targets = base + rank * spacing
+    positions = np.empty((len(targets), 2))
+    positions[:, 0] = np.interp(targets, distance, points[:, 0])
+    positions[:, 1] = np.interp(targets, distance, points[:, 1])
+    shape = (len(stroke_counts), count)
+    return positions.reshape(*shape, 2), counts, (rank == 0).reshape(shape)
+
+
+def _joined(drawings: Sequence[Strokes]) -> tuple[np.ndarray, list[int], list[int]]:
+    """Every stroke of ``drawings`` in one float64 (P, 2) array, with the points of each stroke
+    and the strokes of each drawing."""
+    stroke_counts = [len(strokes) for strokes in drawings]
+    if 0 in stroke_counts:
+        raise ValueError("encode needs at least one stroke")
+    strokes = [stroke for drawing in drawings for stroke in drawing]
+    sizes = [len(stroke) for stroke in strokes]
+    if 0 in sizes:
+        raise ValueError("encode needs strokes of at least one point")
+    return np.concatenate(strokes).astype(np.float64, copy=False), sizes, stroke_counts
+
+
 def resample(strokes: Strokes, points: int = POINTS) -> tuple[np.ndarray, np.ndarray]:
     """The path resampled to ``points`` points (``shares`` of them per stroke, ``along`` each).
 
     Returns ``(positions, stroke_of)``: float64 (points, 2) and int64 (points,), the index of
     the stroke each point lies on, in drawing order.
     """
-    counts = shares([float(_lengths(s).sum()) for s in strokes], points)
-    positions = [along(stroke, int(n)) for stroke, n in zip(strokes, counts, strict=True) if n]
-    stroke_of = np.repeat(np.arange(len(strokes)), counts)
-    return np.concatenate(positions), stroke_of
+    positions, counts, _ = _resample_all(*_joined([strokes]), points)
+    return positions[0], np.arange(len(strokes)).repeat(counts)
 
 
 def encode(strokes: Strokes, points: int = POINTS) -> np.ndarray:
     """One segment's strokes (float (n, 2) arrays, any pixel scale, in drawing order) as the
     stroke model's input: float32 (points, CHANNELS) (see the module docstring)."""
-    if not len(strokes):
-        raise ValueError("encode needs at least one stroke")
-    positions, stroke_of = resample(normalize(strokes), points)
-    encoded = np.zeros((points, CHANNELS), np.float32)
-    encoded[:, :2] = positions
-    encoded[:-1, 2:4] = np.diff(positions, axis=0) * STEP_SCALE
-    lifts = np.ones(points, bool)
-    lifts[:-1] = stroke_of[1:] != stroke_of[:-1]
-    encoded[:, 4] = lifts
-    starts = np.ones(points, bool)
-    starts[1:] = stroke_of[1:] != stroke_of[:-1]
-    encoded[:, 5] = starts
-    return encoded
+    return encode_many([strokes], points)[0]
 
 
 def encode_many(drawings: Sequence[Strokes], points: int = POINTS) -> np.ndarray:
-    """``encode`` each drawing: float32 (N, points, CHANNELS)."""
-    out = np.zeros((len(drawings), points, CHANNELS), np.float32)
-    for index, strokes in enumerate(drawings):
-        out[index] = encode(strokes, points)
-    return out
+    """``encode`` each drawing: float32 (N, points, CHANNELS). All drawings are resampled
+    together (``_resample_all``): a reading's segments cost about one."""
+    encoded = np.zeros((len(drawings), points, CHANNELS), np.float32)
+    if not len(drawings):
+        return encoded
+    joined, sizes, stroke_counts = _joined(drawings)
+    # ``normalize`` of each drawing: its bounding box centred on 0, the longer side [-1, 1].
+    if len(drawings) == 1:
+        point_counts = [len(joined)]
+        lows, highs = [joined.min(axis=0).tolist()], [joined.max(axis=0).tolist()]
+    else:
+        ends = list(accumulate(sizes))
+        point_starts = [0, *(ends[at - 1] for at in accumulate(stroke_counts[:-1]))]
+        point_counts = [
+            b - a for a, b in zip(point_starts, [*point_starts[1:], len(joined)], strict=True)
+        ]
+        lows = np.minimum.reduceat(joined, point_starts, axis=0).tolist()
+        highs = np.maximum.reduceat(joined, point_starts, axis=0).tolist()
+    middles, scales = [], []
+    for (low_x, low_y), (high_x, high_y) in zip(lows, highs, strict=True):
+        middles.append(((low_x + high_x) / 2, (low_y + high_y) / 2))
+        half = max(high_x - low_x, high_y - low_y) / 2
+        scales.append(1.0 / half if half > 1e-9 else 1.0)
+    if len(drawings) == 1:
+        normalized = (joined - np.array(middles[0])) * scales[0]
+    else:
+        # Each point's drawing's middle and scale, (P, 3), in one ``repeat``.
+        frames = [[*middle, scale] for middle, scale in zip(middles, scales, strict=True)]
+        centring = np.array(frames).repeat(point_counts, axis=0)
+        normalized = (joined - centring[:, :2]) * centring[:, 2:]
+    positions, _, starts = _resample_all(normalized, sizes, stroke_counts, points)
+    encoded[:, :, :2] = positions
+    encoded[:, :-1, 2:4] = (positions[:, 1:] - positions[:, :-1]) * STEP_SCALE
+    encoded[:, :-1, 4] = starts[:, 1:]
+    encoded[:, -1, 4] = 1.0
+    encoded[:, :, 5] = starts
+    return encoded
 
 
 # --- augmentation -----------------------------------------------------------------------------
@@ -299,15 +439,29 @@ def assign(
     low = frames[:, :2] - pad[:, None]
     high = frames[:, :2] + frames[:, 2:] + pad[:, None]
     centres = frames[:, :2] + frames[:, 2:] / 2
-    for index, stroke in enumerate(strokes):
-        points = np.asarray(stroke, np.float64)[:, :2]
-        inside = ((points[None] >= low[:, None]) & (points[None] <= high[:, None])).all(axis=2)
-        counts = inside.sum(axis=1)
-        if counts.max() == 0:
+    if not len(strokes):
+        return assigned
+    arrays = [np.asarray(stroke, np.float64)[:, :2] for stroke in strokes]
+    points = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    inside = ((points[None] >= low[:, None]) & (points[None] <= high[:, None])).all(axis=2)
+    sizes = [len(array) for array in arrays]
+    if len(arrays) == 1:
+        counts = inside.sum(axis=1)[:, None]
+    elif 0 in sizes:  # a stroke without points is in no box (``reduceat`` would count one)
+        counts = np.zeros((len(frames), len(arrays)), np.int64)
+        drawn = np.array(sizes) > 0
+        first = np.cumsum(sizes) - sizes
+        counts[:, drawn] = np.add.reduceat(inside, first[drawn], axis=1, dtype=np.int64)
+    else:
+        first = list(accumulate(sizes, initial=0))[:-1]
+        counts = np.add.reduceat(inside, first, axis=1, dtype=np.int64)
+    for index, column in enumerate(counts.T.tolist()):  # per stroke: its points in each box
+        most = max(column)
+        if most == 0:
             continue
-        best = np.flatnonzero(counts == counts.max())
+        best = [box for box, count in enumerate(column) if count == most]
         if len(best) > 1:
-            distance = np.hypot(*(centres[best] - points.mean(axis=0)).T)
-            best = best[[int(np.argmin(distance))]]
-        assigned[int(best[0])].append(index)
+            distance = np.hypot(*(centres[best] - arrays[index].mean(axis=0)).T)
+            best = [best[int(np.argmin(distance))]]
+        assigned[best[0]].append(index)
     return assigned
