@@ -137,8 +137,8 @@ def probability_bars(probabilities: Sequence[float], top: int = 3) -> str:
 
 def stroke_order_svg(strokes: Sequence[np.ndarray], size: int = 56) -> str:
     """The strokes as the stroke model read them, in a ``size`` px square: each stroke a line
-    from light to dark in the direction it was drawn, its number at its first point.
-    ``strokes``: (P, 2) arrays of (x, y) in any pixels, in drawing order."""
+    with an arrowhead where it ended, its number at its first point. ``strokes``: (P, 2)
+    arrays of (x, y) in any pixels, in drawing order."""
     if not len(strokes):
         return ""
     points = np.concatenate([np.asarray(s, np.float64).reshape(-1, 2) for s in strokes])
@@ -151,8 +151,8 @@ def stroke_order_svg(strokes: Sequence[np.ndarray], size: int = 56) -> str:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in placed)
         x, y = placed[0]
         parts.append(
-            f'<polyline points="{path}" fill="none" stroke="url(#dl-pen)" stroke-width="2.5" '
-            'stroke-linecap="round" stroke-linejoin="round"/>'
+            f'<polyline points="{path}" fill="none" stroke="#345" stroke-width="2" '
+            'stroke-linecap="round" stroke-linejoin="round" marker-end="url(#dl-arrow)"/>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#e67e22"/>'
             f'<text x="{x:.1f}" y="{y + 3:.1f}" font-size="8" text-anchor="middle" '
             f'fill="white">{number}</text>'
@@ -160,8 +160,8 @@ def stroke_order_svg(strokes: Sequence[np.ndarray], size: int = 56) -> str:
     return (
         f'<svg class="dl-strokes" width="{size}" height="{size}" role="img" '
         f'aria-label="the {len(strokes)} strokes in the order they were drawn">'
-        '<defs><linearGradient id="dl-pen"><stop offset="0" stop-color="#9ab"/>'
-        '<stop offset="1" stop-color="#123"/></linearGradient></defs>'
+        '<defs><marker id="dl-arrow" viewBox="0 0 6 6" refX="3" refY="3" markerWidth="4" '
+        'markerHeight="4" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#345"/></marker></defs>'
         f"<title>strokes in drawing order, numbered where each began</title>{''.join(parts)}</svg>"
     )
 
