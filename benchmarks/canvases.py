@@ -51,6 +51,7 @@ def _held_out_pendigits() -> dict[int, list]:
 def digit_canvases(count: int, seed: int = 7) -> CanvasSet:
     """``count`` one-digit canvases drawn by the held-out pendigits writers."""
     from digitlib.data import random_style, render_strokes
+    from digitlib.strokes import clip_to_image
 
     rng = np.random.default_rng(seed)
     pool = [digit for digits in _held_out_pendigits().values() for digit in digits]
@@ -60,20 +61,15 @@ def digit_canvases(count: int, seed: int = 7) -> CanvasSet:
         digit = pool[int(index)]
         image, drawn = render_strokes(digit.strokes, random_style(rng), traced=True)
         images.append(image)
-        strokes.append(_on_canvas(drawn, image.shape))
+        strokes.append(clip_to_image(drawn, image.shape))
         expected.append(str(digit.label))
     return CanvasSet("digits", images, expected, strokes)
-
-
-def _on_canvas(strokes: list, shape: tuple[int, ...]) -> list:
-    """Strokes clipped to the canvas, as the page records a pen that leaves it at the edge."""
-    limit = np.array([shape[1] - 1, shape[0] - 1], np.float32)
-    return [np.clip(stroke, 0, limit) for stroke in strokes]
 
 
 def number_canvases(count: int, seed: int = 11, lengths: tuple[int, int] = (2, 6)) -> CanvasSet:
     """``count`` numbers of ``lengths`` digits (inclusive), each written by one held-out writer."""
     from digitlib.data import render_number
+    from digitlib.strokes import clip_to_image
 
     rng = np.random.default_rng(seed)
     writers = _held_out_pendigits()
@@ -85,7 +81,7 @@ def number_canvases(count: int, seed: int = 11, lengths: tuple[int, int] = (2, 6
         chosen = [digits[int(i)] for i in rng.choice(len(digits), size=length, replace=False)]
         image, drawn = render_number([d.strokes for d in chosen], rng, traced=True)
         images.append(image)
-        strokes.append(_on_canvas(drawn, image.shape))
+        strokes.append(clip_to_image(drawn, image.shape))
         expected.append("".join(str(d.label) for d in chosen))
     name = "numbers" if lengths[0] != lengths[1] else f"{lengths[0]}-digit numbers"
     return CanvasSet(name, images, expected, strokes)

@@ -236,8 +236,10 @@ def read_twice(
     plain = list(_recognize_batched(recognizer, list(canvases), batch))
     if not with_strokes or getattr(recognizer, "stroke_model", None) is None:
         return [(result, None) for result in plain]
+    from digitlib.strokes import clip_to_image
+
     drawn = [
-        _on_canvas(path, canvas.shape) for path, canvas in zip(strokes, canvases, strict=True)
+        clip_to_image(path, canvas.shape) for path, canvas in zip(strokes, canvases, strict=True)
     ]
     both = []
     for start in range(0, len(canvases), batch):
@@ -245,13 +247,6 @@ def read_twice(
             list(canvases[start : start + batch]), strokes=drawn[start : start + batch]
         )
     return list(zip(plain, both, strict=True))
-
-
-def _on_canvas(strokes: Sequence[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
-    """Strokes clipped to the canvas, as a canvas records a pen that leaves it at the edge."""
-    height, width = shape[:2]
-    limit = np.array([width - 1, height - 1], np.float64)
-    return [np.clip(np.asarray(s, np.float64), 0, limit) for s in strokes]
 
 
 def evaluate_canvas_digits(

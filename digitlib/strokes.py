@@ -143,6 +143,14 @@ def _check_values(
     return points
 
 
+def clip_to_image(strokes: Sequence[np.ndarray], shape: tuple[int, ...]) -> Strokes:
+    """Strokes with every point moved inside an image of ``shape`` ((H, W[, C])), as a canvas
+    records a pen that leaves it at its edge: float64 (n, 2) arrays, the input unchanged."""
+    height, width = shape[:2]
+    limit = np.array([width - 1, height - 1], np.float64)
+    return [np.clip(np.asarray(s, np.float64)[:, :2], 0, limit) for s in strokes]
+
+
 def normalize(strokes: Strokes) -> Strokes:
     """Strokes moved so their bounding box is centred on 0 and scaled so its longer side spans
     [-1, 1] (aspect ratio kept). A single point stays at 0."""

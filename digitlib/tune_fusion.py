@@ -76,10 +76,8 @@ def read_for_fusion(recognizer, stroke_set, rng: np.random.Generator | int | Non
         canvas, path = render_in_style(strokes, STYLES[index % len(STYLES)], rng, traced=True)
         if rng.random() < 0.5:
             path = pen.reorder(pen.reverse_some(list(path), rng, 0.5), rng)
-        height, width = canvas.shape[:2]
-        limit = np.array([width - 1, height - 1], np.float64)
         canvases.append(canvas)
-        paths.append([np.clip(np.asarray(s, np.float64), 0, limit) for s in path])
+        paths.append(pen.clip_to_image(path, canvas.shape))
     images, strokes, labels, groups = [], [], [], []
     for start in range(0, len(canvases), 100):
         results = recognizer.recognize_many(

@@ -247,3 +247,11 @@ def test_assign_a_stroke_in_two_boxes_goes_where_most_of_its_points_are():
     stroke = np.array([[38, 10], [50, 10], [60, 10], [70, 10]], float)
     assert pen.assign([stroke], boxes) == [[], [0]]
     assert pen.assign([stroke], []) == []
+
+
+def test_clip_to_image_moves_points_onto_the_image_and_leaves_the_input_alone():
+    given = [np.array([[-3.0, 5.0], [12.0, 30.0]]), np.array([[4.0, 4.0, 100.0]])]
+    clipped = pen.clip_to_image(given, (20, 10, 4))
+    np.testing.assert_array_equal(clipped[0], [[0, 5], [9, 19]])
+    np.testing.assert_array_equal(clipped[1], [[4, 4]])
+    assert given[0][0, 0] == -3.0

@@ -166,9 +166,9 @@ def format_report(metrics: dict) -> str:
         f"limit {metrics['limit']}   {metrics['seconds']} s",
         "",
     ]
-    lines += _target_lines("issue 3 targets", metrics, metrics["targets"])
+    lines += _target_lines("first targets", metrics, metrics["targets"])
     if "targets_14" in metrics:
-        lines += _target_lines("issue 14 targets", metrics, metrics["targets_14"])
+        lines += _target_lines("targets on people never seen", metrics, metrics["targets_14"])
     if "targets_26" in metrics:
         from digitlib.evaluate import strokes_view
 
