@@ -27,13 +27,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)  ## create .venv and install digitlib with its test extras
 
 chromium: $(STAMP)  ## make sure a Chromium for the browser tests is there
-	@$(BIN)/python -m digitlib.testing.browser --install
+	@$(BIN)/python -m digitlib.cli.chromium --install
 
 haproxy: $(STAMP)  ## make sure HAProxy is there for make cluster and its tests (root: apt-get)
-	@$(BIN)/python -m digitlib.cluster --install-haproxy
+	@$(BIN)/python -m digitlib.cli.cluster --install-haproxy
 
 cluster: $(STAMP) haproxy  ## SeaweedFS, WORKERS dashboard servers, HAProxy on http://$(HOST):$(PORT)
-	$(BIN)/python -m digitlib.cluster --workers $(WORKERS) --host $(HOST) --port $(PORT)
+	$(BIN)/python -m digitlib.cli.cluster --workers $(WORKERS) --host $(HOST) --port $(PORT)
 
 dashboard: $(STAMP)  ## serve the dashboard on http://$(HOST):$(PORT) (MAX_KERNELS=0: from memory)
 	$(BIN)/python -m digitlib.dashboard.serve --host $(HOST) --port $(PORT) --max-kernels $(MAX_KERNELS)

@@ -161,7 +161,7 @@ def bench_crowd(context: Context) -> dict[str, dict]:
     same settings: ``floor`` holds its slowest page and reading and the CPU its parts used,
     which is what the browsers and Voila alone cost on this machine.
     """
-    from digitlib.testing.browser import browser_version, find_crowd_chromium
+    from digitlib.ops.browser import browser_version, find_crowd_chromium
 
     _check_parts()
     chromium = find_crowd_chromium()

@@ -59,7 +59,7 @@ def _check_parts() -> Path:
         import playwright.sync_api  # noqa: F401
     except ImportError as error:
         raise Missing("playwright is not installed (pip install -e '.[test]')") from error
-    from digitlib.testing.browser import find_chromium, missing_browser_message
+    from digitlib.ops.browser import find_chromium, missing_browser_message
 
     chromium = find_chromium()
     if chromium is None:
@@ -277,7 +277,7 @@ def bench_dashboard(context: Context) -> dict[str, dict]:
     chromium = _check_parts()
     from playwright.sync_api import sync_playwright
 
-    from digitlib.testing.browser import LAUNCH_ARGS
+    from digitlib.ops.browser import LAUNCH_ARGS
 
     sizes = context.sizes
     figures: dict[str, dict] = {}

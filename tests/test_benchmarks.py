@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,6 +229,12 @@ def test_the_command_line_knows_bench():
     assert set(BENCHMARK_NAMES) == set(BENCHMARKS)
     args = build_parser().parse_args(["bench", "--quick", "--only", "import", "--out", "x.json"])
     assert args.quick and args.only == ["import"] and str(args.out) == "x.json"
+    from digitlib.cli.bench import benchmark_command
+
+    command = benchmark_command(args)
+    assert command[1:3] == ["-m", "benchmarks.run"]
+    assert command[command.index("--only") + 1 :] == ["import"] and "--quick" in command
+    assert Path(command[command.index("--out") + 1]).is_absolute()
 
 
 @pytest.mark.timeout(400)

@@ -201,8 +201,8 @@ def test_a_writing_command_creates_a_store_only_inside_an_existing_folder(capsys
 @pytest.fixture(scope="module")
 def stopped_s3(tmp_path_factory):
     """A SeaweedFS that held a model version and drawings, then stopped."""
+    from digitlib.ops.seaweedfs import SeaweedFS
     from digitlib.store import S3Store
-    from digitlib.testing.seaweedfs import SeaweedFS
 
     server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs-stopped")).start()
     try:

@@ -1,4 +1,4 @@
-"""Several dashboard servers on one S3 store behind HAProxy (``digitlib.cluster``, ``make cluster``).
+"""Several dashboard servers on one S3 store behind HAProxy (``digitlib.ops.cluster``, ``make cluster``).
 
 The browser tests start the real thing once for the module: SeaweedFS, two dashboard servers
 (one preheated kernel each) and HAProxy, then drive headless Chromium through the balancer. The
@@ -28,7 +28,8 @@ from test_dashboard_browser import (
     wait_until_usable,
 )
 
-from digitlib.cluster import (
+from digitlib.dashboard.render import versions_text
+from digitlib.ops.cluster import (
     COOKIE,
     SERVER_HEADER,
     Backend,
@@ -41,7 +42,6 @@ from digitlib.cluster import (
     render_haproxy_config,
     wait_for,
 )
-from digitlib.dashboard.render import versions_text
 
 #: Pages opened through the balancer at once (the issue's target; DIGITLIB_CLUSTER_PAGES changes it).
 PAGES = int(os.environ.get("DIGITLIB_CLUSTER_PAGES", "10"))
@@ -88,7 +88,7 @@ def test_missing_haproxy_says_how_to_install_it(monkeypatch):
 
 
 def test_without_haproxy_and_root_the_install_says_how(monkeypatch):
-    import digitlib.cluster as cluster_module
+    import digitlib.ops.cluster as cluster_module
 
     monkeypatch.setattr(cluster_module, "find_haproxy", lambda: None)
     monkeypatch.setattr(cluster_module.os, "geteuid", lambda: 1000)

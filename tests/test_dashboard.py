@@ -31,7 +31,7 @@ from digitlib.dashboard.serve import (
     voila_environment,
 )
 from digitlib.data import draw_polylines
-from digitlib.testing.browser import find_chromium, find_crowd_chromium, missing_browser_message
+from digitlib.ops.browser import find_chromium, find_crowd_chromium, missing_browser_message
 
 # --- render ---------------------------------------------------------------------------------
 
@@ -357,7 +357,7 @@ def test_the_servers_kernels_start_without_the_debugger(monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", voila_environment(environ={})["JUPYTER_PATH"])
     manager, client = start_new_kernel(kernel_name="python3")
     try:
-        assert manager.kernel_spec.argv[:3] == ["python", "-m", "digitlib.dashboard.kernel"]
+        assert manager.kernel_spec.argv[:3] == ["python", "-m", "digitlib.cli.dashboard_kernel"]
         outputs = []
         client.execute_interactive(
             "import sys; print(sys.modules.get('debugpy', 'absent'), 'ipykernel' in sys.modules)",
@@ -439,7 +439,7 @@ def test_voila_command_checks_its_arguments(port, pool):
 
 
 def test_serve_refuses_a_notebook_that_is_not_there(tmp_path, capsys):
-    from digitlib.dashboard.serve import main
+    from digitlib.cli.serve import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["--notebook", str(tmp_path / "missing.ipynb")])
@@ -1010,8 +1010,8 @@ def unreachable_store(tmp_path):
     """An S3 store whose endpoint has no server (as a stopped SeaweedFS): quick retries."""
     import socket
 
+    from digitlib.ops.seaweedfs import SeaweedFS
     from digitlib.store import RetryPolicy, S3Store
-    from digitlib.testing.seaweedfs import SeaweedFS
 
     with socket.socket() as probe:  # a free port: nothing listens there
         probe.bind(("127.0.0.1", 0))

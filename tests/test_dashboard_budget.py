@@ -64,7 +64,7 @@ def test_default_max_kernels_checks_its_arguments(arguments, message):
 
 def test_voila_command_caps_kernels_and_gives_pages_a_deadline():
     command = voila_command(pool_size=2, max_kernels=7, unconnected_kernel_seconds=30)
-    assert command[1:3] == ["-m", "digitlib.dashboard.budget"]
+    assert command[1:3] == ["-m", "digitlib.cli.voila_server"]
     assert f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}" in command
     assert "--BudgetKernelManager.max_kernels=7" in command
     assert "--BudgetKernelManager.unconnected_kernel_timeout=30" in command

@@ -16,7 +16,7 @@ import pytest
 
 from digitlib.config import HELD_OUT, OTHER
 from digitlib.dashboard.app import CANVAS_SIZE, LINE_WIDTH
-from digitlib.dashboard.kernel import is_kernel_command
+from digitlib.dashboard.kernel import KERNEL_MODULE, is_kernel_command
 from digitlib.dashboard.render import render_drawing
 from digitlib.testing.crowd import visit_all
 from digitlib.testing.voila_fixtures import start_dashboard, stop_dashboard
@@ -99,7 +99,7 @@ def kernel_report(server_pid: int) -> dict:
         for kernel in kernels
         if any(marker in region.path for region in kernel.memory_maps(grouped=True))
     ]
-    launched_here = sum("digitlib.dashboard.kernel" in kernel.cmdline() for kernel in kernels)
+    launched_here = sum(KERNEL_MODULE in kernel.cmdline() for kernel in kernels)
     return {
         "kernels": len(kernels),
         "with_tensorflow": with_tensorflow,

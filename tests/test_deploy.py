@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from digitlib.cluster import COOKIE, HEALTH_PATH, check_haproxy_config
 from digitlib.config import PROJECT_ROOT
+from digitlib.ops.cluster import COOKIE, HEALTH_PATH, check_haproxy_config
 
 DEPLOY = PROJECT_ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"

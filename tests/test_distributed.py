@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlib.cluster import free_port
 from digitlib.config import PROJECT_ROOT
 from digitlib.distributed import WorkerTask, shard_indices, weights_digest
+from digitlib.ops.cluster import free_port
 from digitlib.store import LocalStore, ModelRegistry
 
 #: The whole two-worker run must end within this (the issue's target: the test within 5 min).

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from digitlib.ops.seaweedfs import SeaweedFS
 from digitlib.store import (
     DrawingStore,
     ModelRegistry,
@@ -18,7 +19,6 @@ from digitlib.store import (
     StoreUnavailable,
 )
 from digitlib.store.drawings import PNG_MAGIC
-from digitlib.testing.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.s3
 
@@ -245,8 +245,8 @@ def test_model_saved_while_down_is_kept_pending_and_adopted_later(server, tmp_pa
 
 
 def test_a_server_started_on_a_given_port_keeps_its_address(tmp_path):
-    """``python -m digitlib.testing.seaweedfs DIR --port N``: started again, same address."""
-    from digitlib.testing.seaweedfs import free_ports
+    """``python -m digitlib.cli.seaweedfs DIR --port N``: started again, same address."""
+    from digitlib.ops.seaweedfs import free_ports
 
     port = free_ports(1)[0]
     first = SeaweedFS(tmp_path / "fixed", s3_port=port).start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,17 +51,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_bench)
 
 
+def benchmark_command(args: argparse.Namespace) -> list[str]:
+    """The command that runs the source checkout's benchmarks (``python -m benchmarks.run``,
+    from the project's root) with ``args``' choices. The benchmarks are not part of the
+    installed package, so they run as their own process rather than being imported here."""
+    command = [sys.executable, "-m", "benchmarks.run", "--out", str(Path(args.out).resolve())]
+    if args.quick:
+        command.append("--quick")
+    if args.only:
+        command += ["--only", *args.only]
+    if args.models is not None:
+        command += ["--models", str(Path(args.models).resolve())]
+    return command
+
+
 def run_bench(args: argparse.Namespace) -> int:
     if not (PROJECT_ROOT / "benchmarks" / "run.py").exists():
         raise FileNotFoundError(
-            f"{PROJECT_ROOT / 'benchmarks'} not found: the benchmarks run from a source checkout"
+            f"{PROJECT_ROOT / 'benchmarks'} not found: the benchmarks run from a source "
+            "checkout (git clone the project, then make bench)"
         )
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    from benchmarks.harness import format_table
-    from benchmarks.run import run
-
-    document = run(quick=args.quick, only=args.only, out=args.out, models_dir=args.models)
-    print(format_table(document))
-    print(f"results: {document.get('written_to')}")
-    return 1 if any(r["status"] == "error" for r in document["benchmarks"].values()) else 0
+    return subprocess.run(benchmark_command(args), cwd=PROJECT_ROOT).returncode

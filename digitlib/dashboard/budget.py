@@ -15,7 +15,7 @@ loop of GETs exhausts the machine's memory. Here:
   room for a new one); otherwise it answers 503 with ``Retry-After`` and ``FULL_PAGE``, and
   starts nothing.
 
-``digitlib.dashboard.serve`` runs ``python -m digitlib.dashboard.budget`` (Voila with this
+``digitlib.dashboard.serve`` runs ``python -m digitlib.cli.voila_server`` (Voila with this
 handler) and passes the manager as ``--VoilaConfiguration.multi_kernel_manager_class``; the
 server process imports this module, the kernels never do.
 """
@@ -307,16 +307,3 @@ class BudgetVoila(Voila):
             else rule
             for rule in super().init_handlers()
         ]
-
-
-def main() -> None:
-    BudgetVoila.launch_instance()
-
-
-if __name__ == "__main__":
-    # Run as ``python -m``, this file is ``__main__``, and Voila imports the kernel manager by
-    # name from ``digitlib.dashboard.budget``: a second copy of every class here, whose
-    # ``KernelBudgetSpent`` the handler of the first copy would not catch. Serve from that one.
-    from digitlib.dashboard.budget import main as imported_main
-
-    imported_main()

@@ -9,14 +9,16 @@ pool's refill).
 
 The dashboard server (``digitlib.dashboard.serve``) puts ``share`` first on ``JUPYTER_PATH`` for
 its own process only, so its ``kernels/python3/kernel.json`` starts the notebook's kernels here:
-``python -m digitlib.dashboard.kernel -f {connection_file}``. Everything else is ipykernel's
+``python -m digitlib.cli.dashboard_kernel -f {connection_file}`` (``KERNEL_MODULE``). Everything else is ipykernel's
 launcher, unchanged.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
+
+#: The module a dashboard kernel's process runs.
+KERNEL_MODULE = "digitlib.cli.dashboard_kernel"
 
 #: Packages a dashboard kernel never imports; importing one raises ``ModuleNotFoundError``.
 LEFT_OUT = ("debugpy",)
@@ -25,16 +27,4 @@ LEFT_OUT = ("debugpy",)
 def is_kernel_command(command: Sequence[str]) -> bool:
     """Whether a process's command line (``psutil.Process.cmdline()``) is a Jupyter kernel's:
     one started here or by ipykernel's own launcher."""
-    return any(part == __name__ or "ipykernel" in part for part in command)
-
-
-def main() -> None:
-    for name in LEFT_OUT:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type] - None: "cannot be imported"
-    from ipykernel import kernelapp
-
-    kernelapp.launch_new_instance()
-
-
-if __name__ == "__main__":
-    main()
+    return any(part == KERNEL_MODULE or "ipykernel" in part for part in command)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from digitlib.testing.browser import LAUNCH_ARGS
+from digitlib.ops.browser import LAUNCH_ARGS
 
 #: Records, in the page, when the next stroke ends (``mouseup``) and when the reading element
 #: (or, for a reading equal to the last one, the status line's "Read ...") next changes.

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from digitlib.ops.seaweedfs import SeaweedFS
 from digitlib.store import LocalStore, RetryPolicy, S3Store, Store
-from digitlib.testing.seaweedfs import SeaweedFS
 
 S3_TEST_BUCKET = "digitlib-test"
 _counter = itertools.count()

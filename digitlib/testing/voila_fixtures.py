@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from digitlib.config import PROJECT_ROOT
-from digitlib.testing.browser import (
+from digitlib.ops.browser import (
     LAUNCH_ARGS,
     find_chromium,
     find_crowd_chromium,

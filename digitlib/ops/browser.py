@@ -1,6 +1,6 @@
 """A Chromium for the browser tests: find it, or install it.
 
-``python -m digitlib.testing.browser --install`` (run by ``make chromium``) is a quick no-op when
+``python -m digitlib.cli.chromium --install`` (run by ``make chromium``) is a quick no-op when
 the browsers are there. Otherwise, as root it installs Debian's ``chromium`` and
 ``chromium-headless-shell`` packages (apt-get), else it runs ``playwright install chromium``.
 Tests call ``find_chromium()`` and fail, never skip, when it returns nothing:
@@ -16,7 +16,6 @@ page where the shell's used 0.15 s (renderers 1.3 s against 0.8 s).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -145,27 +144,3 @@ def install_chromium() -> Path:
     if found is None:
         raise RuntimeError(missing_browser_message())
     return found
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Find (or install) Chromium for the browser tests."
-    )
-    parser.add_argument(
-        "--install", action="store_true", help="install Chromium when none is found"
-    )
-    args = parser.parse_args(argv)
-    if args.install:
-        path = install_chromium()
-    else:
-        path = find_chromium()
-        if path is None:
-            print(missing_browser_message(), file=sys.stderr)
-            return 1
-    print(f"chromium: {path}")
-    print(f"crowd chromium: {find_crowd_chromium()}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""The package's layout holds: doors in ``digitlib.cli``, test support used by tests only.
+
+Read from the source (``ast``), not by importing, so a module that is never imported is checked
+too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import digitlib
+
+PACKAGE = Path(digitlib.__file__).resolve().parent
+
+
+def modules() -> dict[str, ast.Module]:
+    """Every module of the package: dotted name -> its syntax tree."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = ast.parse(path.read_text(), filename=str(path))
+    return found
+
+
+def imported_names(tree: ast.Module, module: str) -> set[str]:
+    """The absolute names of every module ``tree`` imports, anywhere in it (lazy imports in
+    functions included)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the importing module's package
+                base = module.split(".")[: -node.level]
+                names.add(".".join([*base, node.module] if node.module else base))
+            else:
+                names.add(node.module or "")
+    return names
+
+
+def test_the_walk_sees_the_whole_package():
+    found = modules()
+    assert {"digitlib", "digitlib.cli", "digitlib.ops.cluster", "digitlib.recognize"} <= set(found)
+    assert "digitlib.testing.voila_fixtures" in found
+    # and it sees lazy imports inside functions:
+    assert "digitlib.ops.seaweedfs" in imported_names(
+        found["digitlib.ops.cluster"], "digitlib.ops.cluster"
+    )
+
+
+def test_no_production_module_imports_test_support():
+    offenders = {
+        name: sorted(n for n in imported_names(tree, name) if n.startswith("digitlib.testing"))
+        for name, tree in modules().items()
+        if not name.startswith("digitlib.testing")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_package_never_imports_the_benchmarks_or_the_tests():
+    offenders = {
+        name: sorted(
+            n for n in imported_names(tree, name) if n.split(".")[0] in {"benchmarks", "tests"}
+        )
+        for name, tree in modules().items()
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
