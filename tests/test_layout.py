@@ -68,4 +68,3 @@ def test_the_package_never_imports_the_benchmarks_or_the_tests():
         for name, tree in modules().items()
     }
     assert {name: found for name, found in offenders.items() if found} == {}
-
