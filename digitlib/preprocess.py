@@ -461,6 +461,6 @@ def canvas_input(image: np.ndarray | bytes) -> np.ndarray:
     """The one model input of a drawing of one digit or shape: ``to_model_input`` of all the
     ink of ``image`` (``ink_from_image``), float32 (28, 28) in [0, 1]. The one recipe training,
     evaluation and exploration use to turn a rendered canvas into a model input; recognition
-    cuts a drawing into segments first (``digitlib.recognize.prepare``), which gives the same
-    input for a drawing of one segment."""
+    cuts a drawing into segments first (``digitlib.segment.prepare``), which gives nearly the
+    same input for a drawing of one segment."""
     return to_model_input(ink_from_image(image))

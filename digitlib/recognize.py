@@ -14,10 +14,9 @@ as one "other" segment, so its text is "".
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,8 +37,13 @@ from digitlib.decision import (  # noqa: F401  (the decision's public names, rea
     whole_matters,
 )
 from digitlib.gate import decide_one
-from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model_input
-from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
+from digitlib.segment import (  # noqa: F401  (prepare: the image layer's recipe, read from here too)
+    DEFAULT_PARAMS,
+    Box,
+    Prepared,
+    SegmentParams,
+    prepare,
+)
 
 #: Checkpoint file of each model in a models folder.
 CHECKPOINT_FILES = {
@@ -90,37 +94,7 @@ class Result:
     model: str = "ensemble"
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A drawing cut into model inputs, one per segment. With several segments, ``whole_box``
-    bounds them all and ``whole_input()`` makes the whole drawing's input: only when the
-    decision needs it (``whole_matters``), which a number of sure digits does not."""
-
-    boxes: list[Box]
-    inputs: list[np.ndarray]
-    whole_box: Box | None
-    #: (holes, length, nested) per segment (``digitlib.segment.Region``).
-    shapes: list[tuple[int, float, int]] = field(default_factory=list)
-    #: float32 (28, 28) of all the drawing's ink; None for fewer than two segments.
-    whole_input: Callable[[], np.ndarray] | None = None
-    #: The image's (height, width) in pixels: the frame strokes are checked against.
-    size: tuple[int, int] = (0, 0)
-    #: The drawing's checked strokes (float64 (n, 2) arrays of x, y), or None without strokes.
-    strokes: list[np.ndarray] | None = None
-    #: Per segment, the indices of its strokes (``digitlib.strokes.assign``).
-    stroke_indices: list[list[int]] | None = None
-
-    def owned(self, index: int | None) -> tuple[int, ...]:
-        """The strokes of segment ``index`` (None: of the whole drawing, every stroke that
-        belongs to a segment), in drawing order; () without strokes."""
-        if self.stroke_indices is None:
-            return ()
-        if index is None:
-            return tuple(sorted(i for indices in self.stroke_indices for i in indices))
-        return tuple(self.stroke_indices[index])
-
-
-def _with_strokes(item: _Prepared, strokes: Sequence | None) -> _Prepared:
+def _with_strokes(item: Prepared, strokes: Sequence | None) -> Prepared:
     """``item`` with its drawing's ``strokes`` checked against the image and given to its
     segments; ``item`` itself when ``strokes`` is None."""
     from digitlib import strokes as pen
@@ -134,61 +108,6 @@ def _with_strokes(item: _Prepared, strokes: Sequence | None) -> _Prepared:
         )
     checked = pen.check_strokes(strokes, item.size)
     return replace(item, strokes=checked, stroke_indices=pen.assign(checked, item.boxes))
-
-
-def _region_input(levels: np.ndarray, region: Region) -> np.ndarray:
-    import cv2
-
-    x, y, width, height = region.box
-    crop = levels[y : y + height, x : x + width]
-    return to_model_input(cv2.bitwise_and(crop, crop, mask=region.mask.view(np.uint8)))
-
-
-def _whole_input(levels: np.ndarray, box: Box) -> np.ndarray:
-    # All ink in the union of the segments' boxes; a speck inside it is too small to matter.
-    x, y, width, height = box
-    return to_model_input(levels[y : y + height, x : x + width])
-
-
-def prepare(
-    image: np.ndarray | bytes, segment_params: SegmentParams = DEFAULT_PARAMS
-) -> _Prepared:
-    """Check and cut a canvas image into model inputs (see ``_Prepared``).
-
-    A large canvas with wide strokes is shrunk first by a power of two
-    (``digitlib.preprocess.reading_scale``): every step after it costs in proportion to the
-    pixels, and the model inputs come out the same. Boxes are given in the original's pixels.
-    """
-    import cv2
-
-    image = check_image(image)
-    factor = reading_scale(image)
-    small = image
-    for _ in range(factor.bit_length() - 1):  # halve: OpenCV's fastest exact shrink
-        height, width = small.shape[:2]
-        small = cv2.resize(
-            small[: height - height % 2, : width - width % 2],
-            (width // 2, height // 2),
-            interpolation=cv2.INTER_AREA,
-        )
-    levels = ink_levels(small)
-    regions = find_segments(levels, segment_params)
-    inputs = [_region_input(levels, region) for region in regions]
-    boxes = [region.box for region in regions]
-    whole_box = whole_input = None
-    if len(regions) > 1:
-        whole_box = union_box(boxes)
-        whole_input = functools.partial(_whole_input, levels, whole_box)
-    if factor > 1:
-        boxes = [_scale_box(box, factor, image.shape) for box in boxes]
-        whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
-    shapes = [(region.holes, region.length, region.nested) for region in regions]
-    return _Prepared(boxes, inputs, whole_box, shapes, whole_input, image.shape[:2])
-
-
-def _scale_box(box: Box, factor: int, shape: tuple[int, ...]) -> Box:
-    x, y, width, height = (value * factor for value in box)
-    return (x, y, min(width, shape[1] - x), min(height, shape[0] - y))
 
 
 class Recognizer:
@@ -440,7 +359,7 @@ class Recognizer:
 
     @staticmethod
     def _segment_labels(
-        item: _Prepared, rows: dict[str, np.ndarray], model: str, params: DecisionParams
+        item: Prepared, rows: dict[str, np.ndarray], model: str, params: DecisionParams
     ) -> list[tuple[int, float]] | None:
         """``decide_segments`` for one drawing; None when it has no ink or the learned gate
         decides (one segment, the ensemble)."""
@@ -452,7 +371,7 @@ class Recognizer:
 
     def _read(
         self,
-        item: _Prepared,
+        item: Prepared,
         rows: dict[str, np.ndarray],
         params: DecisionParams,
         looked_again: bool,
@@ -538,7 +457,7 @@ def encode_strokes(drawings: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     return encode_many(drawings)
 
 
-def read_strokes(stroke_model, prepared: Sequence[_Prepared]) -> list[np.ndarray | None]:
+def read_strokes(stroke_model, prepared: Sequence[Prepared]) -> list[np.ndarray | None]:
     """The stroke model's probabilities of every segment drawn with strokes, in one batch: per
     drawing None (no stroke model, or no strokes given) or float32 (S, 11), NaN rows for the
     segments that no stroke belongs to."""
@@ -566,7 +485,7 @@ def read_strokes(stroke_model, prepared: Sequence[_Prepared]) -> list[np.ndarray
 
 
 def whole_needed(
-    item: _Prepared, params: DecisionParams, labels: list[tuple[int, float]] | None
+    item: Prepared, params: DecisionParams, labels: list[tuple[int, float]] | None
 ) -> bool:
     """Whether the reading of ``item`` (segments decided as ``labels``; None when the learned
     gate decides) needs its whole drawing's input read (``whole_matters``)."""
@@ -577,7 +496,7 @@ def whole_needed(
     )
 
 
-def read_wholes(ensemble, items: Sequence[_Prepared]) -> list[tuple[np.ndarray, dict]]:
+def read_wholes(ensemble, items: Sequence[Prepared]) -> list[tuple[np.ndarray, dict]]:
     """The whole-drawing input of each of ``items`` (drawings of several segments) and every
     model's probabilities of it, in one batch: a list of (float32 (28, 28), name -> float32
     (11,))."""
@@ -598,7 +517,7 @@ _PARALLEL_MIN = 8
 _PREPARE_WORKERS = min(os.cpu_count() or 1, 4)
 
 
-def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[_Prepared]:
+def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[Prepared]:
     """``prepare`` every drawing; many drawings are spread over the CPU's cores (OpenCV and most
     of NumPy release the GIL)."""
     workers = _PREPARE_WORKERS
@@ -612,7 +531,7 @@ def _second_look(
     ensemble,
     inputs: np.ndarray,
     outputs: dict[str, np.ndarray],
-    prepared: Sequence[_Prepared],
+    prepared: Sequence[Prepared],
     model: str,
     params: DecisionParams,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
