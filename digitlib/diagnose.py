@@ -81,15 +81,15 @@ def mnist_canvas_misses(
     from digitlib import data
     from digitlib.recognize import (
         DecisionParams,
-        _second_look,
         has_digit_shape,
         load_recognizer,
         prepare,
+        second_look,
     )
 
     recognizer = load_recognizer(models_dir)
     params = DecisionParams()
-    ensemble, _ = recognizer._state
+    ensemble = recognizer.ensemble
     images, labels = data.load_mnist("train")
     rng = np.random.default_rng(rng)
     pick = np.sort(rng.permutation(len(images))[:count])
@@ -108,7 +108,7 @@ def mnist_canvas_misses(
         if len(prepared.boxes) == 1:
             outputs = ensemble.predict_all(np.stack(prepared.inputs))
             first = outputs["ensemble"][0]
-            final = _second_look(
+            final = second_look(
                 ensemble, np.stack(prepared.inputs), outputs, [prepared], "ensemble", params
             )[0]["ensemble"][0]
             shaped = has_digit_shape(prepared.shapes[0], prepared.boxes[0], params)

@@ -15,7 +15,7 @@ the drawing is a digit:
   disagreement is a signal of a drawing unlike the training data);
 - the segment's shape (``digitlib.segment.Region``): holes, stroke length in box sides, nested
   pieces, width over height;
-- whether the drawing was read again from nine views (``recognize._second_look``).
+- whether the drawing was read again from nine views (``recognize.second_look``).
 
 A drawing is a digit when the probability reaches ``threshold``, chosen with the weights by
 cross-validation over folds of training writers and kinds.

@@ -181,6 +181,12 @@ class Recognizer:
     # --- models -------------------------------------------------------------------------------
 
     @property
+    def ensemble(self):
+        """The current models' ``digitlib.models.Ensemble``, read-only: ``set_models`` swaps it
+        whole, so work that must see one set of models throughout takes it once."""
+        return self._state[0]
+
+    @property
     def models(self) -> dict[str, object]:
         """The current models, name -> Classifier (a copy of the mapping)."""
         return dict(self._state[0].models)
@@ -305,7 +311,7 @@ class Recognizer:
                 f"strokes must hold one entry (a list of strokes, or None) per image: got "
                 f"{len(strokes)} for {len(images)} images"
             )
-        prepared = _prepare_all(images, self.segmentation)
+        prepared = prepare_all(images, self.segmentation)
         if strokes is not None:
             prepared = [
                 _with_strokes(item, drawn) for item, drawn in zip(prepared, strokes, strict=True)
@@ -315,13 +321,60 @@ class Recognizer:
             return [Result("", [], model) for _ in prepared]
         stacked = np.stack(inputs)
         outputs = ensemble.predict_all(stacked)
-        looked: set[int] = set()
+        looked = np.zeros(0, np.int64)
         if self.decision.second_look:
-            outputs, rows_looked = _second_look(
+            outputs, looked = second_look(
                 ensemble, stacked, outputs, prepared, model, self.decision
             )
-            looked = set(rows_looked.tolist())
-        second_look = self._after_second_look()
+        return self.decide_many(
+            prepared, outputs, looked, model=model, ensemble=ensemble, stroke_model=stroke_model
+        )
+
+    def decide_many(
+        self,
+        prepared: Sequence[Prepared],
+        outputs: Mapping[str, np.ndarray],
+        looked: np.ndarray,
+        params: DecisionParams | None = None,
+        model: str = "ensemble",
+        *,
+        ensemble: object | None = None,
+        stroke_model: object | None = None,
+        wholes: Mapping[int, tuple[np.ndarray, dict]] | None = None,
+    ) -> list[Result]:
+        """The readings of ``prepared`` drawings from their models' outputs: the last stage of
+        ``recognize_many``, on its own so that many decisions can be compared on one run of the
+        models (``digitlib.tune``).
+
+        Parameters
+        ----------
+        prepared : sequence of ``Prepared``
+            The drawings, as ``prepare_all`` cuts them.
+        outputs : dict of name -> float32 (S, 11)
+            Every model's probabilities of all the drawings' segment inputs, in order (the
+            ensemble's ``predict_all`` of them, after any ``second_look``).
+        looked : int64 (L,)
+            The rows of ``outputs`` that ``second_look`` looked at again: their drawings are
+            decided with ``params.second_look_confidence`` as the bar.
+        params : DecisionParams, optional
+            The decision; the recognizer's own when None.
+        model : str
+            ``"ensemble"`` or one model's name: whose probabilities decide the labels.
+        ensemble : Ensemble, optional
+            Reads the whole drawings the decision needs (``whole_needed``); the recognizer's
+            current one when None.
+        stroke_model : Classifier, optional
+            Reads the strokes of drawings given with strokes; none are read when None.
+        wholes : dict of drawing index -> ``read_wholes`` entry, optional
+            Whole drawings read before: then no model runs, and it must hold every drawing whose
+            reading needs its whole (every drawing of several segments is always enough).
+        """
+        params = self.decision if params is None else params
+        if params is self.decision:
+            after = self._after_second_look()
+        else:
+            after = replace(params, min_confidence=params.second_look_confidence)
+        looked_rows = set(np.asarray(looked).tolist())
         pen_rows = read_strokes(stroke_model, prepared)
         readings, start = [], 0
         for item, pen_row in zip(prepared, pen_rows, strict=True):
@@ -329,17 +382,28 @@ class Recognizer:
             rows = {name: values[start : start + count] for name, values in outputs.items()}
             if pen_row is not None:
                 rows = with_fusion(rows, pen_row, self.fusion)
-            params = second_look if start in looked else self.decision
-            labels = self._segment_labels(item, rows, model, params)
-            readings.append((item, rows, params, start in looked, labels))
+            chosen = after if start in looked_rows else params
+            labels = self._segment_labels(item, rows, model, chosen)
+            readings.append((item, rows, chosen, start in looked_rows, labels))
             start += count
         needing = [
             index
-            for index, (item, _, params, _, labels) in enumerate(readings)
-            if whole_needed(item, params, labels)
+            for index, (item, _, chosen, _, labels) in enumerate(readings)
+            if whole_needed(item, chosen, labels)
         ]
-        wholes = read_wholes(ensemble, [readings[index][0] for index in needing])
-        whole_of = dict(zip(needing, wholes, strict=True))
+        if wholes is None:
+            ensemble = self.ensemble if ensemble is None else ensemble
+            read = read_wholes(ensemble, [readings[index][0] for index in needing])
+            whole_of = dict(zip(needing, read, strict=True))
+        else:
+            missing = [index for index in needing if index not in wholes]
+            if missing:
+                raise ValueError(
+                    f"wholes holds no whole-drawing reading of drawings {missing[:5]}, which "
+                    "the decision needs; pass read_wholes() of every drawing of several "
+                    "segments, or wholes=None to read them here"
+                )
+            whole_of = {index: wholes[index] for index in needing}
         return [
             self._read(*reading, model, whole_of.get(index), stroke_model)
             for index, reading in enumerate(readings)
@@ -517,7 +581,7 @@ _PARALLEL_MIN = 8
 _PREPARE_WORKERS = min(os.cpu_count() or 1, 4)
 
 
-def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[Prepared]:
+def prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[Prepared]:
     """``prepare`` every drawing; many drawings are spread over the CPU's cores (OpenCV and most
     of NumPy release the GIL)."""
     workers = _PREPARE_WORKERS
@@ -527,7 +591,7 @@ def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) ->
         return list(pool.map(lambda image: prepare(image, params), images, chunksize=16))
 
 
-def _second_look(
+def second_look(
     ensemble,
     inputs: np.ndarray,
     outputs: dict[str, np.ndarray],
@@ -723,4 +787,6 @@ __all__ = [
     "load_recognizer",
     "looks_like_number",
     "prepare",
+    "prepare_all",
+    "second_look",
 ]
