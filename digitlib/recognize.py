@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlib.config import MODEL_NAMES, OTHER, RUNTIMES, SHIPPED_MODELS_DIR, STROKE_MODEL
+from digitlib.config import (
+    CHECKPOINT_FILES,
+    MODEL_NAMES,
+    OTHER,
+    RUNTIMES,
+    SHIPPED_MODELS_DIR,
+    STROKE_MODEL,
+)
 from digitlib.decision import (  # noqa: F401  (the decision's public names, read from here too)
     DecisionParams,
     FusionParams,
@@ -44,14 +51,6 @@ from digitlib.segment import (  # noqa: F401  (prepare: the image layer's recipe
     SegmentParams,
     prepare,
 )
-
-#: Checkpoint file of each model in a models folder.
-CHECKPOINT_FILES = {
-    "numpy_fnn": "numpy_fnn.npz",
-    "fnn": "fnn.keras",
-    "cnn": "cnn.keras",
-    STROKE_MODEL: "strokes.keras",
-}
 
 
 @dataclass(frozen=True)
