@@ -18,14 +18,11 @@ canvas and read by ``recognize()`` (issue 14). For every digit a canvas reading 
 - ``"models"``: fed directly, the digit is misread too.
 
 Only MNIST *training* digits are diagnosed (``digitlib.config.HELD_OUT`` and the MNIST test set
-measure; they never choose). ``python -m digitlib.diagnose --models models --count 10000``.
+measure; they never choose). ``digitlib diagnose --models models --count 10000``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -125,17 +122,3 @@ def mnist_canvas_misses(
         "misses_by_cause": causes,
         "read_as_nothing_by_cause": nothing_causes,
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=SHIPPED_MODELS_DIR)
-    parser.add_argument("--count", type=int, default=10000, help="MNIST training digits")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(json.dumps(mnist_canvas_misses(args.models, args.count, args.seed), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -117,7 +117,7 @@ class DigitGate:
 
 
 #: The gate fitted for the models shipped before ``issue14-generalize`` (cnn 99.56%) by
-#: ``python -m digitlib.tune --models models`` (seed 0) on 4,400 fresh drawings of training
+#: ``digitlib tune --models models`` (seed 0) on 4,400 fresh drawings of training
 #: writers, categories, letters and signs, its threshold chosen by 5-fold cross-validation over
 #: them; not refitted for the current models (``tune`` now chooses a threshold that keeps the
 #: rule's digits, and then the gate reads fewer non-digits as nothing). Not used by default

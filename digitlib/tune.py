@@ -26,14 +26,12 @@ The models themselves were trained on these writers and categories (other render
 estimate flatters them; the gap between it and the held-out figures of ``digitlib evaluate`` is
 reported in models/README.md.
 
-    python -m digitlib.tune --models models
+    digitlib tune --models models          (or python -m digitlib.cli.tune)
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -419,21 +417,3 @@ def tune(models_dir: Path = SHIPPED_MODELS_DIR, rng: int = 0) -> dict:
             "params": asdict(gate),
         },
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=SHIPPED_MODELS_DIR)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write", type=Path, default=None, help="also write the report as JSON")
-    args = parser.parse_args(argv)
-    report = tune(args.models, args.seed)
-    text = json.dumps(report, indent=1)
-    if args.write:
-        args.write.write_text(text + "\n")
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
