@@ -32,6 +32,14 @@ MODEL_NAMES = ("numpy_fnn", "fnn", "cnn")
 #: it stands beside the image models' ensemble rather than in it.
 STROKE_MODEL = "strokes"
 
+#: Checkpoint file of each model in a models folder (training writes them, reading loads them).
+CHECKPOINT_FILES = {
+    "numpy_fnn": "numpy_fnn.npz",
+    "fnn": "fnn.keras",
+    "cnn": "cnn.keras",
+    STROKE_MODEL: "strokes.keras",
+}
+
 
 def data_search_path(environ: dict[str, str] | None = None) -> list[Path]:
     """Folders searched for the data sets, most specific first.

@@ -20,7 +20,7 @@ import numpy as np
 
 from digitlib.config import OTHER
 from digitlib.gate import DigitGate
-from digitlib.segment import Box
+from digitlib.segment import Box, union_box  # noqa: F401  (read from here too)
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,6 @@ def fuse(
     veto = (strokes[:, OTHER] >= params.other_veto) & (image.max(axis=1) < params.veto_image_below)
     fused[veto] = strokes[veto]
     return fused.astype(np.float32)
-
-
-def union_box(boxes: Sequence[Box]) -> Box:
-    """The smallest (x, y, width, height) box holding every one of ``boxes``."""
-    left = min(box[0] for box in boxes)
-    top = min(box[1] for box in boxes)
-    right = max(box[0] + box[2] for box in boxes)
-    bottom = max(box[1] + box[3] for box in boxes)
-    return (left, top, right - left, bottom - top)
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,11 @@ canvas and read by ``recognize()`` (issue 14). For every digit a canvas reading 
 - ``"models"``: fed directly, the digit is misread too.
 
 Only MNIST *training* digits are diagnosed (``digitlib.config.HELD_OUT`` and the MNIST test set
-measure; they never choose). ``python -m digitlib.diagnose --models models --count 10000``.
+measure; they never choose). ``digitlib diagnose --models models --count 10000``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +78,15 @@ def mnist_canvas_misses(
     from digitlib import data
     from digitlib.recognize import (
         DecisionParams,
-        _second_look,
         has_digit_shape,
         load_recognizer,
         prepare,
+        second_look,
     )
 
     recognizer = load_recognizer(models_dir)
     params = DecisionParams()
-    ensemble, _ = recognizer._state
+    ensemble = recognizer.ensemble
     images, labels = data.load_mnist("train")
     rng = np.random.default_rng(rng)
     pick = np.sort(rng.permutation(len(images))[:count])
@@ -108,7 +105,7 @@ def mnist_canvas_misses(
         if len(prepared.boxes) == 1:
             outputs = ensemble.predict_all(np.stack(prepared.inputs))
             first = outputs["ensemble"][0]
-            final = _second_look(
+            final = second_look(
                 ensemble, np.stack(prepared.inputs), outputs, [prepared], "ensemble", params
             )[0]["ensemble"][0]
             shaped = has_digit_shape(prepared.shapes[0], prepared.boxes[0], params)
@@ -125,17 +122,3 @@ def mnist_canvas_misses(
         "misses_by_cause": causes,
         "read_as_nothing_by_cause": nothing_causes,
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=SHIPPED_MODELS_DIR)
-    parser.add_argument("--count", type=int, default=10000, help="MNIST training digits")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(json.dumps(mnist_canvas_misses(args.models, args.count, args.seed), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -764,7 +764,8 @@ def _has_strokes(row: object) -> bool:
 def load_stroke_model(models_dir: Path = SHIPPED_MODELS_DIR, runtime: str = "lean"):
     """The stroke model of ``models_dir`` (``strokes.keras``, read lean through its inference
     file), or None when the folder has none."""
-    from digitlib.recognize import CHECKPOINT_FILES, _load_checkpoint
+    from digitlib.config import CHECKPOINT_FILES
+    from digitlib.recognize import _load_checkpoint
 
     path = Path(models_dir) / CHECKPOINT_FILES[STROKE_MODEL]
     if not path.is_file():

@@ -15,7 +15,7 @@ the drawing is a digit:
   disagreement is a signal of a drawing unlike the training data);
 - the segment's shape (``digitlib.segment.Region``): holes, stroke length in box sides, nested
   pieces, width over height;
-- whether the drawing was read again from nine views (``recognize._second_look``).
+- whether the drawing was read again from nine views (``recognize.second_look``).
 
 A drawing is a digit when the probability reaches ``threshold``, chosen with the weights by
 cross-validation over folds of training writers and kinds.
@@ -117,7 +117,7 @@ class DigitGate:
 
 
 #: The gate fitted for the models shipped before ``issue14-generalize`` (cnn 99.56%) by
-#: ``python -m digitlib.tune --models models`` (seed 0) on 4,400 fresh drawings of training
+#: ``digitlib tune --models models`` (seed 0) on 4,400 fresh drawings of training
 #: writers, categories, letters and signs, its threshold chosen by 5-fold cross-validation over
 #: them; not refitted for the current models (``tune`` now chooses a threshold that keeps the
 #: rule's digits, and then the gate reads fewer non-digits as nothing). Not used by default

@@ -92,6 +92,37 @@ def decode_image(data: bytes) -> np.ndarray:
     return decoded
 
 
+def encode_png(image: np.ndarray | bytes) -> bytes:
+    """An image as PNG bytes: the one PNG encoder of stored drawings, queues and pages.
+
+    ``image``: uint8 (H, W), (H, W, 3) RGB or (H, W, 4) RGBA, or float of those shapes in
+    [0, 1] (rounded to 0-255); or PNG/JPEG bytes: PNG bytes are returned as they are, JPEG
+    bytes decoded (``decode_image``) and encoded. Raises ``ValueError`` naming the shape when
+    OpenCV cannot encode it.
+    """
+    import cv2
+
+    if isinstance(image, bytes | bytearray | memoryview):
+        data = bytes(image)
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return data
+        image = decode_image(data)
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
+    if array.ndim == 3 and array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
+    elif array.ndim == 3 and array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", array)
+    if not ok:
+        raise ValueError(
+            f"could not encode an image of shape {array.shape} as PNG; expected (H, W), "
+            "(H, W, 3) RGB or (H, W, 4) RGBA"
+        )
+    return encoded.tobytes()
+
+
 def check_image(image: object) -> np.ndarray:
     """Validate a canvas image and return it as a uint8 ndarray (PNG/JPEG bytes are decoded).
 
@@ -461,6 +492,6 @@ def canvas_input(image: np.ndarray | bytes) -> np.ndarray:
     """The one model input of a drawing of one digit or shape: ``to_model_input`` of all the
     ink of ``image`` (``ink_from_image``), float32 (28, 28) in [0, 1]. The one recipe training,
     evaluation and exploration use to turn a rendered canvas into a model input; recognition
-    cuts a drawing into segments first (``digitlib.recognize.prepare``), which gives the same
-    input for a drawing of one segment."""
+    cuts a drawing into segments first (``digitlib.segment.prepare``), which gives nearly the
+    same input for a drawing of one segment."""
     return to_model_input(ink_from_image(image))

@@ -14,17 +14,23 @@ as one "other" segment, so its text is "".
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from digitlib.config import MODEL_NAMES, OTHER, RUNTIMES, SHIPPED_MODELS_DIR, STROKE_MODEL
+from digitlib.config import (
+    CHECKPOINT_FILES,
+    MODEL_NAMES,
+    OTHER,
+    RUNTIMES,
+    SHIPPED_MODELS_DIR,
+    STROKE_MODEL,
+)
 from digitlib.decision import (  # noqa: F401  (the decision's public names, read from here too)
     DecisionParams,
     FusionParams,
@@ -38,16 +44,13 @@ from digitlib.decision import (  # noqa: F401  (the decision's public names, rea
     whole_matters,
 )
 from digitlib.gate import decide_one
-from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model_input
-from digitlib.segment import DEFAULT_PARAMS, Box, Region, SegmentParams, find_segments
-
-#: Checkpoint file of each model in a models folder.
-CHECKPOINT_FILES = {
-    "numpy_fnn": "numpy_fnn.npz",
-    "fnn": "fnn.keras",
-    "cnn": "cnn.keras",
-    STROKE_MODEL: "strokes.keras",
-}
+from digitlib.segment import (  # noqa: F401  (prepare: the image layer's recipe, read from here too)
+    DEFAULT_PARAMS,
+    Box,
+    Prepared,
+    SegmentParams,
+    prepare,
+)
 
 
 @dataclass(frozen=True)
@@ -90,37 +93,7 @@ class Result:
     model: str = "ensemble"
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A drawing cut into model inputs, one per segment. With several segments, ``whole_box``
-    bounds them all and ``whole_input()`` makes the whole drawing's input: only when the
-    decision needs it (``whole_matters``), which a number of sure digits does not."""
-
-    boxes: list[Box]
-    inputs: list[np.ndarray]
-    whole_box: Box | None
-    #: (holes, length, nested) per segment (``digitlib.segment.Region``).
-    shapes: list[tuple[int, float, int]] = field(default_factory=list)
-    #: float32 (28, 28) of all the drawing's ink; None for fewer than two segments.
-    whole_input: Callable[[], np.ndarray] | None = None
-    #: The image's (height, width) in pixels: the frame strokes are checked against.
-    size: tuple[int, int] = (0, 0)
-    #: The drawing's checked strokes (float64 (n, 2) arrays of x, y), or None without strokes.
-    strokes: list[np.ndarray] | None = None
-    #: Per segment, the indices of its strokes (``digitlib.strokes.assign``).
-    stroke_indices: list[list[int]] | None = None
-
-    def owned(self, index: int | None) -> tuple[int, ...]:
-        """The strokes of segment ``index`` (None: of the whole drawing, every stroke that
-        belongs to a segment), in drawing order; () without strokes."""
-        if self.stroke_indices is None:
-            return ()
-        if index is None:
-            return tuple(sorted(i for indices in self.stroke_indices for i in indices))
-        return tuple(self.stroke_indices[index])
-
-
-def _with_strokes(item: _Prepared, strokes: Sequence | None) -> _Prepared:
+def _with_strokes(item: Prepared, strokes: Sequence | None) -> Prepared:
     """``item`` with its drawing's ``strokes`` checked against the image and given to its
     segments; ``item`` itself when ``strokes`` is None."""
     from digitlib import strokes as pen
@@ -134,61 +107,6 @@ def _with_strokes(item: _Prepared, strokes: Sequence | None) -> _Prepared:
         )
     checked = pen.check_strokes(strokes, item.size)
     return replace(item, strokes=checked, stroke_indices=pen.assign(checked, item.boxes))
-
-
-def _region_input(levels: np.ndarray, region: Region) -> np.ndarray:
-    import cv2
-
-    x, y, width, height = region.box
-    crop = levels[y : y + height, x : x + width]
-    return to_model_input(cv2.bitwise_and(crop, crop, mask=region.mask.view(np.uint8)))
-
-
-def _whole_input(levels: np.ndarray, box: Box) -> np.ndarray:
-    # All ink in the union of the segments' boxes; a speck inside it is too small to matter.
-    x, y, width, height = box
-    return to_model_input(levels[y : y + height, x : x + width])
-
-
-def prepare(
-    image: np.ndarray | bytes, segment_params: SegmentParams = DEFAULT_PARAMS
-) -> _Prepared:
-    """Check and cut a canvas image into model inputs (see ``_Prepared``).
-
-    A large canvas with wide strokes is shrunk first by a power of two
-    (``digitlib.preprocess.reading_scale``): every step after it costs in proportion to the
-    pixels, and the model inputs come out the same. Boxes are given in the original's pixels.
-    """
-    import cv2
-
-    image = check_image(image)
-    factor = reading_scale(image)
-    small = image
-    for _ in range(factor.bit_length() - 1):  # halve: OpenCV's fastest exact shrink
-        height, width = small.shape[:2]
-        small = cv2.resize(
-            small[: height - height % 2, : width - width % 2],
-            (width // 2, height // 2),
-            interpolation=cv2.INTER_AREA,
-        )
-    levels = ink_levels(small)
-    regions = find_segments(levels, segment_params)
-    inputs = [_region_input(levels, region) for region in regions]
-    boxes = [region.box for region in regions]
-    whole_box = whole_input = None
-    if len(regions) > 1:
-        whole_box = union_box(boxes)
-        whole_input = functools.partial(_whole_input, levels, whole_box)
-    if factor > 1:
-        boxes = [_scale_box(box, factor, image.shape) for box in boxes]
-        whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
-    shapes = [(region.holes, region.length, region.nested) for region in regions]
-    return _Prepared(boxes, inputs, whole_box, shapes, whole_input, image.shape[:2])
-
-
-def _scale_box(box: Box, factor: int, shape: tuple[int, ...]) -> Box:
-    x, y, width, height = (value * factor for value in box)
-    return (x, y, min(width, shape[1] - x), min(height, shape[0] - y))
 
 
 class Recognizer:
@@ -260,6 +178,12 @@ class Recognizer:
         return ensemble, versions
 
     # --- models -------------------------------------------------------------------------------
+
+    @property
+    def ensemble(self):
+        """The current models' ``digitlib.models.Ensemble``, read-only: ``set_models`` swaps it
+        whole, so work that must see one set of models throughout takes it once."""
+        return self._state[0]
 
     @property
     def models(self) -> dict[str, object]:
@@ -386,7 +310,7 @@ class Recognizer:
                 f"strokes must hold one entry (a list of strokes, or None) per image: got "
                 f"{len(strokes)} for {len(images)} images"
             )
-        prepared = _prepare_all(images, self.segmentation)
+        prepared = prepare_all(images, self.segmentation)
         if strokes is not None:
             prepared = [
                 _with_strokes(item, drawn) for item, drawn in zip(prepared, strokes, strict=True)
@@ -396,13 +320,60 @@ class Recognizer:
             return [Result("", [], model) for _ in prepared]
         stacked = np.stack(inputs)
         outputs = ensemble.predict_all(stacked)
-        looked: set[int] = set()
+        looked = np.zeros(0, np.int64)
         if self.decision.second_look:
-            outputs, rows_looked = _second_look(
+            outputs, looked = second_look(
                 ensemble, stacked, outputs, prepared, model, self.decision
             )
-            looked = set(rows_looked.tolist())
-        second_look = self._after_second_look()
+        return self.decide_many(
+            prepared, outputs, looked, model=model, ensemble=ensemble, stroke_model=stroke_model
+        )
+
+    def decide_many(
+        self,
+        prepared: Sequence[Prepared],
+        outputs: Mapping[str, np.ndarray],
+        looked: np.ndarray,
+        params: DecisionParams | None = None,
+        model: str = "ensemble",
+        *,
+        ensemble: object | None = None,
+        stroke_model: object | None = None,
+        wholes: Mapping[int, tuple[np.ndarray, dict]] | None = None,
+    ) -> list[Result]:
+        """The readings of ``prepared`` drawings from their models' outputs: the last stage of
+        ``recognize_many``, on its own so that many decisions can be compared on one run of the
+        models (``digitlib.tune``).
+
+        Parameters
+        ----------
+        prepared : sequence of ``Prepared``
+            The drawings, as ``prepare_all`` cuts them.
+        outputs : dict of name -> float32 (S, 11)
+            Every model's probabilities of all the drawings' segment inputs, in order (the
+            ensemble's ``predict_all`` of them, after any ``second_look``).
+        looked : int64 (L,)
+            The rows of ``outputs`` that ``second_look`` looked at again: their drawings are
+            decided with ``params.second_look_confidence`` as the bar.
+        params : DecisionParams, optional
+            The decision; the recognizer's own when None.
+        model : str
+            ``"ensemble"`` or one model's name: whose probabilities decide the labels.
+        ensemble : Ensemble, optional
+            Reads the whole drawings the decision needs (``whole_needed``); the recognizer's
+            current one when None.
+        stroke_model : Classifier, optional
+            Reads the strokes of drawings given with strokes; none are read when None.
+        wholes : dict of drawing index -> ``read_wholes`` entry, optional
+            Whole drawings read before: then no model runs, and it must hold every drawing whose
+            reading needs its whole (every drawing of several segments is always enough).
+        """
+        params = self.decision if params is None else params
+        if params is self.decision:
+            after = self._after_second_look()
+        else:
+            after = replace(params, min_confidence=params.second_look_confidence)
+        looked_rows = set(np.asarray(looked).tolist())
         pen_rows = read_strokes(stroke_model, prepared)
         readings, start = [], 0
         for item, pen_row in zip(prepared, pen_rows, strict=True):
@@ -410,17 +381,28 @@ class Recognizer:
             rows = {name: values[start : start + count] for name, values in outputs.items()}
             if pen_row is not None:
                 rows = with_fusion(rows, pen_row, self.fusion)
-            params = second_look if start in looked else self.decision
-            labels = self._segment_labels(item, rows, model, params)
-            readings.append((item, rows, params, start in looked, labels))
+            chosen = after if start in looked_rows else params
+            labels = self._segment_labels(item, rows, model, chosen)
+            readings.append((item, rows, chosen, start in looked_rows, labels))
             start += count
         needing = [
             index
-            for index, (item, _, params, _, labels) in enumerate(readings)
-            if whole_needed(item, params, labels)
+            for index, (item, _, chosen, _, labels) in enumerate(readings)
+            if whole_needed(item, chosen, labels)
         ]
-        wholes = read_wholes(ensemble, [readings[index][0] for index in needing])
-        whole_of = dict(zip(needing, wholes, strict=True))
+        if wholes is None:
+            ensemble = self.ensemble if ensemble is None else ensemble
+            read = read_wholes(ensemble, [readings[index][0] for index in needing])
+            whole_of = dict(zip(needing, read, strict=True))
+        else:
+            missing = [index for index in needing if index not in wholes]
+            if missing:
+                raise ValueError(
+                    f"wholes holds no whole-drawing reading of drawings {missing[:5]}, which "
+                    "the decision needs; pass read_wholes() of every drawing of several "
+                    "segments, or wholes=None to read them here"
+                )
+            whole_of = {index: wholes[index] for index in needing}
         return [
             self._read(*reading, model, whole_of.get(index), stroke_model)
             for index, reading in enumerate(readings)
@@ -440,7 +422,7 @@ class Recognizer:
 
     @staticmethod
     def _segment_labels(
-        item: _Prepared, rows: dict[str, np.ndarray], model: str, params: DecisionParams
+        item: Prepared, rows: dict[str, np.ndarray], model: str, params: DecisionParams
     ) -> list[tuple[int, float]] | None:
         """``decide_segments`` for one drawing; None when it has no ink or the learned gate
         decides (one segment, the ensemble)."""
@@ -452,7 +434,7 @@ class Recognizer:
 
     def _read(
         self,
-        item: _Prepared,
+        item: Prepared,
         rows: dict[str, np.ndarray],
         params: DecisionParams,
         looked_again: bool,
@@ -538,7 +520,7 @@ def encode_strokes(drawings: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     return encode_many(drawings)
 
 
-def read_strokes(stroke_model, prepared: Sequence[_Prepared]) -> list[np.ndarray | None]:
+def read_strokes(stroke_model, prepared: Sequence[Prepared]) -> list[np.ndarray | None]:
     """The stroke model's probabilities of every segment drawn with strokes, in one batch: per
     drawing None (no stroke model, or no strokes given) or float32 (S, 11), NaN rows for the
     segments that no stroke belongs to."""
@@ -566,7 +548,7 @@ def read_strokes(stroke_model, prepared: Sequence[_Prepared]) -> list[np.ndarray
 
 
 def whole_needed(
-    item: _Prepared, params: DecisionParams, labels: list[tuple[int, float]] | None
+    item: Prepared, params: DecisionParams, labels: list[tuple[int, float]] | None
 ) -> bool:
     """Whether the reading of ``item`` (segments decided as ``labels``; None when the learned
     gate decides) needs its whole drawing's input read (``whole_matters``)."""
@@ -577,7 +559,7 @@ def whole_needed(
     )
 
 
-def read_wholes(ensemble, items: Sequence[_Prepared]) -> list[tuple[np.ndarray, dict]]:
+def read_wholes(ensemble, items: Sequence[Prepared]) -> list[tuple[np.ndarray, dict]]:
     """The whole-drawing input of each of ``items`` (drawings of several segments) and every
     model's probabilities of it, in one batch: a list of (float32 (28, 28), name -> float32
     (11,))."""
@@ -598,7 +580,7 @@ _PARALLEL_MIN = 8
 _PREPARE_WORKERS = min(os.cpu_count() or 1, 4)
 
 
-def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[_Prepared]:
+def prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) -> list[Prepared]:
     """``prepare`` every drawing; many drawings are spread over the CPU's cores (OpenCV and most
     of NumPy release the GIL)."""
     workers = _PREPARE_WORKERS
@@ -608,11 +590,11 @@ def _prepare_all(images: Sequence[np.ndarray | bytes], params: SegmentParams) ->
         return list(pool.map(lambda image: prepare(image, params), images, chunksize=16))
 
 
-def _second_look(
+def second_look(
     ensemble,
     inputs: np.ndarray,
     outputs: dict[str, np.ndarray],
-    prepared: Sequence[_Prepared],
+    prepared: Sequence[Prepared],
     model: str,
     params: DecisionParams,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -804,4 +786,6 @@ __all__ = [
     "load_recognizer",
     "looks_like_number",
     "prepare",
+    "prepare_all",
+    "second_look",
 ]

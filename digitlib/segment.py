@@ -1,4 +1,7 @@
-"""Ink map -> one region per digit, left to right.
+"""Canvas image -> one region per digit, left to right -> one 28x28 model input per region.
+
+``prepare`` is the one recipe that cuts a drawing into model inputs: recognition reads its
+inputs and training from saved drawings (``extract``) learns from the same ones.
 
 A number written on one line is a row of digits side by side; the strokes of one digit sit above
 and below each other (a 5's detached top bar, the two strokes of a 4 or a 7, the pieces of a fast
@@ -10,11 +13,13 @@ Pure functions over arrays: they never change their input and keep no state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from digitlib.preprocess import ink_levels, to_model_input
+from digitlib.preprocess import check_image, ink_levels, reading_scale, to_model_input
 
 Box = tuple[int, int, int, int]
 
@@ -143,10 +148,17 @@ def _group_pieces(boxes: np.ndarray, params: SegmentParams) -> list[list[int]]:
     return groups
 
 
-def _union_box(boxes: np.ndarray) -> Box:
-    left, top = int(boxes[:, 0].min()), int(boxes[:, 1].min())
-    right = int((boxes[:, 0] + boxes[:, 2]).max())
-    bottom = int((boxes[:, 1] + boxes[:, 3]).max())
+def union_box(boxes: Sequence[Box] | np.ndarray) -> Box:
+    """The smallest (x, y, width, height) box holding every one of ``boxes``.
+
+    ``boxes``: a non-empty sequence of (x, y, width, height) boxes, or an int array of shape
+    (P, 4) of them. Returns a tuple of Python ints.
+    """
+    boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+    if not len(boxes):
+        raise ValueError("union_box needs at least one (x, y, width, height) box, got none")
+    left, top = (int(value) for value in boxes[:, :2].min(axis=0))
+    right, bottom = (int(value) for value in (boxes[:, :2] + boxes[:, 2:]).max(axis=0))
     return (left, top, right - left, bottom - top)
 
 
@@ -257,7 +269,7 @@ def find_segments(ink: np.ndarray, params: SegmentParams = DEFAULT_PARAMS) -> li
         outer = [outer[i] for i in sorted(keep)]
         boxes = boxes[sorted(keep)]
     groups = _group_pieces(boxes, params)
-    group_boxes = [_union_box(boxes[members]) for members in groups]
+    group_boxes = [union_box(boxes[members]) for members in groups]
     groups, group_boxes = _attach_small_pieces(groups, group_boxes, stroke, params)
     tallest = max(box[3] for box in group_boxes)
     speck_size = min(params.speck_fraction * tallest, params.speck_strokes * stroke)
@@ -291,16 +303,113 @@ def region_ink(ink: np.ndarray, region: Region) -> np.ndarray:
     return np.where(region.mask, crop, np.float32(0.0)).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A drawing cut into model inputs, one per segment: what training and reading both use.
+
+    ``boxes``: (x, y, width, height) of each segment, left to right, in the original image's
+    pixels. ``inputs``: float32 (28, 28) in [0, 1] per segment, white ink on black.
+    With several segments, ``whole_box`` bounds them all and ``whole_input()`` makes the whole
+    drawing's input, float32 (28, 28): only when a reading needs it, which a number of sure
+    digits does not (``digitlib.decision.whole_matters``).
+    """
+
+    boxes: list[Box]
+    inputs: list[np.ndarray]
+    whole_box: Box | None
+    #: (holes, length, nested) per segment (``Region``).
+    shapes: list[tuple[int, float, int]] = field(default_factory=list)
+    #: float32 (28, 28) of all the drawing's ink; None for fewer than two segments.
+    whole_input: Callable[[], np.ndarray] | None = None
+    #: The image's (height, width) in pixels: the frame strokes are checked against.
+    size: tuple[int, int] = (0, 0)
+    #: The drawing's checked strokes (float64 (n, 2) arrays of x, y), or None without strokes
+    #: (set by ``digitlib.recognize`` when a drawing is read with its strokes).
+    strokes: list[np.ndarray] | None = None
+    #: Per segment, the indices of its strokes (``digitlib.strokes.assign``).
+    stroke_indices: list[list[int]] | None = None
+
+    def owned(self, index: int | None) -> tuple[int, ...]:
+        """The strokes of segment ``index`` (None: of the whole drawing, every stroke that
+        belongs to a segment), in drawing order; () without strokes."""
+        if self.stroke_indices is None:
+            return ()
+        if index is None:
+            return tuple(sorted(i for indices in self.stroke_indices for i in indices))
+        return tuple(self.stroke_indices[index])
+
+
+def _region_input(levels: np.ndarray, region: Region) -> np.ndarray:
+    """The model input of one region: float32 (28, 28) of its own ink in uint8 ``levels``
+    (H, W), other segments' ink masked out."""
+    import cv2
+
+    x, y, width, height = region.box
+    crop = levels[y : y + height, x : x + width]
+    return to_model_input(cv2.bitwise_and(crop, crop, mask=region.mask.view(np.uint8)))
+
+
+def _whole_input(levels: np.ndarray, box: Box) -> np.ndarray:
+    """The whole drawing's model input: float32 (28, 28) of all ink of uint8 ``levels`` (H, W)
+    in the union ``box`` of the segments' boxes; a speck inside it is too small to matter."""
+    x, y, width, height = box
+    return to_model_input(levels[y : y + height, x : x + width])
+
+
+def _scale_box(box: Box, factor: int, shape: tuple[int, ...]) -> Box:
+    """``box`` of an image shrunk ``factor`` times, in the pixels of the original of ``shape``
+    (clipped to it: the shrink drops an odd last row or column)."""
+    x, y, width, height = (value * factor for value in box)
+    return (x, y, min(width, shape[1] - x), min(height, shape[0] - y))
+
+
+def prepare(image: np.ndarray | bytes, params: SegmentParams = DEFAULT_PARAMS) -> Prepared:
+    """Check and cut a canvas image into model inputs: the one recipe of training and reading.
+
+    ``image``: uint8 (H, W), (H, W, 3) or (H, W, 4), or PNG/JPEG bytes
+    (``digitlib.preprocess.check_image``; ``ValueError`` saying what was expected otherwise).
+
+    A large canvas with wide strokes is shrunk first by a power of two
+    (``digitlib.preprocess.reading_scale``): every step after it costs in proportion to the
+    pixels, and the model inputs come out nearly the same. Boxes are given in the original's
+    pixels. Training from saved drawings (``extract``) and recognition
+    (``digitlib.recognize``) both call this, so a model learns from exactly the inputs it reads.
+    """
+    import cv2
+
+    image = check_image(image)
+    factor = reading_scale(image)
+    small = image
+    for _ in range(factor.bit_length() - 1):  # halve: OpenCV's fastest exact shrink
+        height, width = small.shape[:2]
+        small = cv2.resize(
+            small[: height - height % 2, : width - width % 2],
+            (width // 2, height // 2),
+            interpolation=cv2.INTER_AREA,
+        )
+    levels = ink_levels(small)
+    regions = find_segments(levels, params)
+    inputs = [_region_input(levels, region) for region in regions]
+    boxes = [region.box for region in regions]
+    whole_box = whole_input = None
+    if len(regions) > 1:
+        whole_box = union_box(boxes)
+        whole_input = functools.partial(_whole_input, levels, whole_box)
+    if factor > 1:
+        boxes = [_scale_box(box, factor, image.shape) for box in boxes]
+        whole_box = _scale_box(whole_box, factor, image.shape) if whole_box else None
+    shapes = [(region.holes, region.length, region.nested) for region in regions]
+    return Prepared(boxes, inputs, whole_box, shapes, whole_input, image.shape[:2])
+
+
 def extract(
     image: np.ndarray | bytes, params: SegmentParams = DEFAULT_PARAMS
 ) -> list[tuple[Box, np.ndarray]]:
     """Canvas image -> ``[(box, model_input), ...]`` left to right.
 
-    ``image`` as ``digitlib.preprocess.ink_from_image`` accepts it; each ``model_input`` is float32 (28, 28) in [0, 1]
-    (``to_model_input`` of the region's ink). Empty list for an empty canvas.
+    ``image`` as ``prepare`` accepts it; each ``box`` is (x, y, width, height) in the image's
+    pixels and each ``model_input`` float32 (28, 28) in [0, 1]: exactly ``prepare``'s boxes and
+    inputs, the ones recognition reads. Empty list for an empty canvas.
     """
-    ink = ink_levels(image)
-    return [
-        (region.box, to_model_input(region_ink(ink, region)))
-        for region in find_segments(ink, params)
-    ]
+    prepared = prepare(image, params)
+    return list(zip(prepared.boxes, prepared.inputs, strict=True))

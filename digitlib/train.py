@@ -399,17 +399,7 @@ def assemble_extras(
         ]
         inputs = render_many(slashed, 1, int(seeds[5].generate_state(1)[0]), **render)
         parts.append((inputs, np.zeros(len(inputs), np.int64), "pendigits_slashed_zero"))
-    if not parts:
-        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, str)
-    images, labels, sources = _join_parts(parts)
-    if cache_path is not None:
-        _save_atomically(
-            cache_path,
-            images=_to_uint8(images),
-            labels=labels.astype(np.uint8),
-            sources=sources.astype(str),
-        )
-    return images, labels, sources
+    return _joined_part(parts, cache_path)
 
 
 # --- assembly -----------------------------------------------------------------------------
@@ -556,17 +546,7 @@ def assemble_people(
             **render,
         )
         parts.append((inputs, np.full(len(inputs), OTHER), "quickdraw_styled"))
-    if not parts:
-        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, str)
-    images, labels, sources = _join_parts(parts)
-    if cache_path is not None:
-        _save_atomically(
-            cache_path,
-            images=_to_uint8(images),
-            labels=labels.astype(np.uint8),
-            sources=sources.astype(str),
-        )
-    return images, labels, sources
+    return _joined_part(parts, cache_path)
 
 
 def _assemble_base(
@@ -650,15 +630,13 @@ def _assemble_base(
         images[validation],
         labels[validation],
     )
-    if cache_path is not None:
-        _save_atomically(
-            cache_path,
-            images=_to_uint8(result.images),
-            labels=result.labels.astype(np.uint8),
-            sources=result.sources.astype(str),
-            validation_images=_to_uint8(result.validation_images),
-            validation_labels=result.validation_labels.astype(np.uint8),
-        )
+    _save_part(
+        cache_path,
+        result.images,
+        result.labels,
+        result.sources,
+        (result.validation_images, result.validation_labels),
+    )
     return result
 
 
@@ -724,6 +702,42 @@ def _join_parts(
     labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
     sources = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
     return images, labels, sources
+
+
+def _joined_part(
+    parts: list[tuple[np.ndarray, np.ndarray, str]], cache_path: Path | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A training part from its ``(images, labels, source name)`` pieces (``_join_parts``),
+    cached at ``cache_path`` when there is one (``_save_part``); empty arrays without pieces."""
+    if not parts:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, str)
+    images, labels, sources = _join_parts(parts)
+    _save_part(cache_path, images, labels, sources)
+    return images, labels, sources
+
+
+def _save_part(
+    cache_path: Path | None,
+    images: np.ndarray,
+    labels: np.ndarray,
+    sources: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """Cache a training part at ``cache_path`` (nothing when None), as ``_cached_part`` and
+    ``_assemble_base`` read it: images float32 (N, 28, 28) in [0, 1] stored as uint8 0-255,
+    labels (N,) as uint8, sources (N,) as str, and the base set's ``validation`` (images,
+    labels) as ``validation_images`` and ``validation_labels``."""
+    if cache_path is None:
+        return
+    arrays = {
+        "images": _to_uint8(images),
+        "labels": labels.astype(np.uint8),
+        "sources": sources.astype(str),
+    }
+    if validation is not None:
+        arrays["validation_images"] = _to_uint8(validation[0])
+        arrays["validation_labels"] = validation[1].astype(np.uint8)
+    _save_atomically(cache_path, **arrays)
 
 
 def _save_atomically(path: Path, **arrays: np.ndarray) -> None:

@@ -26,14 +26,12 @@ The models themselves were trained on these writers and categories (other render
 estimate flatters them; the gap between it and the held-out figures of ``digitlib evaluate`` is
 reported in models/README.md.
 
-    python -m digitlib.tune --models models
+    digitlib tune --models models          (or python -m digitlib.cli.tune)
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -137,45 +135,28 @@ def read_with(recognizer, canvases: Sequence, candidates: Sequence) -> list[list
     """The text ``recognizer`` reads from every canvas under every candidate
     ``DecisionParams``: a list (one per candidate) of lists of str. The models run once per
     value of ``second_look_below`` (which decides what is looked at again), not per candidate."""
-    from digitlib.recognize import _prepare_all, _second_look, read_wholes, whole_needed
+    from digitlib.recognize import prepare_all, read_wholes, second_look
 
-    ensemble, _ = recognizer._state
-    prepared = _prepare_all(canvases, recognizer.segmentation)
+    ensemble = recognizer.ensemble
+    prepared = prepare_all(canvases, recognizer.segmentation)
     inputs = np.stack([array for item in prepared for array in item.inputs])
     outputs = ensemble.predict_all(inputs)
     # Whether a drawing's whole matters depends on the candidate: read every one that has one.
     several = [index for index, item in enumerate(prepared) if item.whole_input is not None]
-    whole_of = dict(
-        zip(several, read_wholes(ensemble, [prepared[i] for i in several]), strict=True)
-    )
+    wholes = dict(zip(several, read_wholes(ensemble, [prepared[i] for i in several]), strict=True))
     looked_by: dict[tuple, tuple] = {}
     texts = []
     for params in candidates:
         key = (params.second_look, params.second_look_below)
         if key not in looked_by:
             looked_by[key] = (
-                _second_look(ensemble, inputs, outputs, prepared, "ensemble", params)
+                second_look(ensemble, inputs, outputs, prepared, "ensemble", params)
                 if params.second_look
                 else (outputs, np.zeros(0, np.int64))
             )
         looked_outputs, rows = looked_by[key]
-        looked = set(rows.tolist())
-        after = replace(params, min_confidence=params.second_look_confidence)
-        read, start = [], 0
-        for index, item in enumerate(prepared):
-            count = len(item.inputs)
-            rows_of = {
-                name: values[start : start + count] for name, values in looked_outputs.items()
-            }
-            chosen = after if start in looked else params
-            labels = recognizer._segment_labels(item, rows_of, "ensemble", chosen)
-            whole = whole_of[index] if whole_needed(item, chosen, labels) else None
-            result = recognizer._read(
-                item, rows_of, chosen, start in looked, labels, "ensemble", whole
-            )
-            read.append(result.text)
-            start += count
-        texts.append(read)
+        results = recognizer.decide_many(prepared, looked_outputs, rows, params, wholes=wholes)
+        texts.append([result.text for result in results])
     return texts
 
 
@@ -266,13 +247,13 @@ def gate_inputs(recognizer, canvases: Sequence, params) -> tuple[np.ndarray, np.
     not decide), ``single`` bool (N,) and ``best`` (N,) str, the ensemble's best digit."""
     from digitlib.config import OTHER
     from digitlib.gate import FEATURE_NAMES, gate_features
-    from digitlib.recognize import _prepare_all, _second_look
+    from digitlib.recognize import prepare_all, second_look
 
-    ensemble, _ = recognizer._state
-    prepared = _prepare_all(canvases, recognizer.segmentation)
+    ensemble = recognizer.ensemble
+    prepared = prepare_all(canvases, recognizer.segmentation)
     inputs = np.stack([array for item in prepared for array in item.inputs])
     outputs = ensemble.predict_all(inputs)
-    outputs, rows = _second_look(ensemble, inputs, outputs, prepared, "ensemble", params)
+    outputs, rows = second_look(ensemble, inputs, outputs, prepared, "ensemble", params)
     looked = set(rows.tolist())
     features = np.full((len(prepared), len(FEATURE_NAMES)), np.nan)
     single = np.zeros(len(prepared), bool)
@@ -436,21 +417,3 @@ def tune(models_dir: Path = SHIPPED_MODELS_DIR, rng: int = 0) -> dict:
             "params": asdict(gate),
         },
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=SHIPPED_MODELS_DIR)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write", type=Path, default=None, help="also write the report as JSON")
-    args = parser.parse_args(argv)
-    report = tune(args.models, args.seed)
-    text = json.dumps(report, indent=1)
-    if args.write:
-        args.write.write_text(text + "\n")
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -45,3 +45,20 @@ def test_mnist_canvas_misses_counts_every_miss_once():
     assert sum(report["misses_by_cause"].values()) == misses
     assert sum(report["read_as_nothing_by_cause"].values()) == report["read_as_nothing"]
     assert 0 <= report["direct_right"] <= 40
+
+
+def test_diagnose_is_a_verb_of_the_digitlib_command(capsys):
+    import subprocess
+    import sys
+
+    from digitlib.cli import build_parser, main
+    from digitlib.cli import diagnose as diagnose_command
+
+    args = build_parser().parse_args(["diagnose", "--count", "5", "--seed", "2"])
+    assert args.handler is diagnose_command.run and (args.count, args.seed) == (5, 2)
+    assert main(["diagnose", "--count", "0"]) == 1
+    assert "--count must be at least 1" in capsys.readouterr().err
+    done = subprocess.run(
+        [sys.executable, "-m", "digitlib.cli.diagnose", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--count" in done.stdout

@@ -4,9 +4,18 @@ import cv2
 import numpy as np
 import pytest
 
-from digitlib.data import compose_number, draw_polylines, load_pendigits, render_number
+from digitlib.data import (
+    RenderStyle,
+    compose_number,
+    draw_polylines,
+    load_pendigits,
+    render_number,
+    render_strokes,
+)
 from digitlib.preprocess import ink_from_image, ink_levels
+from digitlib.recognize import Recognizer
 from digitlib.segment import Region, SegmentParams, extract, find_segments, region_ink
+from digitlib.store import DrawingStore, open_store
 
 TRAINING_WRITERS = range(1, 26)  # never the held-out ones (digitlib.config.HELD_OUT)
 
@@ -218,3 +227,42 @@ def test_pieces_inside_a_hole_are_counted_but_not_a_slashed_zeros_slash():
     clock, face, slashed, dotted = find_segments(ink)
     assert clock.nested == 1 and face.nested == 3
     assert slashed.nested == 0 and dotted.nested == 0
+
+
+# --- one recipe for training and reading --------------------------------------------------------
+
+
+class SureDigits:
+    """A stand-in Classifier that reads every input as a sure 3: a number is read digit by digit,
+    never looked at again nor read as a whole."""
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        rows = np.full((len(images), 11), 0.001, np.float32)
+        rows[:, 3] = 1.0 - 0.01
+        return rows
+
+
+def test_training_from_saved_drawings_sees_the_inputs_reading_sees(training_digits, tmp_path):
+    # A number as the dashboard's 480x680 canvas holds it, drawn with its 24 px pen: large
+    # enough that reading shrinks it first (preprocess.reading_scale).
+    _, by_label = training_digits
+    digits = [by_label[label][0].strokes for label in (4, 7, 2)]
+    strokes = compose_number(digits, [0.4, 0.4], np.random.default_rng(3))
+    style = RenderStyle(canvas_size=(480, 680), line_width=24.0, height=260.0, center=(340, 240))
+    canvas = render_strokes(strokes, style)
+    png = cv2.imencode(".png", cv2.cvtColor(canvas, cv2.COLOR_RGBA2BGRA))[1].tobytes()
+
+    # What `digitlib train --with-drawings` adds to the training set from a saved drawing.
+    drawings = DrawingStore(open_store(str(tmp_path)))
+    drawings.save(png, "472")
+    trained, labels, _, skipped = drawings.examples(extract=extract)
+    assert not skipped and labels.tolist() == [4, 7, 2]
+
+    recognizer = Recognizer({"sure": SureDigits()})
+    for image in (png, canvas):
+        result = recognizer.recognize(image)
+        assert result.text == "333"
+        read = np.stack([segment.image for segment in result.segments])
+        assert read.dtype == trained.dtype == np.float32
+        assert np.array_equal(trained, read)
+    assert [box for box, _ in extract(canvas)] == [s.box for s in result.segments]

@@ -279,3 +279,16 @@ def test_epoch_data_augments_no_epoch_past_the_last():
     with pytest.raises(RuntimeError, match="all the epochs"):
         limited.next()
     unlimited._thread.join()
+
+
+def test_a_cached_training_part_reads_back_as_it_was_made(tmp_path):
+    images = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    parts = [(images[:2], np.array([1, 2]), "drawn"), (images[2:], np.array([OTHER]), "other")]
+    joined = train._joined_part(parts, tmp_path / "part.npz")
+    path, cached = train._cached_part(tmp_path, None, "part.npz")
+    assert path == tmp_path / "part.npz"
+    np.testing.assert_allclose(cached[0], joined[0], atol=0.5 / 255 + 1e-6)
+    assert cached[1].tolist() == joined[1].tolist() == [1, 2, OTHER]
+    assert cached[2].tolist() == ["drawn", "drawn", "other"]
+    empty = train._joined_part([], tmp_path / "empty.npz")
+    assert empty[0].shape == (0, 28, 28) and not (tmp_path / "empty.npz").exists()

@@ -147,3 +147,18 @@ def test_the_gate_threshold_keeps_the_digits_the_rule_reads():
         features, single, best, expected, np.zeros(60, bool), folds
     )[0]
     assert (weighted_alone.probability(features)[[0, 15]] < weighted_alone.threshold).all()
+
+
+def test_tune_is_a_verb_of_the_digitlib_command(tmp_path):
+    import subprocess
+    import sys
+
+    from digitlib.cli import build_parser
+    from digitlib.cli import tune as tune_command
+
+    args = build_parser().parse_args(["tune", "--seed", "3", "--write", str(tmp_path / "r.json")])
+    assert args.handler is tune_command.run and args.seed == 3
+    done = subprocess.run(
+        [sys.executable, "-m", "digitlib.cli.tune", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--write" in done.stdout

@@ -12,7 +12,17 @@ import importlib
 import sys
 
 #: Modules of ``digitlib.cli`` that register subcommands, in help order.
-SUBCOMMAND_MODULES = ("train", "evaluate", "predict", "models", "drawings", "data", "bench")
+SUBCOMMAND_MODULES = (
+    "train",
+    "evaluate",
+    "tune",
+    "diagnose",
+    "predict",
+    "models",
+    "drawings",
+    "data",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

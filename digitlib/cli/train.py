@@ -8,14 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from digitlib.config import MODEL_NAMES, SHIPPED_MODELS_DIR, STROKE_MODEL
-
-FILE_NAMES = {
-    "cnn": "cnn.keras",
-    "fnn": "fnn.keras",
-    "numpy_fnn": "numpy_fnn.npz",
-    STROKE_MODEL: "strokes.keras",
-}
+from digitlib.config import CHECKPOINT_FILES, MODEL_NAMES, SHIPPED_MODELS_DIR, STROKE_MODEL
 
 
 def limit_blas_threads() -> None:
@@ -193,7 +186,7 @@ def train_stroke_model(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    path = args.out / FILE_NAMES[STROKE_MODEL]
+    path = args.out / CHECKPOINT_FILES[STROKE_MODEL]
     model = train_strokes.train_stroke_model(
         drawings,
         settings,
@@ -318,7 +311,7 @@ def train_image_models(args: argparse.Namespace, config, names: list[str]) -> No
         )
         bar.close()
         seconds = time.monotonic() - model_started
-        path = args.out / FILE_NAMES[name]
+        path = args.out / CHECKPOINT_FILES[name]
         model.save(path)
         size = path.stat().st_size
         print(f"{name}: {seconds:.0f} s, saved {path} ({size / 1e6:.2f} MB)")

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from digitlib.config import CLASS_NAMES, MODEL_NAMES, OTHER, STROKE_MODEL
+from digitlib.preprocess import encode_png as png_bytes  # PNG bytes of an image, for pages
 
 #: Models in the order the comparison shows them.
 COMPARED_MODELS = (*MODEL_NAMES, "images", STROKE_MODEL, "ensemble")
@@ -54,23 +55,6 @@ def png_data_url(image: np.ndarray | bytes) -> str:
     (H, W[, 3|4])."""
     data = image if isinstance(image, bytes) else png_bytes(image)
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 or [0, 1] float image of shape (H, W[, 3|4]) (RGB(A) order)."""
-    import cv2
-
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
-    if array.ndim == 3 and array.shape[2] == 4:
-        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
-    elif array.ndim == 3 and array.shape[2] == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise ValueError(f"could not encode an image of shape {array.shape} as PNG")
-    return encoded.tobytes()
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:

@@ -46,7 +46,9 @@ class PipelineSteps:
 def follow_pipeline(image: np.ndarray | bytes) -> PipelineSteps:
     """Run preprocessing and segmentation on a canvas image, keeping each intermediate step.
 
-    Uses the same functions as ``segment.extract`` (and so as recognition).
+    Uses the segmentation and model-input functions of recognition, on the canvas at its
+    full size (``segment.prepare`` shrinks a large canvas with wide strokes first, so its inputs
+    can differ slightly from the ones shown here).
     """
     import cv2
 

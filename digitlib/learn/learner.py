@@ -4,7 +4,6 @@ the models (the steps of one update: see ``digitlib.learn``)."""
 from __future__ import annotations
 
 import io
-import re
 import tempfile
 import threading
 import time
@@ -22,13 +21,12 @@ from digitlib.learn.datasets import replay_pool, share_cache, validation_set
 from digitlib.learn.keras_tuning import KerasHeadTrainer, KerasTrainer, is_keras
 from digitlib.learn.labels import label_text, parse_labels
 from digitlib.learn.report import GateFigures, TrainFigures, Update, UpdateMetrics
+from digitlib.store.drawings import check_session_id
 
 #: ``produced_by`` of the versions this module saves.
 PRODUCED_BY = "online update"
 #: Store prefix of the corrections kept for replay.
 CORRECTIONS_PREFIX = "learn/corrections/"
-#: Anonymous session ids: what the store's update log and review queue accept.
-_SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: How many earlier corrections are read back for replay at start.
 MAX_REPLAYED_CORRECTIONS = 2000
 
@@ -182,12 +180,7 @@ class OnlineLearner:
         start = time.perf_counter()
         self.prepare(progress)
         parsed = parse_labels(labels)
-        if session_id is not None and not (
-            isinstance(session_id, str) and _SESSION.match(session_id)
-        ):
-            raise ValueError(
-                f"session_id must be 1-64 letters, digits, '_' or '-', got {session_id!r}"
-            )
+        check_session_id(session_id)
         with self._lock:
             inputs = self._segments(image)
             update = Update(
@@ -852,20 +845,8 @@ def _given_text(labels) -> str:
 
 
 def _png(image: np.ndarray | bytes) -> bytes:
-    """The canvas as PNG bytes for the review queue (PNG/JPEG bytes are re-encoded only when
-    they are not PNG)."""
-    import cv2
+    """The canvas as PNG bytes for the review queue: an array is checked (``check_image``) and
+    encoded, PNG bytes kept as they are, JPEG bytes re-encoded (``encode_png``)."""
+    from digitlib.preprocess import check_image, encode_png
 
-    from digitlib.preprocess import check_image
-
-    if isinstance(image, (bytes, bytearray)) and bytes(image[:8]) == b"\x89PNG\r\n\x1a\n":
-        return bytes(image)
-    array = check_image(image)
-    if array.ndim == 3 and array.shape[2] == 4:
-        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
-    elif array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise ValueError("could not encode the drawing as PNG for the review queue")
-    return encoded.tobytes()
+    return encode_png(image if isinstance(image, bytes | bytearray) else check_image(image))

@@ -31,17 +31,29 @@ from typing import Any
 
 import numpy as np
 
+from digitlib.config import OTHER
 from digitlib.store.base import KeyNotFound, Store
 
 log = logging.getLogger(__name__)
 
-OTHER = 10  # digitlib.config.OTHER, repeated so this module stays import-light
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 2 * 1024 * 1024
 MAX_LABELS = 64
 MAX_METADATA_BYTES = 256 * 1024
 _ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
-_SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Anonymous session ids: what the update log and the review queue accept.
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_session_id(session_id: object) -> None:
+    """Raise ``ValueError`` unless ``session_id`` is None or a ``SESSION_ID``: 1-64 letters,
+    digits, '_' or '-' (an anonymous id, never a name or an address)."""
+    if session_id is not None and not (
+        isinstance(session_id, str) and SESSION_ID.match(session_id)
+    ):
+        raise ValueError(
+            f"session_id must be 1-64 letters, digits, '_' or '-', got {session_id!r}"
+        )
 
 
 def normalize_labels(labels: str | Sequence[int | str]) -> list[int]:
@@ -163,13 +175,13 @@ MAX_STROKES, MAX_POINTS = 200, 20_000
 
 def _segments_png(segments: np.ndarray) -> bytes:
     """Segments (K, 28, 28) in [0, 1], white on black, side by side as dark ink on white."""
-    import cv2
+    from digitlib.preprocess import encode_png
 
     gap = np.zeros((28, 8), np.float32)
     row = np.concatenate([part for segment in segments for part in (segment, gap)][:-1], axis=1)
     padded = np.pad(row, 8)
     pixels = np.round(255 * (1 - np.clip(padded, 0, 1))).astype(np.uint8)
-    return cv2.imencode(".png", pixels)[1].tobytes()
+    return encode_png(pixels)
 
 
 @dataclass(frozen=True)
@@ -440,12 +452,7 @@ class DrawingStore:
         if size is not None:  # a header claiming 40000x40000 pixels is refused unread
             check_size(*size)
         labels = normalize_labels(labels)
-        if session_id is not None and not (
-            isinstance(session_id, str) and _SESSION.match(session_id)
-        ):
-            raise ValueError(
-                f"session_id must be 1-64 letters, digits, '_' or '-', got {session_id!r}"
-            )
+        check_session_id(session_id)
         segment_array = None
         if segments is not None:
             segment_array = np.asarray(segments)
