@@ -68,3 +68,15 @@ def test_the_package_never_imports_the_benchmarks_or_the_tests():
         for name, tree in modules().items()
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_every_main_is_in_cli():
+    """Command-line entry points live in ``digitlib.cli``; everything else is a library."""
+    mains = sorted(
+        name
+        for name, tree in modules().items()
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == "main"
+    )
+    assert "digitlib.cli" in mains
+    assert [name for name in mains if not name.startswith("digitlib.cli")] == []
