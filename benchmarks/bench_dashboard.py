@@ -179,7 +179,7 @@ def memory_mb(process) -> tuple[float, float]:
 def _digit_paths(count: int, canvas: dict) -> list[tuple[str, list[np.ndarray]]]:
     """Single-stroke held-out digits as mouse paths in page pixels inside ``canvas`` (a box)."""
     from digitlib.config import HELD_OUT
-    from digitlib.data import fit_strokes, load_pendigits
+    from digitlib.drawings.data import fit_strokes, load_pendigits
 
     pool = [
         d

@@ -38,8 +38,8 @@ WORKER_TIMEOUT = 600
 
 def drawings(count: int, seed: int = 0) -> list[tuple[np.ndarray, str]]:
     """``count`` one-digit canvases (RGBA, 240-320 px) of held-out writers, with their labels."""
-    from digitlib import data
     from digitlib.config import HELD_OUT
+    from digitlib.drawings import data
 
     rng = np.random.default_rng(seed)
     digits = [d for d in data.load_pendigits() if d.writer in HELD_OUT.pendigits_writers]

@@ -2,7 +2,7 @@
 
 Drawings come from the pendigits writers and Quick, Draw! categories in
 ``digitlib.config.HELD_OUT``, rendered as the evaluation protocol renders them
-(``digitlib.data.random_style``: random canvas size, stroke width 3-7 % of the canvas, drawing
+(``digitlib.drawings.data.random_style``: random canvas size, stroke width 3-7 % of the canvas, drawing
 height 30-85 %, random position, RGBA on transparent paper or RGB on white). Every set is fixed by
 its seed, so every run (and the baseline) reads the same canvases.
 """
@@ -33,7 +33,7 @@ class CanvasSet:
 def _held_out_pendigits() -> dict[int, list]:
     """Held-out writer id -> that writer's ``PenDigit`` records."""
     from digitlib.config import HELD_OUT
-    from digitlib.data import DataNotFoundError, load_pendigits
+    from digitlib.drawings.data import DataNotFoundError, load_pendigits
 
     try:
         digits = load_pendigits()
@@ -50,8 +50,8 @@ def _held_out_pendigits() -> dict[int, list]:
 
 def digit_canvases(count: int, seed: int = 7) -> CanvasSet:
     """``count`` one-digit canvases drawn by the held-out pendigits writers."""
-    from digitlib.data import random_style, render_strokes
-    from digitlib.strokes import clip_to_image
+    from digitlib.drawings.data import random_style, render_strokes
+    from digitlib.drawings.strokes import clip_to_image
 
     rng = np.random.default_rng(seed)
     pool = [digit for digits in _held_out_pendigits().values() for digit in digits]
@@ -68,8 +68,8 @@ def digit_canvases(count: int, seed: int = 7) -> CanvasSet:
 
 def number_canvases(count: int, seed: int = 11, lengths: tuple[int, int] = (2, 6)) -> CanvasSet:
     """``count`` numbers of ``lengths`` digits (inclusive), each written by one held-out writer."""
-    from digitlib.data import render_number
-    from digitlib.strokes import clip_to_image
+    from digitlib.drawings.data import render_number
+    from digitlib.drawings.strokes import clip_to_image
 
     rng = np.random.default_rng(seed)
     writers = _held_out_pendigits()
@@ -90,7 +90,7 @@ def number_canvases(count: int, seed: int = 11, lengths: tuple[int, int] = (2, 6
 def doodle_canvases(count: int, seed: int = 13) -> CanvasSet:
     """``count`` Quick, Draw! doodles of the held-out categories; the right reading is ``""``."""
     from digitlib.config import HELD_OUT
-    from digitlib.data import (
+    from digitlib.drawings.data import (
         DataNotFoundError,
         load_quickdraw_strokes,
         quickdraw_categories,

@@ -28,7 +28,7 @@ CLASS_NAMES = tuple(str(digit) for digit in range(10)) + ("other",)
 #: Names of the image models, in the order they are shown side by side.
 MODEL_NAMES = ("numpy_fnn", "fnn", "cnn")
 
-#: The stroke model's name: it reads the pen's path (``digitlib.strokes``), not the picture, so
+#: The stroke model's name: it reads the pen's path (``digitlib.drawings.strokes``), not the picture, so
 #: it stands beside the image models' ensemble rather than in it.
 STROKE_MODEL = "strokes"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlib import augment
+from digitlib.image import augment
 
 
 def _digits() -> np.ndarray:
@@ -68,7 +68,7 @@ def test_variants24_rejects_a_batch():
 
 
 def test_augment_strokes_is_pure_seeded_and_changes_the_shape():
-    from digitlib.augment import StrokeConfig, augment_strokes
+    from digitlib.image.augment import StrokeConfig, augment_strokes
 
     strokes = [
         np.array([[0, 0], [10, 0], [10, 20]], np.float32),

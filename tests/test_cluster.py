@@ -163,7 +163,7 @@ def test_the_page_says_which_versions_read_the_drawing(tmp_path: Path):
 def handwriting() -> Handwriting:
     """Real handwritten numbers that the shipped models read right (as in the browser tests)."""
     import digitlib
-    from digitlib.data import load_pendigits
+    from digitlib.drawings.data import load_pendigits
 
     return Handwriting(digitlib.load_recognizer(), load_pendigits())
 

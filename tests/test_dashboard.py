@@ -30,7 +30,7 @@ from digitlib.dashboard.serve import (
     voila_command,
     voila_environment,
 )
-from digitlib.data import draw_polylines
+from digitlib.drawings.data import draw_polylines
 from digitlib.ops.browser import find_chromium, find_crowd_chromium, missing_browser_message
 
 # --- render ---------------------------------------------------------------------------------
@@ -1093,7 +1093,7 @@ def test_an_accepted_review_item_shows_what_the_models_read(tmp_path):
 
 
 def test_the_live_confusion_and_the_accuracy_series_come_from_the_library():
-    from digitlib.evaluate import confusion
+    from digitlib.evaluation.evaluate import confusion
     from digitlib.learn.report import accuracy_series
 
     found = confusion(np.array([0, 1, 1]), np.eye(11, dtype=np.float32)[[0, 1, 10]])

@@ -111,7 +111,7 @@ class Handwriting:
 @pytest.fixture(scope="session")
 def handwriting() -> Handwriting:
     import digitlib
-    from digitlib.data import load_pendigits
+    from digitlib.drawings.data import load_pendigits
 
     return Handwriting(digitlib.load_recognizer(), load_pendigits())
 

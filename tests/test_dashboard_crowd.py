@@ -45,7 +45,7 @@ def single_strokes_that_read(count: int) -> list[tuple[str, np.ndarray]]:
     """``count`` single-stroke digits, labels as varied as they come, that the lean recognizer
     reads as their label when rendered as the page renders them."""
     import digitlib
-    from digitlib.data import load_pendigits
+    from digitlib.drawings.data import load_pendigits
 
     recognizer = digitlib.load_recognizer()
     held_out = set(HELD_OUT.pendigits_writers)

@@ -1,4 +1,4 @@
-"""digitlib.data: loaders on the real files and on small broken ones; the canvas renderer."""
+"""digitlib.drawings.data: loaders on the real files and on small broken ones; the canvas renderer."""
 
 import gzip
 import struct
@@ -6,7 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from digitlib import config, data
+from digitlib import config
+from digitlib.drawings import data
 
 
 def _write_gz(path, payload: bytes):

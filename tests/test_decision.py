@@ -1,11 +1,11 @@
-"""digitlib.decision: the fusion of image and stroke probabilities on small hand-made rows
+"""digitlib.recognize.decision: the fusion of image and stroke probabilities on small hand-made rows
 (the decision rules are tested through the Recognizer in test_recognize.py)."""
 
 import numpy as np
 import pytest
 
 from digitlib.config import OTHER
-from digitlib.decision import FusionParams, fuse, union_box
+from digitlib.recognize.decision import FusionParams, fuse, union_box
 
 
 def row(label: int, confidence: float) -> np.ndarray:

@@ -119,7 +119,7 @@ def test_training_job_names_as_many_workers_as_it_runs():
     assert spec["template"]["spec"]["subdomain"] == service["metadata"]["name"]
     assert service["spec"]["clusterIP"] == "None"
     # The script's TF_CONFIG, with an index filled in, is what digitlib reads.
-    from digitlib.distributed import WorkerTask
+    from digitlib.training.distributed import WorkerTask
 
     text = re.search(r'TF_CONFIG="(.*?)"\s*&&', script, re.S).group(1).replace('\\"', '"')
     task = WorkerTask.from_tf_config(text.replace("${JOB_COMPLETION_INDEX}", "1"))

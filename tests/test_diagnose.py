@@ -1,11 +1,11 @@
-"""Where canvas readings lose digits (``digitlib.diagnose``)."""
+"""Where canvas readings lose digits (``digitlib.evaluation.diagnose``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitlib import diagnose
+from digitlib.evaluation import diagnose
 
 
 def probabilities(best: int, confidence: float = 0.9) -> np.ndarray:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from digitlib.config import PROJECT_ROOT
-from digitlib.distributed import WorkerTask, shard_indices, weights_digest
 from digitlib.ops.cluster import free_port
 from digitlib.store import LocalStore, ModelRegistry
+from digitlib.training.distributed import WorkerTask, shard_indices, weights_digest
 
 #: The whole two-worker run must end within this (the issue's target: the test within 5 min).
 RUN_TIMEOUT = 240

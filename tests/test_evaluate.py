@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from digitlib.cli import main
-from digitlib.evaluate import TARGETS, TARGETS_14, check_targets
+from digitlib.evaluation.evaluate import TARGETS, TARGETS_14, check_targets
 
 
 def test_check_targets_min_and_max():
@@ -47,7 +47,7 @@ def test_evaluate_cli_rejects_a_bad_limit(capsys):
 def test_predict_cli_reads_a_png(tmp_path, capsys):
     import cv2
 
-    from digitlib import data
+    from digitlib.drawings import data
 
     digits = [d for d in data.load_pendigits() if d.writer == 27][:2]
     image = data.render_number([d.strokes for d in digits], 0, rgba=False)
@@ -74,7 +74,7 @@ def test_check_targets_of_issue_14():
 
 
 def test_roc_curve_of_separated_overlapping_and_tied_scores():
-    from digitlib.evaluate import roc_curve
+    from digitlib.evaluation.evaluate import roc_curve
 
     assert roc_curve([0.9, 0.8], [0.1, 0.2])["auroc"] == 1.0
     assert roc_curve([0.1, 0.2], [0.9, 0.8])["auroc"] == 0.0
@@ -89,7 +89,7 @@ def test_roc_curve_of_separated_overlapping_and_tied_scores():
 
 
 def test_digit_score_takes_the_most_digit_like_segment():
-    from digitlib.evaluate import digit_score
+    from digitlib.evaluation.evaluate import digit_score
     from digitlib.recognize import Result, Segment
 
     def segment(label, confidence):
@@ -101,7 +101,7 @@ def test_digit_score_takes_the_most_digit_like_segment():
 
 
 def test_mnist_canvas_holds_the_digit_dark_on_white():
-    from digitlib import data
+    from digitlib.drawings import data
 
     image = np.zeros((28, 28), np.uint8)
     image[4:24, 12:16] = 255
@@ -118,7 +118,7 @@ def test_mnist_canvas_holds_the_digit_dark_on_white():
 
 
 def test_by_writer_gives_each_writers_share_read_right():
-    from digitlib.evaluate import by_writer
+    from digitlib.evaluation.evaluate import by_writer
 
     rows = by_writer([28, 26, 28, 26, 28], [False, True, True, True, False])
     assert list(rows) == ["26", "28"]
@@ -150,8 +150,8 @@ def test_report_shows_each_held_out_writer_per_row():
 
 
 def test_predict_cli_reads_a_drawing_saved_with_strokes_as_the_recognizer_does(tmp_path, capsys):
-    from digitlib import data
     from digitlib.dashboard.render import png_bytes, render_drawing
+    from digitlib.drawings import data
     from digitlib.recognize import load_recognizer
     from digitlib.store import DrawingStore, LocalStore
 

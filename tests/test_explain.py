@@ -1,11 +1,11 @@
-"""Occlusion saliency (``digitlib.explain``) on small inputs and a stand-in model."""
+"""Occlusion saliency (``digitlib.recognize.explain``) on small inputs and a stand-in model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitlib.explain import occlusion_map, saliency_rgb
+from digitlib.recognize.explain import occlusion_map, saliency_rgb
 
 
 def top_left_model(images: np.ndarray) -> np.ndarray:
@@ -56,7 +56,7 @@ def test_the_picture_shows_support_in_orange_and_opposition_in_blue():
 
 def test_the_recognizer_explains_each_segment_with_its_ensemble():
     import digitlib
-    from digitlib import data
+    from digitlib.drawings import data
 
     recognizer = digitlib.load_recognizer()
     digit = next(d for d in data.load_pendigits() if d.writer == 27 and d.label == 7)

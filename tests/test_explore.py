@@ -247,7 +247,7 @@ def test_every_figure_has_a_title_and_axis_labels():
 
 
 def test_style_gallery_and_canvas_figures_show_real_drawings():
-    from digitlib.data import PenDigit
+    from digitlib.drawings.data import PenDigit
 
     strokes = [np.array([[0, 0], [0, 10]], np.float32), np.array([[-3, 2], [0, 0]], np.float32)]
     digit = PenDigit(strokes, 1, 7, 0)
@@ -291,7 +291,7 @@ def test_worst_digit_is_the_digit_read_right_least_often():
 
 
 def test_digit_drawings_keep_taught_drawings_out_of_the_measured_ones():
-    from digitlib import data
+    from digitlib.drawings import data
 
     mine = [d for d in data.load_pendigits() if d.writer == 28 and d.label == 1]
     corrected, unseen = explore.digit_drawings(28, 1, 3, renderings=2, rng=0)

@@ -1,12 +1,12 @@
-"""The learned "digit or not" gate (``digitlib.gate``) on small inputs."""
+"""The learned "digit or not" gate (``digitlib.recognize.digit_gate``) on small inputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitlib import gate
 from digitlib.config import OTHER
+from digitlib.recognize import digit_gate as gate
 
 
 def _probabilities(digit: int, sure: float, other: float = 0.0) -> dict[str, np.ndarray]:
@@ -94,8 +94,8 @@ def test_decide_one_follows_the_threshold():
 def test_a_recognizer_with_the_fitted_gate_reads_a_digit_and_rejects_a_scribble():
     from dataclasses import replace
 
-    from digitlib import data
     from digitlib.config import HELD_OUT
+    from digitlib.drawings import data
     from digitlib.recognize import load_recognizer
 
     recognizer = load_recognizer()

@@ -80,3 +80,59 @@ def test_every_main_is_in_cli():
     )
     assert "digitlib.cli" in mains
     assert [name for name in mains if not name.startswith("digitlib.cli")] == []
+
+
+#: The rooms from the bottom up: a module may import its own room and the rooms below it, never
+#: one above (docs/ARCHITECTURE.md draws the same picture). Rooms on one line are peers.
+LAYERS = (
+    ("config",),
+    ("image",),
+    ("drawings",),
+    ("models",),
+    ("store",),
+    ("recognize", "preprocess", "segment"),  # the old flat names are aliases of image's modules
+    ("training", "evaluation"),
+    ("learn",),
+    ("explore", "dashboard"),
+    ("ops",),
+    ("cli", "testing"),
+)
+RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
+
+
+def room(module: str) -> str | None:
+    """``digitlib.image.segment`` -> ``image``; None for the package itself and non-digitlib."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "digitlib" and len(parts) > 1 else None
+
+
+def imports_outside_main_block(tree: ast.Module, module: str) -> set[str]:
+    """``imported_names`` without the ``if __name__ == "__main__":`` blocks, which run a module
+    as a program (a door may be reached that way) and are not imported by anyone."""
+    kept = [
+        node
+        for node in tree.body
+        if not (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name)
+            and node.test.left.id == "__name__"
+        )
+    ]
+    return imported_names(ast.Module(body=kept, type_ignores=[]), module)
+
+
+def test_every_room_has_its_place_in_the_layers():
+    rooms = {room(name) for name in modules()} - {None}
+    assert rooms <= set(RANK), sorted(rooms - set(RANK))
+
+
+def test_no_module_imports_a_room_above_its_own():
+    upward = sorted(
+        f"{name} imports {imported}"
+        for name, tree in modules().items()
+        if room(name) is not None
+        for imported in imports_outside_main_block(tree, name)
+        if room(imported) in RANK and RANK[room(imported)] > RANK[room(name)]
+    )
+    assert upward == []

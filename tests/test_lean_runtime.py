@@ -13,8 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from digitlib import data
 from digitlib.config import HELD_OUT, PROJECT_ROOT, SHIPPED_MODELS_DIR
+from digitlib.drawings import data
 from digitlib.learn import LearnConfig, OnlineLearner, ValidationSpec
 from digitlib.models import InferenceModel, load_model
 from digitlib.models import inference as lean
@@ -40,7 +40,7 @@ def test_a_reading_process_never_imports_tensorflow():
         import json, sys
         import numpy as np
         import digitlib
-        from digitlib import data
+        from digitlib.drawings import data
 
         recognizer = digitlib.load_recognizer()
         rng = np.random.default_rng(0)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlib import data
 from digitlib.config import HELD_OUT, MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR
+from digitlib.drawings import data
 from digitlib.learn import (
     LearnConfig,
     OnlineLearner,

@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from digitlib import data
 from digitlib.config import SHIPPED_MODELS_DIR
+from digitlib.drawings import data
 from digitlib.models import CheckpointError, InferenceModel, load_model
 from digitlib.models import inference as lean
 from digitlib.store import LocalStore, ModelRegistry

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from digitlib import data
 from digitlib.config import SHIPPED_MODELS_DIR
-from digitlib.evaluate import (
+from digitlib.drawings import data
+from digitlib.evaluation.evaluate import (
     TARGETS,
     TARGETS_14,
     TARGETS_26,
@@ -107,7 +107,7 @@ def test_shipped_models_answer_other_for_doodles_of_held_out_categories():
     # Categories no model was trained on (the bitmaps of "bicycle", which this test used to
     # read, are in the training set, so that test could not tell memorizing from generalizing).
     from digitlib.config import HELD_OUT
-    from digitlib.preprocess import canvas_input
+    from digitlib.image.preprocess import canvas_input
 
     categories = HELD_OUT.quickdraw_categories(data.quickdraw_categories())
     doodles = data.load_quickdraw_strokes(categories)

@@ -1,10 +1,10 @@
-"""digitlib.preprocess: canvas image -> ink -> MNIST-style 28x28, on small arrays written here."""
+"""digitlib.image.preprocess: canvas image -> ink -> MNIST-style 28x28, on small arrays written here."""
 
 import cv2
 import numpy as np
 import pytest
 
-from digitlib.preprocess import (
+from digitlib.image.preprocess import (
     FIT_SIDE,
     check_image,
     estimate_stroke_width,
@@ -234,7 +234,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize("size", [(40000, 40000), (9000, 10), (4, 100)])
 def test_a_png_header_out_of_range_is_refused_before_decoding(size):
-    from digitlib.preprocess import check_image, header_size
+    from digitlib.image.preprocess import check_image, header_size
 
     data = _png_claiming(*size)
     assert header_size(data) == size
@@ -245,7 +245,7 @@ def test_a_png_header_out_of_range_is_refused_before_decoding(size):
 def test_a_jpeg_header_gives_its_size():
     import cv2
 
-    from digitlib.preprocess import header_size
+    from digitlib.image.preprocess import header_size
 
     ok, encoded = cv2.imencode(".jpg", np.zeros((30, 50, 3), np.uint8))
     assert header_size(encoded.tobytes()) == (50, 30)
@@ -260,7 +260,7 @@ def test_the_drawing_store_refuses_a_png_bomb(tmp_path):
 
 
 def test_white_ink_on_black_reads_like_black_ink_on_white():
-    from digitlib.preprocess import ink_levels
+    from digitlib.image.preprocess import ink_levels
 
     dark_on_light = np.full((40, 40), 255, np.uint8)
     dark_on_light[10:30, 18:22] = 0

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from digitlib.augment import second_look_variants
 from digitlib.config import HELD_OUT, OTHER
+from digitlib.image.augment import second_look_variants
 from digitlib.models import NumpyFNN
 from digitlib.recognize import (
     DecisionParams,
@@ -207,7 +207,7 @@ def test_a_sure_stroke_reading_settles_what_the_picture_leaves_open():
 
 
 def test_the_fusion_is_chosen_by_the_recognizer():
-    from digitlib.decision import FusionParams
+    from digitlib.recognize.decision import FusionParams
 
     images_only = FusionParams(weight=0.0)
     recognizer = Recognizer(
@@ -605,14 +605,14 @@ def shipped_recognizer():
 
 @pytest.fixture(scope="module")
 def held_out_digits():
-    from digitlib.data import load_pendigits
+    from digitlib.drawings.data import load_pendigits
 
     return [d for d in load_pendigits() if d.writer in HELD_OUT.pendigits_writers]
 
 
 @pytest.mark.slow
 def test_shipped_models_read_held_out_canvas_digits(shipped_recognizer, held_out_digits):
-    from digitlib.data import random_style, render_strokes
+    from digitlib.drawings.data import random_style, render_strokes
 
     rng = np.random.default_rng(0)
     chosen = rng.choice(len(held_out_digits), 300, replace=False)
@@ -627,7 +627,7 @@ def test_shipped_models_read_held_out_canvas_digits(shipped_recognizer, held_out
 
 @pytest.mark.slow
 def test_shipped_models_read_held_out_numbers(shipped_recognizer, held_out_digits):
-    from digitlib.data import render_number
+    from digitlib.drawings.data import render_number
 
     rng = np.random.default_rng(1)
     by_writer = {}
@@ -644,7 +644,7 @@ def test_shipped_models_read_held_out_numbers(shipped_recognizer, held_out_digit
 
 @pytest.mark.slow
 def test_shipped_models_reject_held_out_doodles(shipped_recognizer):
-    from digitlib.data import (
+    from digitlib.drawings.data import (
         load_quickdraw_strokes,
         quickdraw_categories,
         random_style,

@@ -1,10 +1,10 @@
-"""digitlib.segment: small drawn arrays, and numbers rendered from real pendigits strokes."""
+"""digitlib.image.segment: small drawn arrays, and numbers rendered from real pendigits strokes."""
 
 import cv2
 import numpy as np
 import pytest
 
-from digitlib.data import (
+from digitlib.drawings.data import (
     RenderStyle,
     compose_number,
     draw_polylines,
@@ -12,9 +12,9 @@ from digitlib.data import (
     render_number,
     render_strokes,
 )
-from digitlib.preprocess import ink_from_image, ink_levels
+from digitlib.image.preprocess import ink_from_image, ink_levels
+from digitlib.image.segment import Region, SegmentParams, extract, find_segments, region_ink
 from digitlib.recognize import Recognizer
-from digitlib.segment import Region, SegmentParams, extract, find_segments, region_ink
 from digitlib.store import DrawingStore, open_store
 
 TRAINING_WRITERS = range(1, 26)  # never the held-out ones (digitlib.config.HELD_OUT)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitlib.data import read_idx
+from digitlib.drawings.data import read_idx
 from digitlib.store import DrawingStore, KeyNotFound
 from digitlib.store.drawings import (
     OTHER,
@@ -110,7 +110,7 @@ def test_export_with_extract_for_drawings_without_segments(drawings, tmp_path):
     drawings.save(PNG, "8")
     calls = []
 
-    def extract(png):  # like digitlib.segment.extract: (box, 28x28) pairs
+    def extract(png):  # like digitlib.image.segment.extract: (box, 28x28) pairs
         calls.append(png)
         return [((0, 0, 1, 1), image) for image in segment_images(2)]
 

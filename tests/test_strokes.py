@@ -1,9 +1,9 @@
-"""digitlib.strokes: checking, resampling, encoding and augmenting hand-written point lists."""
+"""digitlib.drawings.strokes: checking, resampling, encoding and augmenting hand-written point lists."""
 
 import numpy as np
 import pytest
 
-from digitlib import strokes as pen
+from digitlib.drawings import strokes as pen
 
 # An "L": down 10 pixels, then right 5; and a separate dot.
 L_SHAPE = [[(0.0, 0.0), (0.0, 10.0), (5.0, 10.0)]]

@@ -1,11 +1,11 @@
-"""Drawing styles and digit variants (``digitlib.styles``) on small hand-made strokes."""
+"""Drawing styles and digit variants (``digitlib.drawings.styles``) on small hand-made strokes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitlib import styles
+from digitlib.drawings import styles
 
 
 def _seven():
@@ -119,9 +119,9 @@ def test_digit_variants_cover_the_digits_people_write_differently():
 
 
 def test_slash_zero_adds_one_straight_stroke_inside_the_zero():
-    from digitlib import data
-    from digitlib.preprocess import ink_levels
-    from digitlib.segment import find_segments
+    from digitlib.drawings import data
+    from digitlib.image.preprocess import ink_levels
+    from digitlib.image.segment import find_segments
 
     t = np.linspace(0, 2 * np.pi, 40)
     zero = [np.stack([50 + 30 * np.cos(t), 60 + 45 * np.sin(t)], 1).astype(np.float32)]

@@ -1,12 +1,12 @@
-"""Synthetic non-digits as strokes (``digitlib.synthetic``)."""
+"""Synthetic non-digits as strokes (``digitlib.drawings.synthetic``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitlib import synthetic
 from digitlib.config import HELD_OUT
+from digitlib.drawings import synthetic
 
 
 def _valid(strokes):

@@ -1,10 +1,10 @@
-"""digitlib.tracing: bitmaps thinned and traced into strokes, on small drawn images."""
+"""digitlib.drawings.tracing: bitmaps thinned and traced into strokes, on small drawn images."""
 
 import cv2
 import numpy as np
 import pytest
 
-from digitlib.tracing import image_strokes, thin
+from digitlib.drawings.tracing import image_strokes, thin
 
 
 def test_thin_leaves_a_one_pixel_line_inside_the_ink():

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from digitlib import train
 from digitlib.config import OTHER
-from digitlib.synthetic import synthetic_drawings
+from digitlib.drawings.synthetic import synthetic_drawings
+from digitlib.training import train
 
 
 def test_extras_key_changes_with_the_extras_only():
@@ -116,8 +116,8 @@ def test_assemble_training_set_has_all_sources_and_classes(tiny_set):
 
 
 def test_assembly_never_uses_held_out_writers_or_categories(monkeypatch):
-    from digitlib import data
     from digitlib.config import HELD_OUT
+    from digitlib.drawings import data
 
     held_categories = set(HELD_OUT.quickdraw_categories(data.quickdraw_categories()))
     seen = {}
@@ -228,8 +228,8 @@ def test_per_model_settings():
 
 
 def test_assemble_people_labels_and_never_uses_held_out_glyphs(monkeypatch):
-    from digitlib import synthetic
     from digitlib.config import HELD_OUT
+    from digitlib.drawings import synthetic
 
     held_out = set(HELD_OUT.glyphs(synthetic.glyph_characters()))
     asked = []
@@ -252,8 +252,8 @@ def test_assemble_people_labels_and_never_uses_held_out_glyphs(monkeypatch):
 
 
 def test_training_digits_and_categories_leave_out_the_held_out_ones():
-    from digitlib import data
     from digitlib.config import HELD_OUT
+    from digitlib.drawings import data
 
     writers = {d.writer for d in train.training_digits()}
     assert writers and not writers & set(HELD_OUT.pendigits_writers)

@@ -1,4 +1,4 @@
-"""digitlib.train_strokes and ``digitlib train --model strokes``: whose hands the stroke model
+"""digitlib.training.train_strokes and ``digitlib train --model strokes``: whose hands the stroke model
 learns from, and a short real training run through the command line."""
 
 import json
@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from digitlib import strokes as pen
-from digitlib import train_strokes
 from digitlib.config import HELD_OUT, OTHER, PROJECT_ROOT
+from digitlib.drawings import strokes as pen
+from digitlib.training import train_strokes
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Choosing the decision's thresholds by cross-validation (``digitlib.tune``)."""
+"""Choosing the decision's thresholds by cross-validation (``digitlib.training.tune``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from digitlib import tune
+from digitlib.training import tune
 
 
 def test_weighted_accuracy_weighs_digits_and_non_digits():
@@ -121,7 +121,7 @@ def test_read_with_the_recognizers_own_decision_reads_as_recognize():
 
 
 def test_the_gate_threshold_keeps_the_digits_the_rule_reads():
-    from digitlib.gate import FEATURE_NAMES
+    from digitlib.recognize.digit_gate import FEATURE_NAMES
 
     rng = np.random.default_rng(3)
     is_digit = np.array([True] * 30 + [False] * 30)

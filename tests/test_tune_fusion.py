@@ -1,11 +1,11 @@
-"""digitlib.tune_fusion: the rule that chooses the fusion, on small hand-made readings."""
+"""digitlib.training.tune_fusion: the rule that chooses the fusion, on small hand-made readings."""
 
 import numpy as np
 import pytest
 
 from digitlib.config import OTHER
-from digitlib.decision import fuse
-from digitlib.tune_fusion import FusionReadings, choose_fusion, reading_accuracy
+from digitlib.recognize.decision import fuse
+from digitlib.training.tune_fusion import FusionReadings, choose_fusion, reading_accuracy
 
 
 def row(label: int, confidence: float) -> list[float]:

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from digitlib import data
+    from digitlib.drawings import data
 
     written = data.fetch_mnist(args.destination, source=args.source)
     if args.source is not None:
@@ -39,7 +39,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_where(args: argparse.Namespace) -> int:
-    from digitlib import data
+    from digitlib.drawings import data
 
     missing = 0
     for relative in (

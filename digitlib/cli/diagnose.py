@@ -1,4 +1,4 @@
-"""``digitlib diagnose``: where digits drawn on a canvas are lost (``digitlib.diagnose``), over
+"""``digitlib diagnose``: where digits drawn on a canvas are lost (``digitlib.evaluation.diagnose``), over
 MNIST training digits placed on canvases, printed as JSON.
 
 Also ``python -m digitlib.cli.diagnose [--models models] [--count 10000] [--seed 0]``.
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="name the step that lost each missed digit (segmentation, decision, recipe, models)",
         description=(
             "Read MNIST training digits placed on canvases and count the misses by the first "
-            "step that lost them (see digitlib.diagnose); print the counts as JSON."
+            "step that lost them (see digitlib.evaluation.diagnose); print the counts as JSON."
         ),
     )
     parser.add_argument(
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digitlib.diagnose import mnist_canvas_misses
+    from digitlib.evaluation.diagnose import mnist_canvas_misses
 
     if args.count < 1:
         raise ValueError(f"--count must be at least 1, got {args.count}")

@@ -1,5 +1,5 @@
 """``digitlib train --distributed``: one worker of a multi-worker training (see
-``digitlib.distributed``). Run one per worker, each with its own ``TF_CONFIG``."""
+``digitlib.training.distributed``). Run one per worker, each with its own ``TF_CONFIG``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 
 def run(args: argparse.Namespace) -> int:
-    from digitlib import distributed, train
+    from digitlib.training import distributed, train
 
     task = distributed.tf_config_from_environment()  # before TensorFlow: fail fast and clearly
     name = "fnn" if args.model == "all" else args.model
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     prefix = f"worker {task.index}/{task.count}{' (chief)' if task.is_chief else ''}"
 
-    from digitlib import segment
+    from digitlib.image import segment
     from digitlib.store import DrawingStore, ModelRegistry, open_store
 
     config = train.TrainConfig(seed=args.seed, workers=args.workers)

@@ -118,9 +118,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _extract_function():
-    """``digitlib.segment.extract`` for drawings saved without their segments, if available."""
+    """``digitlib.image.segment.extract`` for drawings saved without their segments, if available."""
     try:
-        from digitlib.segment import extract
+        from digitlib.image.segment import extract
     except ImportError:
         return None
     return extract

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from digitlib.evaluate import EvalConfig, evaluate
+    from digitlib.evaluation.evaluate import EvalConfig, evaluate
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
@@ -133,7 +133,7 @@ _ROW_MEASURES = {
 
 def _strokes_lines(metrics: dict) -> list[str]:
     """Every row read from the image alone and with the strokes, and the worst writer of each."""
-    from digitlib.evaluate import WITH_STROKES
+    from digitlib.evaluation.evaluate import WITH_STROKES
 
     lines = [
         "every row, image only and with strokes (the worst writer or institution in brackets)",
@@ -170,7 +170,7 @@ def format_report(metrics: dict) -> str:
     if "targets_14" in metrics:
         lines += _target_lines("targets on people never seen", metrics, metrics["targets_14"])
     if "targets_26" in metrics:
-        from digitlib.evaluate import strokes_view
+        from digitlib.evaluation.evaluate import strokes_view
 
         lines += _target_lines(
             "reading the pen: targets read with strokes",

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digitlib.preprocess import check_image
+    from digitlib.image.preprocess import check_image
     from digitlib.recognize import load_recognizer
 
     if not args.file.is_file():

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         from digitlib.cli import distributed
 
         return distributed.run(args)
-    from digitlib import train
+    from digitlib.training import train
 
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
@@ -161,9 +161,9 @@ def _write_card(out: Path, card: dict) -> None:
 
 
 def train_stroke_model(args: argparse.Namespace) -> None:
-    """Train the stroke model (``digitlib.train_strokes``), save it with its inference file and
+    """Train the stroke model (``digitlib.training.train_strokes``), save it with its inference file and
     its entry in ``training.json``. Each epoch is checkpointed to the output file."""
-    from digitlib import train_strokes
+    from digitlib.training import train_strokes
 
     settings = train_strokes.StrokeSettings(limit=args.limit)
     if args.epochs is not None:
@@ -220,10 +220,10 @@ def train_stroke_model(args: argparse.Namespace) -> None:
 
 def choose_and_write_fusion(out: Path, validation, seed: int):
     """Choose the fusion of the stroke model in ``out`` with the image models there
-    (``digitlib.tune_fusion``) on the ``validation`` drawings and write ``out/fusion.json``.
+    (``digitlib.training.tune_fusion``) on the ``validation`` drawings and write ``out/fusion.json``.
     Returns the ``FusionChoice``; None (and a message) when ``out`` has no image models."""
     from digitlib.recognize import FUSION_FILE, load_recognizer
-    from digitlib.tune_fusion import choose_fusion, read_for_fusion
+    from digitlib.training.tune_fusion import choose_fusion, read_for_fusion
 
     try:
         recognizer = load_recognizer(out)
@@ -247,7 +247,7 @@ def train_image_models(args: argparse.Namespace, config, names: list[str]) -> No
     """Assemble the image training set and train the image models ``names`` in turn."""
     from tqdm import tqdm
 
-    from digitlib import train
+    from digitlib.training import train
 
     started = time.monotonic()
     print("assembling the training set (cached in .cache/training after the first run)...")
@@ -255,7 +255,7 @@ def train_image_models(args: argparse.Namespace, config, names: list[str]) -> No
         config, cache_dir=None if args.no_cache else train.DEFAULT_CACHE_DIR, limit=args.limit
     )
     if args.with_drawings:
-        from digitlib import segment
+        from digitlib.image import segment
         from digitlib.store import DrawingStore, open_store
 
         drawings = DrawingStore(open_store(args.with_drawings))

@@ -1,5 +1,5 @@
 """``digitlib tune``: choose the decision's thresholds by cross-validation over training writers
-and categories (``digitlib.tune``), and print the report as JSON.
+and categories (``digitlib.training.tune``), and print the report as JSON.
 
 Also ``python -m digitlib.cli.tune [--models models] [--seed 0] [--write report.json]``.
 """
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Cross-validate candidate decisions on fresh renderings of the training writers' "
             "digits and the training categories' doodles, letters and signs (never the held-out "
-            "ones) and print the report as JSON (see digitlib.tune)."
+            "ones) and print the report as JSON (see digitlib.training.tune)."
         ),
     )
     parser.add_argument(
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digitlib.tune import tune
+    from digitlib.training.tune import tune
 
     report = tune(args.models, args.seed)
     text = json.dumps(report, indent=1)

@@ -220,7 +220,7 @@ class ModelsPanel:
             return '<div class="dl-empty">No models are loaded.</div>'
         key = tuple(sorted((str(k), str(v)) for k, v in recognizer.versions.items()))
         if self._confusion_cache.get("key") != key:
-            from digitlib.evaluate import live_confusion
+            from digitlib.evaluation.evaluate import live_confusion
 
             found = live_confusion(recognizer)
             self._confusion_cache = {
@@ -491,7 +491,7 @@ class DataPanel:
 
         drawings = self._drawings()
         path = PROJECT_ROOT / "data" / "exports" / _time.strftime("drawings-%Y%m%d-%H%M%S.npz")
-        from digitlib.segment import extract
+        from digitlib.image.segment import extract
 
         # Drawings saved without their 28x28 segments are cut the way the recognizer cuts them.
         exported = drawings.export(path, extract=extract)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from digitlib.config import CLASS_NAMES, MODEL_NAMES, OTHER, STROKE_MODEL
-from digitlib.preprocess import encode_png as png_bytes  # PNG bytes of an image, for pages
+from digitlib.image.preprocess import encode_png as png_bytes  # PNG bytes of an image, for pages
 
 #: Models in the order the comparison shows them.
 COMPARED_MODELS = (*MODEL_NAMES, "images", STROKE_MODEL, "ensemble")
@@ -37,7 +37,7 @@ def render_drawing(
     ndarray of shape (height, width, 4), uint8
         Black ink on transparent paper, as ``Canvas.get_image_data()`` returns it.
     """
-    from digitlib.data import draw_polylines
+    from digitlib.drawings.data import draw_polylines
 
     if len(strokes) != len(widths):
         raise ValueError(f"got {len(strokes)} strokes but {len(widths)} widths; give one each")
@@ -159,7 +159,7 @@ def segment_cards_html(
     model's answer with its bars."""
     if not segments:
         return ""
-    from digitlib.explain import saliency_rgb
+    from digitlib.recognize.explain import saliency_rgb
 
     cards = []
     for number, segment in enumerate(segments, start=1):

@@ -64,7 +64,7 @@ def class_gallery(
 def gallery_styles() -> list:
     """Canvas renderings that span what people draw: small and large canvases, thin and thick
     strokes, small, large and off-center drawings. Returns a list of ``data.RenderStyle``."""
-    from digitlib.data import RenderStyle
+    from digitlib.drawings.data import RenderStyle
 
     return [
         RenderStyle(canvas_size=(280, 280), line_width=4, height=200, center=(140, 140)),
@@ -117,7 +117,7 @@ def style_gallery(drawings: Sequence, styles: Sequence, *, title: str):
     ``drawings``: ``data.PenDigit`` or ``data.Doodle`` records; ``styles``: ``data.RenderStyle``
     per column. Returns a Figure.
     """
-    from digitlib.data import render_strokes
+    from digitlib.drawings.data import render_strokes
 
     names = [drawing_name(d) for d in drawings]
     drawings = [d.strokes for d in drawings]
@@ -144,7 +144,7 @@ def render_canvases(
     """Each drawing (``PenDigit``, ``Doodle`` or a list of strokes) on its own random canvas
     (``data.random_style``), as the evaluation protocol draws them. Returns a list of uint8
     RGBA/RGB canvas images."""
-    from digitlib.data import random_style, render_strokes
+    from digitlib.drawings.data import random_style, render_strokes
 
     rng = np.random.default_rng(rng)
     return [
@@ -184,7 +184,7 @@ def naive_inputs(canvases: Sequence[np.ndarray]) -> np.ndarray:
     """
     import cv2
 
-    from digitlib.preprocess import ink_from_image
+    from digitlib.image.preprocess import ink_from_image
 
     outputs = np.zeros((len(canvases), 28, 28), np.float32)
     for index, canvas in enumerate(canvases):
@@ -195,7 +195,7 @@ def naive_inputs(canvases: Sequence[np.ndarray]) -> np.ndarray:
 def model_inputs(canvases: Sequence[np.ndarray]) -> np.ndarray:
     """Canvas images -> model inputs the way recognition makes them, one drawing per canvas
     (``preprocess.canvas_input``). Returns float32 (N, 28, 28)."""
-    from digitlib.preprocess import canvas_input
+    from digitlib.image.preprocess import canvas_input
 
     outputs = np.zeros((len(canvases), 28, 28), np.float32)
     for index, canvas in enumerate(canvases):
@@ -227,7 +227,7 @@ def pixel_statistics(images: np.ndarray) -> PixelStatistics:
     ``height``: rows between the first and last row with ink; ``intensity_histogram``: how ink
     pixels (> 0.05) spread over ten levels (many middle levels = soft, antialiased strokes).
     """
-    from digitlib.preprocess import stroke_width
+    from digitlib.image.preprocess import stroke_width
 
     images = check_images(images)
     if len(images) == 0:

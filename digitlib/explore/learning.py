@@ -79,7 +79,7 @@ def writer_drawings(
     writers: Sequence[int], per_writer: int, rng: np.random.Generator | int | None = None
 ) -> list[WriterDrawings]:
     """``per_writer`` random pendigits digits of each writer, each on a random canvas."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     rng = np.random.default_rng(rng)
     pendigits = data.load_pendigits()
@@ -165,7 +165,7 @@ def digit_drawings(
     """All of ``writer``'s pendigits drawings of ``digit``, split in two: the first ``taught``
     drawn once each on a random canvas (to correct), and the others drawn ``renderings`` times
     each (to measure on: never taught, not even in another rendering)."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     rng = np.random.default_rng(rng)
     mine = [d for d in data.load_pendigits() if d.writer == writer and d.label == digit]

@@ -121,8 +121,8 @@ def heldout_canvas_set(
 
     ``digit_count`` and ``doodle_count`` random drawings of each (all of them when fewer).
     """
-    from digitlib import data
     from digitlib.config import HELD_OUT
+    from digitlib.drawings import data
 
     rng = np.random.default_rng(rng)
     writers = set(HELD_OUT.pendigits_writers)
@@ -139,7 +139,7 @@ def heldout_canvas_set(
 
 def mnist_test_set(count: int, rng: np.random.Generator | int | None = None) -> LabeledSet:
     """``count`` random MNIST test digits as model inputs (float32 in [0, 1])."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     images, labels = data.load_mnist("test")
     rows = np.sort(

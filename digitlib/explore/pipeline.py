@@ -52,8 +52,8 @@ def follow_pipeline(image: np.ndarray | bytes) -> PipelineSteps:
     """
     import cv2
 
-    from digitlib.preprocess import check_image, ink_from_image, to_model_input
-    from digitlib.segment import DEFAULT_PARAMS, find_segments, region_ink
+    from digitlib.image.preprocess import check_image, ink_from_image, to_model_input
+    from digitlib.image.segment import DEFAULT_PARAMS, find_segments, region_ink
 
     image = check_image(image)
     ink = ink_from_image(image)
@@ -167,7 +167,7 @@ def plot_inputs_and_probabilities(
 def plot_variants(variants: np.ndarray, *, title: str):
     """The 24 variants of ``augment.variants24`` as a 4x6 grid: one row per size change, one
     column per rotation. ``variants``: float32 (24, 28, 28). Returns a Figure."""
-    from digitlib.augment import VARIANT_RESIZES
+    from digitlib.image.augment import VARIANT_RESIZES
 
     variants = check_images(variants, "variants")
     if len(variants) != 4 * 6:
@@ -186,7 +186,7 @@ def plot_variants(variants: np.ndarray, *, title: str):
 def segment_ink(steps: PipelineSteps, index: int) -> np.ndarray:
     """The ink of segment ``index`` alone (float32 (h, w), other segments' ink removed), as
     ``augment.variants24`` and ``preprocess.to_model_input`` take it."""
-    from digitlib.segment import region_ink
+    from digitlib.image.segment import region_ink
 
     if not 0 <= index < len(steps.regions):
         raise ValueError(f"segment {index} does not exist; the drawing has {len(steps.regions)}")

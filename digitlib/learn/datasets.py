@@ -37,7 +37,8 @@ DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache" / "learn"
 def _render_inputs(drawings: Sequence[list[np.ndarray]], seed: int) -> np.ndarray:
     """Render each drawing once on a random dashboard-sized canvas (200-320 px a side, random
     stroke width and placement) and make its model input as recognition does."""
-    from digitlib import data, preprocess
+    from digitlib.drawings import data
+    from digitlib.image import preprocess
 
     rng = np.random.default_rng(seed)
     outputs = np.zeros((len(drawings), 28, 28), np.float32)
@@ -50,7 +51,7 @@ def _render_inputs(drawings: Sequence[list[np.ndarray]], seed: int) -> np.ndarra
 
 
 def _rendered_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from digitlib import data
+    from digitlib.drawings import data
 
     writers = set(HELD_OUT.pendigits_writers)
     digits = [d for d in data.load_pendigits() if d.writer not in writers]
@@ -61,8 +62,8 @@ def _rendered_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rendered_others(count: int, seed: int) -> np.ndarray:
-    from digitlib import data
-    from digitlib.train import synthetic_drawings
+    from digitlib.drawings import data
+    from digitlib.training.train import synthetic_drawings
 
     rng = np.random.default_rng(seed)
     categories = data.quickdraw_categories()
@@ -160,7 +161,7 @@ def validation_set(
 ) -> LabeledImages:
     """The gate's fixed validation set for ``spec`` (deterministic; cached per process and in
     ``cache_dir``)."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     images, labels = data.load_mnist("test")
     rows = np.random.default_rng(spec.seed).choice(
@@ -181,7 +182,7 @@ def validation_set(
 def mnist_evaluation_set() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 odd rows of MNIST test, which the gate never sees: float32 (5000, 28, 28) in
     [0, 1] and int64 (5000,). Tests and the benchmark measure forgetting on these."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     images, labels = data.load_mnist("test")
     return images[1::2].astype(np.float32) / 255, labels[1::2].astype(np.int64)
@@ -193,7 +194,7 @@ def replay_pool(
 ) -> LabeledImages:
     """The pool replay samples are drawn from for ``spec`` (deterministic; cached per process
     and in ``cache_dir``)."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     images, labels = data.load_mnist("train")
     rows = np.sort(np.random.default_rng(spec.seed).choice(len(images), spec.mnist, replace=False))

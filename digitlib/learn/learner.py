@@ -241,7 +241,7 @@ class OnlineLearner:
                 )
 
     def _train_gate_promote(self, inputs: np.ndarray, labels: np.ndarray, update: Update) -> None:
-        from digitlib.augment import variants24
+        from digitlib.image.augment import variants24
 
         rng = self._rng
         metrics = update.metrics
@@ -822,7 +822,7 @@ class OnlineLearner:
 
 
 def _default_segmentation():
-    from digitlib.segment import DEFAULT_PARAMS
+    from digitlib.image.segment import DEFAULT_PARAMS
 
     return DEFAULT_PARAMS
 
@@ -847,6 +847,6 @@ def _given_text(labels) -> str:
 def _png(image: np.ndarray | bytes) -> bytes:
     """The canvas as PNG bytes for the review queue: an array is checked (``check_image``) and
     encoded, PNG bytes kept as they are, JPEG bytes re-encoded (``encode_png``)."""
-    from digitlib.preprocess import check_image, encode_png
+    from digitlib.image.preprocess import check_image, encode_png
 
     return encode_png(image if isinstance(image, bytes | bytearray) else check_image(image))

@@ -62,7 +62,7 @@ def check_images(images: np.ndarray) -> np.ndarray:
     if array.ndim != 3 or array.shape[1:] != (28, 28):
         raise ValueError(
             f"images must have shape (N, 28, 28) (MNIST-style model inputs), got {array.shape}; "
-            "use digitlib.preprocess.to_model_input to make them from a drawing"
+            "use digitlib.image.preprocess.to_model_input to make them from a drawing"
         )
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(
@@ -74,7 +74,7 @@ def check_images(images: np.ndarray) -> np.ndarray:
 def check_inputs(inputs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Validate a batch of model inputs of one input ``shape`` and return it as a C-contiguous
     float32 (N, *shape): images (28, 28) go through ``check_images``; the stroke model's
-    sequences are (``digitlib.strokes.POINTS``, ``CHANNELS``), made by ``digitlib.strokes.encode``."""
+    sequences are (``digitlib.drawings.strokes.POINTS``, ``CHANNELS``), made by ``digitlib.drawings.strokes.encode``."""
     shape = tuple(shape)
     if shape == (28, 28):
         return check_images(inputs)
@@ -84,7 +84,7 @@ def check_inputs(inputs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if array.shape[1:] != shape or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(
             f"inputs must be float of shape (N, {', '.join(map(str, shape))}), got {array.dtype} "
-            f"{array.shape}; use digitlib.strokes.encode to make them from strokes"
+            f"{array.shape}; use digitlib.drawings.strokes.encode to make them from strokes"
         )
     return np.ascontiguousarray(array, dtype=np.float32)
 

@@ -84,7 +84,7 @@ def build_cnn(
     return keras.Model(inputs, outputs, name="cnn")
 
 
-#: One stroke model input: ``digitlib.strokes.POINTS`` points of ``CHANNELS`` values.
+#: One stroke model input: ``digitlib.drawings.strokes.POINTS`` points of ``CHANNELS`` values.
 STROKE_SHAPE = (64, 6)
 #: The input shapes a ``KerasClassifier`` takes.
 INPUT_SHAPES = ((28, 28), STROKE_SHAPE)
@@ -102,7 +102,7 @@ def build_stroke_model(
     second and third with stride 2), the maximum and the mean of the last over the path, a
     dense layer with dropout and a ``num_classes`` softmax.
 
-    Input (N, 64, 6) float32 (``digitlib.strokes.encode``); output (N, num_classes)
+    Input (N, 64, 6) float32 (``digitlib.drawings.strokes.encode``); output (N, num_classes)
     probabilities. ``dilated``: the four convolutions keep all 64 points and look 1, 2, 4 and 8
     points apart instead of striding. The pooled convolution features (the layer ``"features"``) end the feature
     part; the dense block and softmax are the head (fine-tuned by online learning, run by NumPy

@@ -175,7 +175,7 @@ MAX_STROKES, MAX_POINTS = 200, 20_000
 
 def _segments_png(segments: np.ndarray) -> bytes:
     """Segments (K, 28, 28) in [0, 1], white on black, side by side as dark ink on white."""
-    from digitlib.preprocess import encode_png
+    from digitlib.image.preprocess import encode_png
 
     gap = np.zeros((28, 8), np.float32)
     row = np.concatenate([part for segment in segments for part in (segment, gap)][:-1], axis=1)
@@ -446,7 +446,7 @@ class DrawingStore:
             )
         if not png.startswith(PNG_MAGIC):
             raise ValueError("png does not start with the PNG signature; encode the canvas as PNG")
-        from digitlib.preprocess import check_size, header_size
+        from digitlib.image.preprocess import check_size, header_size
 
         size = header_size(png)
         if size is not None:  # a header claiming 40000x40000 pixels is refused unread
@@ -616,7 +616,7 @@ class DrawingStore:
 
         Returns ``(images float32 (N, 28, 28), labels uint8 (N,), drawing ids (N), skipped)``.
         Drawings saved without segments are cut with ``extract(png_bytes)``, which returns one
-        28x28 float array (or ``(box, array)`` pair, as ``digitlib.segment.extract`` gives) per
+        28x28 float array (or ``(box, array)`` pair, as ``digitlib.image.segment.extract`` gives) per
         segment; without ``extract`` they are skipped. ``skipped`` lists ``(id, reason)``.
         """
         images, labels, ids, skipped = [], [], [], []
@@ -664,7 +664,7 @@ class DrawingStore:
         kept them go beside it, one JSON line per drawing (``out.strokes.jsonl``, or
         ``strokes.jsonl`` in the idx folder). ``format="idx"``: the folder
         ``out`` gets MNIST-style ``images-idx3-ubyte`` (uint8 0-255) and ``labels-idx1-ubyte``,
-        readable with ``digitlib.data.read_idx``. Label 10 means "not a digit".
+        readable with ``digitlib.drawings.data.read_idx``. Label 10 means "not a digit".
         """
         if format not in ("npz", "idx"):
             raise ValueError(f"export format must be 'npz' or 'idx', got {format!r}")

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitlib.config import OTHER
-from digitlib.gate import DigitGate
-from digitlib.segment import Box, union_box  # noqa: F401  (read from here too)
+from digitlib.image.segment import Box, union_box  # noqa: F401  (read from here too)
+from digitlib.recognize.digit_gate import DigitGate
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class FusionParams:
     class has less than ``stroke_sure``, the image reading stands (a new writer's odd stroke
     order must not undo a clear picture); ``floor`` keeps a near-zero stroke probability from
     vetoing a class outright. Chosen on hands neither model family trained on
-    (``digitlib.tune_fusion``, written to ``models/fusion.json`` by ``make train``); these
+    (``digitlib.training.tune_fusion``, written to ``models/fusion.json`` by ``make train``); these
     defaults apply when a models folder has no ``fusion.json``.
     """
 
@@ -99,9 +99,9 @@ class DecisionParams:
     1.6 such a zero made its number "not a number" and the whole drawing "other". On 1,000
     numbers of the training writers and 2,000 doodles of the training categories (random
     styles), 1.6 read 99.40% / 96.95% right, 1.8 99.70% / 96.95%, 2.0 and 2.5 the same as 1.8.
-    ``max_holes``: a segment with more holes (``digitlib.segment.Region``) than any digit has is
+    ``max_holes``: a segment with more holes (``digitlib.image.segment.Region``) than any digit has is
     "other" whatever the models say: digits have at most two, doodles often more. Measured
-    again by cross-validation over training writers and kinds (``digitlib.tune``, never the
+    again by cross-validation over training writers and kinds (``digitlib.training.tune``, never the
     held-out rows), each rule switched off alone at the CV-chosen thresholds: it helps a
     little (weighted accuracy 0.9926 without it, 0.9927 with).
     A stroke-length rule (strokes longer than 4.5 box sides are "other") was removed: on the
@@ -152,7 +152,7 @@ class DecisionParams:
     second_look_below: float = 0.9
     second_look_confidence: float = 0.5
     #: A learned "digit or not" decision for one-segment drawings read by the ensemble
-    #: (``digitlib.gate``); it replaces ``min_confidence``, ``second_look_confidence`` and the
+    #: (``digitlib.recognize.digit_gate``); it replaces ``min_confidence``, ``second_look_confidence`` and the
     #: shape rules there. None: the hand-set rules decide.
     gate: DigitGate | None = None
 
@@ -191,7 +191,7 @@ def decide(
     ``labels`` a list of ``(label, confidence)`` per segment (``decide_segments``); ``whole``
     None to report the segments, or the label (``OTHER`` for a doodle, or a digit drawn in
     pieces) of the single segment the whole drawing should be reported as (``decide_whole``).
-    ``shapes``: ``(holes, length, nested)`` per segment (``digitlib.segment.Region``; ``(holes,
+    ``shapes``: ``(holes, length, nested)`` per segment (``digitlib.image.segment.Region``; ``(holes,
     length)`` is read as no nested pieces), or None to judge by the probabilities alone.
     """
     labels = decide_segments(segment_probabilities, boxes, params, shapes)

@@ -154,7 +154,7 @@ def _recognizer(models: dict):
 
 def evaluate_mnist(ensemble, limit: int | None = None) -> dict[str, float]:
     """MNIST test accuracy (argmax over 0-9) per model and for the ensemble."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     images, labels = data.load_mnist("test")
     if limit:
@@ -167,7 +167,7 @@ def evaluate_mnist(ensemble, limit: int | None = None) -> dict[str, float]:
 
 
 def _model_input(canvas: np.ndarray) -> np.ndarray:
-    from digitlib.preprocess import canvas_input
+    from digitlib.image.preprocess import canvas_input
 
     return canvas_input(canvas)
 
@@ -236,7 +236,7 @@ def read_twice(
     plain = list(_recognize_batched(recognizer, list(canvases), batch))
     if not with_strokes or getattr(recognizer, "stroke_model", None) is None:
         return [(result, None) for result in plain]
-    from digitlib.strokes import clip_to_image
+    from digitlib.drawings.strokes import clip_to_image
 
     drawn = [
         clip_to_image(path, canvas.shape) for path, canvas in zip(strokes, canvases, strict=True)
@@ -253,7 +253,7 @@ def evaluate_canvas_digits(
     ensemble, recognizer, config: EvalConfig, progress: Progress | None = None
 ) -> dict:
     """Held-out writers' digits on random canvases: text exact, read as "other", per model."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     writers = set(HELD_OUT.pendigits_writers)
     digits = [d for d in data.load_pendigits() if d.writer in writers]
@@ -317,7 +317,7 @@ def evaluate_doodles(
     ensemble, recognizer, config: EvalConfig, progress: Progress | None = None
 ) -> dict:
     """Held-out Quick, Draw! categories on random canvases: share read as no digit at all."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     categories = HELD_OUT.quickdraw_categories(data.quickdraw_categories())
     doodles = data.load_quickdraw_strokes(categories)
@@ -361,7 +361,7 @@ def _doodle_row(tally: Tally) -> dict:
 
 def evaluate_numbers(recognizer, config: EvalConfig, progress: Progress | None = None) -> dict:
     """Numbers of 2-6 digits of one held-out writer (``data.render_number``): text exact."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     writers = sorted(HELD_OUT.pendigits_writers)
     digits_of = {w: [d for d in data.load_pendigits() if d.writer == w] for w in writers}
@@ -444,7 +444,7 @@ def _recognize_batched(recognizer, canvases: list, size: int):
 def evaluate_mnist_canvas(recognizer, config: EvalConfig, progress: Progress | None = None):
     """The MNIST test digits placed on canvases (``data.mnist_canvas``), read by ``recognize()``:
     text exact, read as nothing, and the most common mistakes."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     images, labels = data.load_mnist("test")
     rng = np.random.default_rng([config.seed, 4])
@@ -481,8 +481,8 @@ def evaluate_styled_digits(
 ) -> dict:
     """Every held-out writer's digit drawn in ``style`` (``styles.render_in_style``), read by
     ``recognize()``: text exact, read as nothing or "other", and the most common mistakes."""
-    from digitlib import data
-    from digitlib.styles import STYLES, render_in_style
+    from digitlib.drawings import data
+    from digitlib.drawings.styles import STYLES, render_in_style
 
     writers = set(HELD_OUT.pendigits_writers)
     digits = [d for d in data.load_pendigits() if d.writer in writers]
@@ -517,8 +517,8 @@ def evaluate_symbols(recognizer, config: EvalConfig, progress: Progress | None =
     ``synthetic.GLYPH_FONTS``, ``config.glyph_copies`` each, and ``config.sign_count``
     hand-made signs of ``HELD_OUT.sign_kinds``), drawn in the styles of ``styles.STYLES`` in
     turn: the share read as no digit (``text == ""``)."""
-    from digitlib import synthetic
-    from digitlib.styles import STYLES, render_in_style
+    from digitlib.drawings import synthetic
+    from digitlib.drawings.styles import STYLES, render_in_style
 
     rng = np.random.default_rng([config.seed, 6])
     characters = HELD_OUT.glyphs(synthetic.glyph_characters())
@@ -565,8 +565,8 @@ def evaluate_unipen(recognizer, config: EvalConfig, progress: Progress | None = 
     ``data.DIGIT_LIKE_CHARACTERS``: read as no digit), each drawn on a random canvas in the
     styles of ``styles.STYLES`` in turn. Returns ``{"unipen_digits": ..., "unipen_others":
     ...}``."""
-    from digitlib import data
-    from digitlib.styles import STYLES, render_in_style
+    from digitlib.drawings import data
+    from digitlib.drawings.styles import STYLES, render_in_style
 
     sources = set(HELD_OUT.unipen_sources)
     rows = {}
@@ -719,7 +719,7 @@ def evaluate(
     metrics["canvas_digits"] = evaluate_canvas_digits(ensemble, recognizer, config, progress)
     metrics["doodles"] = evaluate_doodles(ensemble, recognizer, config, progress)
     if recognizer is not None:
-        from digitlib.styles import STYLES
+        from digitlib.drawings.styles import STYLES
 
         metrics["numbers"] = evaluate_numbers(recognizer, config, progress)
         metrics["mnist_canvas"] = evaluate_mnist_canvas(recognizer, config, progress)
@@ -796,7 +796,7 @@ def confusion(truth: np.ndarray, probabilities: np.ndarray) -> Confusion:
 def live_confusion(recognizer, count: int = 2000) -> Confusion:
     """The confusion of ``recognizer``'s ensemble on ``count`` MNIST test digits of the odd rows
     (the rows the learning gate never validates on)."""
-    from digitlib import data
+    from digitlib.drawings import data
     from digitlib.models import Ensemble
 
     images, labels = data.load_mnist("test")

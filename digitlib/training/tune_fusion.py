@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from digitlib import strokes as pen
 from digitlib.config import OTHER
-from digitlib.decision import FusionParams, fuse
+from digitlib.drawings import strokes as pen
+from digitlib.recognize.decision import FusionParams, fuse
 
 #: The candidates tried: every combination of these.
 WEIGHTS = (0.3, 0.5, 0.7, 1.0)
@@ -66,7 +66,7 @@ def read_for_fusion(recognizer, stroke_set, rng: np.random.Generator | int | Non
     ``recognizer`` (which must hold a stroke model) with its strokes, half of them reordered
     and reversed. Drawings that do not read as one segment are left out (the fusion works per
     segment). Returns ``FusionReadings``."""
-    from digitlib.styles import STYLES, render_in_style
+    from digitlib.drawings.styles import STYLES, render_in_style
 
     rng = np.random.default_rng(rng)
     if recognizer.stroke_model is None:

@@ -345,7 +345,7 @@ def glyph_drawings(
     """``copies`` drawings of each of ``characters`` in each font of ``GLYPH_FONTS``, each
     randomly rotated, sheared, stretched and wobbled (``augment.augment_strokes``), as
     different hands draw the same letter. Character-major, then font, then copy."""
-    from digitlib.augment import augment_strokes
+    from digitlib.image.augment import augment_strokes
 
     rng = np.random.default_rng(rng)
     drawings = []

@@ -4,7 +4,7 @@
     >>> result = recognizer.recognize(image)        # (H, W[, 3|4]) uint8, or PNG/JPEG bytes
     >>> result.text, [segment.label for segment in result.segments]
 
-A drawing is cut into segments (``digitlib.segment``), every segment becomes an MNIST-style 28x28
+A drawing is cut into segments (``digitlib.image.segment``), every segment becomes an MNIST-style 28x28
 input, and all inputs of a drawing go through each model in one batch. When a drawing has several
 segments, the whole drawing is classified too, in the same batch: a doodle often falls apart into
 pieces that each look a bit like a digit, but the whole of it reads as "other", and its pieces do
@@ -31,7 +31,14 @@ from digitlib.config import (
     SHIPPED_MODELS_DIR,
     STROKE_MODEL,
 )
-from digitlib.decision import (  # noqa: F401  (the decision's public names, read from here too)
+from digitlib.image.segment import (  # noqa: F401  (prepare: the image layer's recipe, read from here too)
+    DEFAULT_PARAMS,
+    Box,
+    Prepared,
+    SegmentParams,
+    prepare,
+)
+from digitlib.recognize.decision import (  # noqa: F401  (the decision's public names, read from here too)
     DecisionParams,
     FusionParams,
     decide,
@@ -43,14 +50,7 @@ from digitlib.decision import (  # noqa: F401  (the decision's public names, rea
     union_box,
     whole_matters,
 )
-from digitlib.gate import decide_one
-from digitlib.segment import (  # noqa: F401  (prepare: the image layer's recipe, read from here too)
-    DEFAULT_PARAMS,
-    Box,
-    Prepared,
-    SegmentParams,
-    prepare,
-)
+from digitlib.recognize.digit_gate import decide_one
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Segment:
     ``image``: the model input, float32 (28, 28) in [0, 1], white ink on black.
     ``probabilities``: model name -> 11 class probabilities, for every model and ``"ensemble"``.
     ``strokes``: when the drawing was read with its strokes, the indices of the strokes that
-    make this segment, in drawing order (``digitlib.strokes.assign``); () without strokes.
+    make this segment, in drawing order (``digitlib.drawings.strokes.assign``); () without strokes.
     """
 
     label: int
@@ -96,7 +96,7 @@ class Result:
 def _with_strokes(item: Prepared, strokes: Sequence | None) -> Prepared:
     """``item`` with its drawing's ``strokes`` checked against the image and given to its
     segments; ``item`` itself when ``strokes`` is None."""
-    from digitlib import strokes as pen
+    from digitlib.drawings import strokes as pen
 
     if strokes is None:
         return item
@@ -125,10 +125,10 @@ class Recognizer:
     decision, segmentation : DecisionParams, SegmentParams
         Thresholds.
     stroke_model : Classifier of (N, 64, 6) stroke inputs, optional
-        Reads the pen's path of every segment drawn with strokes (``digitlib.strokes.encode``);
+        Reads the pen's path of every segment drawn with strokes (``digitlib.drawings.strokes.encode``);
         its probabilities appear in ``Segment.probabilities`` under ``"strokes"``.
     fusion : FusionParams
-        How a segment's stroke reading joins the image models' (``digitlib.decision.fuse``):
+        How a segment's stroke reading joins the image models' (``digitlib.recognize.decision.fuse``):
         for such a segment ``"ensemble"`` is the fused reading and ``"images"`` the image
         models' ensemble alone.
     """
@@ -253,8 +253,8 @@ class Recognizer:
 
     def explain(self, segment: Segment) -> np.ndarray:
         """Which ink made the ensemble read ``segment`` as it did: float32 (28, 28), positive
-        where covering the ink lowers the probability of its label (``digitlib.explain``)."""
-        from digitlib.explain import occlusion_map
+        where covering the ink lowers the probability of its label (``digitlib.recognize.explain``)."""
+        from digitlib.recognize.explain import occlusion_map
 
         ensemble = self._state[0]
         return occlusion_map(ensemble.predict_proba, segment.image, int(segment.label))
@@ -288,8 +288,8 @@ class Recognizer:
         Returns
         -------
         Result. Raises ``ValueError`` for an image that is not a canvas image (see
-        ``digitlib.preprocess.check_image``), strokes that are not such arrays or leave the
-        image (``digitlib.strokes.check_strokes``), or an unknown model name.
+        ``digitlib.image.preprocess.check_image``), strokes that are not such arrays or leave the
+        image (``digitlib.drawings.strokes.check_strokes``), or an unknown model name.
         """
         return self.recognize_many([image], model=model, strokes=[strokes])[0]
 
@@ -343,7 +343,7 @@ class Recognizer:
     ) -> list[Result]:
         """The readings of ``prepared`` drawings from their models' outputs: the last stage of
         ``recognize_many``, on its own so that many decisions can be compared on one run of the
-        models (``digitlib.tune``).
+        models (``digitlib.training.tune``).
 
         Parameters
         ----------
@@ -505,7 +505,7 @@ def with_fusion(
     """One drawing's model rows (name -> float32 (S, 11)) with the stroke model's ``pen_rows``
     (S, 11; NaN rows for segments without strokes) added as ``"strokes"``, the image ensemble
     kept as ``"images"`` and ``"ensemble"`` fused with the strokes where there are strokes
-    (``digitlib.decision.fuse``). ``rows`` is not changed."""
+    (``digitlib.recognize.decision.fuse``). ``rows`` is not changed."""
     drawn = ~np.isnan(pen_rows[:, 0])
     fused = rows["ensemble"].copy()
     if drawn.any():
@@ -515,7 +515,7 @@ def with_fusion(
 
 def encode_strokes(drawings: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     """The stroke model's input for each drawing's strokes: float32 (N, 64, 6)."""
-    from digitlib.strokes import encode_many
+    from digitlib.drawings.strokes import encode_many
 
     return encode_many(drawings)
 
@@ -606,7 +606,7 @@ def second_look(
     Returns ``(outputs, looked)``: new arrays (``outputs`` is not changed) and the int64 rows
     that were looked at again.
     """
-    from digitlib.augment import second_look_variants
+    from digitlib.image.augment import second_look_variants
 
     segment_rows, start = [], 0
     for item in prepared:

@@ -36,8 +36,11 @@ from typing import Any
 import numpy as np
 
 from digitlib.config import HELD_OUT, NUM_CLASSES, OTHER, PROJECT_ROOT
-from digitlib.styles import slash_zero
-from digitlib.synthetic import shape_drawings, synthetic_drawings  # learn.py imports the latter
+from digitlib.drawings.styles import slash_zero
+from digitlib.drawings.synthetic import (  # learn.py imports the latter
+    shape_drawings,
+    synthetic_drawings,
+)
 
 Progress = Callable[[int, dict], None]
 
@@ -117,7 +120,7 @@ class TrainConfig:
     #: MNIST training digits placed on canvases (``data.mnist_canvas``) and made into model
     #: inputs as drawings are, so that the models see MNIST's hands through the canvas recipe;
     #: all of them: with 12,000, while every doodle went through the recipe, its look was a cue
-    #: for "other" (``digitlib.diagnose``; models/README.md);
+    #: for "other" (``digitlib.evaluation.diagnose``; models/README.md);
     mnist_canvas_count: int = 60000
     #: drawings of each training letter and sign in each Hershey font (``synthetic``), "other";
     glyph_copies: int = 16
@@ -216,8 +219,16 @@ class TrainConfig:
 #: versions, not bumped that time) stayed the same, and a checkout with an older cache trained
 #: on other data than a fresh clone's ``make train``.
 RECIPE_FILES = tuple(
-    Path(__file__).resolve().parent / f"{name}.py"
-    for name in ("train", "data", "preprocess", "synthetic", "styles", "augment", "config")
+    Path(__file__).resolve().parent.parent / name
+    for name in (
+        "training/train.py",
+        "drawings/data.py",
+        "image/preprocess.py",
+        "drawings/synthetic.py",
+        "drawings/styles.py",
+        "image/augment.py",
+        "config.py",
+    )
 )
 
 
@@ -272,10 +283,10 @@ def render_to_inputs(
 
     Returns float32 (len(drawings) * renderings, 28, 28), drawing-major.
     """
-    from digitlib import data
-    from digitlib.augment import augment_strokes
-    from digitlib.preprocess import canvas_input
-    from digitlib.styles import render_in_style
+    from digitlib.drawings import data
+    from digitlib.drawings.styles import render_in_style
+    from digitlib.image.augment import augment_strokes
+    from digitlib.image.preprocess import canvas_input
 
     rng = np.random.default_rng(seed)
     outputs = np.zeros((len(drawings) * renderings, 28, 28), np.float32)
@@ -349,7 +360,7 @@ def assemble_extras(
     Returns (images float32 (N, 28, 28), labels int64 (N,), sources (N,) str); cached in
     ``cache_dir`` by ``config.extras_key()``.
     """
-    from digitlib import data
+    from digitlib.drawings import data
 
     cache_path, cached = _cached_part(cache_dir, limit, f"extras-{config.extras_key()}.npz")
     if cached is not None:
@@ -437,7 +448,7 @@ def assemble_training_set(
 def training_digits(limit: int | None = None) -> list:
     """The pendigits digits of the training writers (every writer not in ``HELD_OUT``), in file
     order; at most ``limit``."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     writers = set(HELD_OUT.pendigits_writers)
     digits = [d for d in data.load_pendigits() if d.writer not in writers]
@@ -446,7 +457,7 @@ def training_digits(limit: int | None = None) -> list:
 
 def training_categories() -> list[str]:
     """The Quick, Draw! categories training uses (every one not in ``HELD_OUT``), sorted."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     categories = data.quickdraw_categories()
     held_out = set(HELD_OUT.quickdraw_categories(categories))
@@ -476,10 +487,10 @@ def assemble_people(
     Returns (images float32 (N, 28, 28), labels int64 (N,), sources (N,) str); cached in
     ``cache_dir`` by ``config.people_key()``.
     """
-    from digitlib import data, synthetic
-    from digitlib.augment import augment_strokes
-    from digitlib.preprocess import canvas_input
-    from digitlib.styles import DIGIT_VARIANTS, STYLES
+    from digitlib.drawings import data, synthetic
+    from digitlib.drawings.styles import DIGIT_VARIANTS, STYLES
+    from digitlib.image.augment import augment_strokes
+    from digitlib.image.preprocess import canvas_input
 
     cache_path, cached = _cached_part(cache_dir, limit, f"people-{config.people_key()}.npz")
     if cached is not None:
@@ -556,7 +567,7 @@ def _assemble_base(
     limit: int | None = None,
 ) -> TrainingSet:
     """The training set without the extras (cached by ``config.data_key()``)."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     cache_path = None
     if cache_dir is not None and limit is None:
@@ -790,7 +801,7 @@ class _EpochData:
         self._start()
 
     def _start(self) -> None:
-        from digitlib.augment import augment_batch
+        from digitlib.image.augment import augment_batch
 
         # Drawn even when no epoch follows, so the generator's later draws (the trainers'
         # shuffles) are the same as they have always been.

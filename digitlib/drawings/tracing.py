@@ -1,8 +1,8 @@
 """Strokes from a bitmap: thin an image's ink to a one-pixel skeleton and trace it as strokes.
 
 MNIST's 60,000 training digits, by several hundred writers, exist only as 28x28 bitmaps, while
-the drawing styles of ``digitlib.styles`` (finger, mouse, thick and thin pens) and the stroke
-augmentation of ``digitlib.augment`` change strokes. Tracing an MNIST digit's skeleton gives
+the drawing styles of ``digitlib.drawings.styles`` (finger, mouse, thick and thin pens) and the stroke
+augmentation of ``digitlib.image.augment`` change strokes. Tracing an MNIST digit's skeleton gives
 strokes those can change, so that many more hands than the 25 training writers of pendigits can
 be drawn the ways people draw on a canvas.
 
@@ -146,7 +146,7 @@ def image_strokes(
         return []
     large = cv2.resize(image / peak, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     skeleton = thin(large > level)
-    from digitlib.styles import smooth
+    from digitlib.drawings.styles import smooth
 
     # A skeleton's pixel steps are a staircase: smoothing over ~2 pixels makes them a line.
     strokes = [((smooth(s, 1.5) + 0.5) / scale - 0.5).astype(np.float32) for s in trace(skeleton)]

@@ -5,7 +5,7 @@ ensemble probability cleared a bar (``DecisionParams.min_confidence``, or
 ``second_look_confidence`` after a second look) and the segment had a digit's shape (holes,
 stroke length, nested ink, width). The gate instead weighs the same evidence, and more, with a
 logistic regression fitted on drawings of the training writers and training kinds
-(``digitlib.tune``; never the held-out ones), so its output is a calibrated probability that
+(``digitlib.training.tune``; never the held-out ones), so its output is a calibrated probability that
 the drawing is a digit:
 
 - how sure the ensemble is: the log of its best digit's probability and of "other", its
@@ -13,7 +13,7 @@ the drawing is a digit:
 - whether the models agree: the share of the three models whose best class is the ensemble's
   best digit, and each model's best digit probability and "other" probability (ensemble
   disagreement is a signal of a drawing unlike the training data);
-- the segment's shape (``digitlib.segment.Region``): holes, stroke length in box sides, nested
+- the segment's shape (``digitlib.image.segment.Region``): holes, stroke length in box sides, nested
   pieces, width over height;
 - whether the drawing was read again from nine views (``recognize.second_look``).
 
@@ -106,7 +106,7 @@ class DigitGate:
         if sizes != {len(FEATURE_NAMES)}:
             raise ValueError(
                 f"a DigitGate needs {len(FEATURE_NAMES)} weights, means and scales (one per "
-                f"FEATURE_NAMES); got {sorted(sizes)}. Fit one with digitlib.gate.fit_gate."
+                f"FEATURE_NAMES); got {sorted(sizes)}. Fit one with digitlib.recognize.digit_gate.fit_gate."
             )
 
     def probability(self, features: np.ndarray) -> np.ndarray:

@@ -75,7 +75,7 @@ def mnist_canvas_misses(
     models of ``models_dir`` and ``DecisionParams()``; returns the counts read right, read as
     nothing, read right fed directly, and of the misses by cause (``miss_cause``), with the
     misses read as nothing by cause."""
-    from digitlib import data
+    from digitlib.drawings import data
     from digitlib.recognize import (
         DecisionParams,
         has_digit_shape,

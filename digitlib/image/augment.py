@@ -122,7 +122,7 @@ def variants24(
     """
     import cv2
 
-    from digitlib.preprocess import to_model_input
+    from digitlib.image.preprocess import to_model_input
 
     ink = np.asarray(ink_or_image, np.float32)
     if ink.ndim != 2 or min(ink.shape) < 2:

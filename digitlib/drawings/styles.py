@@ -1,9 +1,9 @@
 """How people draw: stroke-level drawing styles and the digit variants people write.
 
 A drawing is a list of strokes, each a (P, 2) float32 array of (x, y) points, y down
-(``digitlib.data``). The functions here return changed copies (inputs are never changed) and
-take their randomness as an ``rng`` parameter. They are used by training (``digitlib.synthetic``
-and ``digitlib.train``) and by the evaluation protocol (``digitlib.evaluate``), which draws the
+(``digitlib.drawings.data``). The functions here return changed copies (inputs are never changed) and
+take their randomness as an ``rng`` parameter. They are used by training (``digitlib.drawings.synthetic``
+and ``digitlib.training.train``) and by the evaluation protocol (``digitlib.evaluation.evaluate``), which draws the
 held-out writers' digits in every style of ``STYLES``.
 
 Styles (``restyle`` changes the strokes, ``style_width`` picks a stroke width for the style):
@@ -185,7 +185,7 @@ def render_in_style(
     ``traced``, ``(canvas, strokes)`` as ``data.render_strokes`` does."""
     from dataclasses import replace
 
-    from digitlib import data
+    from digitlib.drawings import data
 
     _check_style(style)
     rng = np.random.default_rng(rng)

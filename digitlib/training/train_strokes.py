@@ -1,11 +1,11 @@
 """Training the stroke model: many hands, every stroke order.
 
 The stroke model (``models.keras_models.build_stroke_model``) reads a segment's pen path
-(``digitlib.strokes.encode``). It learns from every hand the shared data has, never from the
+(``digitlib.drawings.strokes.encode``). It learns from every hand the shared data has, never from the
 held-out ones (``config.HELD_OUT``):
 
 - digits: the pendigits training writers and the UNIPEN digits of the institutions not held out,
-  plus the digit variants of ``digitlib.styles`` (flagged 1s, crossed 7s, open 4s and 9s,
+  plus the digit variants of ``digitlib.drawings.styles`` (flagged 1s, crossed 7s, open 4s and 9s,
   slashed 0s) drawn from them;
 - "other": UNIPEN letters and signs of those institutions (not the ones a reader may take for a
   digit, ``data.DIGIT_LIKE_CHARACTERS``), Quick, Draw! doodles of the training categories, the
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlib import strokes as pen
 from digitlib.config import HELD_OUT, OTHER, STROKE_MODEL, HeldOut
+from digitlib.drawings import strokes as pen
 
 Drawing = list[np.ndarray]
 
@@ -91,13 +91,13 @@ def unipen_negative(character) -> bool:
 
 
 def _digit_like() -> frozenset:
-    from digitlib.data import DIGIT_LIKE_CHARACTERS
+    from digitlib.drawings.data import DIGIT_LIKE_CHARACTERS
 
     return DIGIT_LIKE_CHARACTERS
 
 
 def _variants(drawings: list[Drawing], labels: list[int], rng: np.random.Generator):
-    from digitlib import styles
+    from digitlib.drawings import styles
 
     makers = {1: styles.flag_one, 7: styles.cross_seven, 4: styles.open_loop}
     makers.update({9: styles.open_loop, 0: styles.slash_zero})
@@ -116,7 +116,7 @@ def training_drawings(
     rng: np.random.Generator | int | None = 0,
 ) -> StrokeSet:
     """The stroke model's training drawings (see the module docstring)."""
-    from digitlib import data, synthetic
+    from digitlib.drawings import data, synthetic
 
     rng = np.random.default_rng(rng)
     excluded_writers = set(held_out.pendigits_writers) | set(held_out.fusion_pendigits_writers)
@@ -183,8 +183,8 @@ def traced_mnist(count: int, rng: np.random.Generator) -> tuple[list[Drawing], l
     image's pixels), with their labels. MNIST's test digits are never used."""
     if not count:
         return [], []
-    from digitlib import data
-    from digitlib.tracing import image_strokes
+    from digitlib.drawings import data
+    from digitlib.drawings.tracing import image_strokes
 
     images, labels = data.load_mnist("train")
     pick = np.sort(rng.permutation(len(images))[:count])
@@ -201,7 +201,7 @@ def fusion_drawings(held_out: HeldOut = HELD_OUT, limit: int | None = None) -> S
     """Drawings of the hands kept out of the stroke model's training to choose the fusion:
     digits of ``held_out.fusion_pendigits_writers`` and of ``held_out.fusion_sources``, and the
     letters and signs of those sources (as "other")."""
-    from digitlib import data
+    from digitlib.drawings import data
 
     writers = set(held_out.fusion_pendigits_writers)
     sources = set(held_out.fusion_sources)
@@ -219,7 +219,7 @@ def fusion_drawings(held_out: HeldOut = HELD_OUT, limit: int | None = None) -> S
 
 def variant(strokes: Drawing, settings: StrokeSettings, rng: np.random.Generator) -> np.ndarray:
     """One training variant of a drawing, encoded: float32 (POINTS, CHANNELS)."""
-    from digitlib import styles
+    from digitlib.drawings import styles
 
     drawn = strokes
     if rng.random() < settings.restyle:
@@ -256,7 +256,7 @@ def train_stroke_model(
     import keras
 
     from digitlib.models.keras_models import KerasClassifier, build_stroke_model
-    from digitlib.train import _learning_rate
+    from digitlib.training.train import _learning_rate
 
     rng = np.random.default_rng([seed, 7])
     keras.utils.set_random_seed(int(rng.integers(2**31)))

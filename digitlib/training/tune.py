@@ -1,7 +1,7 @@
 """Choosing the decision's thresholds by cross-validation over training writers and categories.
 
 The held-out writers, categories, letters and signs of ``digitlib.config.HELD_OUT`` measure
-(``digitlib.evaluate``); they never choose. Thresholds are chosen here, on fresh renderings of
+(``digitlib.evaluation.evaluate``); they never choose. Thresholds are chosen here, on fresh renderings of
 what training uses: the training writers' digits, the training categories' doodles, the
 training letters and signs of the stroke fonts and the training hand-made sign kinds, each
 drawn in a random style of ``styles.STYLES``. Every drawing belongs to one of ``folds`` folds by
@@ -77,10 +77,10 @@ def tuning_set(
     their index in the training set (MNIST names no writers): the pendigits writers draw thin
     uniform strokes, and a decision chosen on them alone lost MNIST-like digits (a felt pen's
     varying strokes), most of them read as nothing (models/README.md)."""
-    from digitlib import data, synthetic
-    from digitlib.augment import augment_strokes
-    from digitlib.styles import STYLES, render_in_style
-    from digitlib.train import training_categories, training_digits
+    from digitlib.drawings import data, synthetic
+    from digitlib.drawings.styles import STYLES, render_in_style
+    from digitlib.image.augment import augment_strokes
+    from digitlib.training.train import training_categories, training_digits
 
     if folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
@@ -246,8 +246,8 @@ def gate_inputs(recognizer, canvases: Sequence, params) -> tuple[np.ndarray, np.
     (N, 15) (``gate.gate_features``; NaN for drawings of several segments, which the gate does
     not decide), ``single`` bool (N,) and ``best`` (N,) str, the ensemble's best digit."""
     from digitlib.config import OTHER
-    from digitlib.gate import FEATURE_NAMES, gate_features
     from digitlib.recognize import prepare_all, second_look
+    from digitlib.recognize.digit_gate import FEATURE_NAMES, gate_features
 
     ensemble = recognizer.ensemble
     prepared = prepare_all(canvases, recognizer.segmentation)
@@ -288,7 +288,7 @@ def cross_validate_gate(
     lowest threshold is taken."""
     from dataclasses import replace as replace_field
 
-    from digitlib.gate import fit_gate
+    from digitlib.recognize.digit_gate import fit_gate
 
     is_digit = np.array([text != "" for text in expected])
     right_digit = np.array([b == e for b, e in zip(best, expected, strict=True)])

@@ -160,8 +160,8 @@ def train_distributed(
     import keras
     import tensorflow as tf
 
-    from digitlib import train
     from digitlib.models.keras_models import KerasClassifier
+    from digitlib.training import train
 
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
