@@ -36,7 +36,8 @@ from voila.tornado.handler import TornadoVoilaHandler
 #: Resident memory of one dashboard kernel once it has shown its page, in bytes: 112 MiB
 #: (117.6 MB), measured on the development machine (25 GB, 2 cores): psutil's RSS of each kernel
 #: of a served dashboard, pool and visitors alike, lean runtime; 68-72 MiB of it proportional
-#: (PSS). It grows with use (120-160 MB after 50 readings, README), which the share leaves for.
+#: (PSS). It grows with use (110-160 MB after 50 readings, docs/experiments.md), which the
+#: share leaves for.
 KERNEL_MEMORY_BYTES = 112 * 2**20
 
 #: The share of the machine's memory the default cap lets kernels take; the rest is for the

@@ -106,7 +106,7 @@ class DecisionParams:
     little (weighted accuracy 0.9926 without it, 0.9927 with).
     A stroke-length rule (strokes longer than 4.5 box sides are "other") was removed: on the
     same folds it changed no reading, with the CV-chosen thresholds or the shipped ones
-    (models/README.md).
+    (docs/experiments.md).
     ``max_nested``: a segment with more pieces of ink inside its holes (``Region.nested``: a
     clock's hands, a sign's letters, a face's eyes; a slashed zero's slash does not count) is
     "other": no digit has any. Of the shape rules it helps the most on data it was not tuned

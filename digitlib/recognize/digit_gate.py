@@ -122,7 +122,7 @@ class DigitGate:
 #: them; not refitted for the current models (``tune`` now chooses a threshold that keeps the
 #: rule's digits, and then the gate reads fewer non-digits as nothing). Not used by default
 #: (``DecisionParams.gate`` is None): on the held-out rows it read fewer digits than the
-#: hand-set rule (models/README.md). ``DecisionParams(gate=FITTED_GATE)`` switches it on.
+#: hand-set rule (docs/experiments.md). ``DecisionParams(gate=FITTED_GATE)`` switches it on.
 FITTED_GATE = DigitGate(
     weights=(
         0.32553347757517515,

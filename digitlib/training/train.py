@@ -54,7 +54,7 @@ class CNNSettings:
     with a cosine schedule, ``epochs`` epochs. ``mnist_weight``: loss weight of the MNIST
     images (1 for every other image): the canvas renderings and extras outnumber MNIST, and with
     weight 1 the CNN fell to 99.42% on the MNIST test set (target 99.5%). 1.5 and 2 both held
-    99.6%; 1.5 read canvases better (models/README.md)."""
+    99.6%; 1.5 read canvases better (docs/experiments.md)."""
 
     epochs: int = 12
     learning_rate: float = 2e-3
@@ -95,7 +95,7 @@ class TrainConfig:
     #: Synthetic non-digits.
     synthetic_count: int = 6000
     #: Extras (``assemble_extras``): stroke-augmented renderings that widen the hands and
-    #: doodles the models see (models/README.md gives what each changed).
+    #: doodles the models see (docs/experiments.md gives what each changed).
     #: Extra renderings per training-writer pendigits digit, each of strokes changed first by
     #: ``augment.augment_strokes`` (rotation, shear, stretch, wobble) and with stroke widths
     #: ``extra_width_fraction`` of the canvas.
@@ -120,7 +120,7 @@ class TrainConfig:
     #: MNIST training digits placed on canvases (``data.mnist_canvas``) and made into model
     #: inputs as drawings are, so that the models see MNIST's hands through the canvas recipe;
     #: all of them: with 12,000, while every doodle went through the recipe, its look was a cue
-    #: for "other" (``digitlib.evaluation.diagnose``; models/README.md);
+    #: for "other" (``digitlib.evaluation.diagnose``; docs/experiments.md);
     mnist_canvas_count: int = 60000
     #: drawings of each training letter and sign in each Hershey font (``synthetic``), "other";
     glyph_copies: int = 16

@@ -24,7 +24,7 @@ hands are unlike the pendigits writers'.
 
 The models themselves were trained on these writers and categories (other renderings), so the
 estimate flatters them; the gap between it and the held-out figures of ``digitlib evaluate`` is
-reported in models/README.md.
+reported in docs/experiments.md.
 
     digitlib tune --models models          (or python -m digitlib.cli.tune)
 """
@@ -76,7 +76,7 @@ def tuning_set(
     canvases (``data.mnist_canvas``, kind ``"mnist"``; never the MNIST test set), in folds by
     their index in the training set (MNIST names no writers): the pendigits writers draw thin
     uniform strokes, and a decision chosen on them alone lost MNIST-like digits (a felt pen's
-    varying strokes), most of them read as nothing (models/README.md)."""
+    varying strokes), most of them read as nothing (docs/experiments.md)."""
     from digitlib.drawings import data, synthetic
     from digitlib.drawings.styles import STYLES, render_in_style
     from digitlib.image.augment import augment_strokes
@@ -200,7 +200,7 @@ def best_keeping_digits(
 
     ``correct`` bool (C, N), ``is_digit`` bool (N,). The weights alone let a candidate trade
     digits for non-digits; the held-out rows showed such trades do not carry over to new
-    people (their digits are read less surely than the tuning writers', models/README.md), so
+    people (their digits are read less surely than the tuning writers', docs/experiments.md), so
     a new decision may only add non-digits read as nothing, or digits, never lose digits.
     """
     correct = np.asarray(correct, bool)
