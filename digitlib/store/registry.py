@@ -7,6 +7,8 @@ Layout inside a store (``name`` is ``numpy_fnn``, ``fnn``, ``cnn`` or any lowerc
     models/<name>/000042.json             its manifest (sha256, size, parent, metrics, ...)
     models/<name>/current.json            the live version (a copy of the newest promotion)
     models/<name>/promotions/000007.json  the 7th promotion: version, previous, when, by whom
+    models/<name>/pending/<id>.keras      a checkpoint kept while S3 was down (its draft manifest
+                                          beside it, <id>.json), numbered later
 
 Writes that could race are conditional (see ``Store.put_if``):
 
@@ -20,34 +22,35 @@ Writes that could race are conditional (see ``Store.put_if``):
   writes) moves the pointer forward itself, so no promotion is ever lost.
 
 Loading checks the manifest's size and sha256 and refuses ``Lambda`` layers and pickled arrays
-before it calls the loader, then falls back to the newest good earlier version (and finally to the
-shipped ``models/`` file) on any problem, with a warning for the dashboard.
+(``digitlib.models.checkpoint_safety``) before it calls the loader, then falls back to the newest
+good earlier version (and finally to the shipped ``models/`` file) on any problem, with a warning
+for the dashboard. Verified checkpoints are written to a local cache folder for the loader.
 
-Readings use ``load_inference``: for a Keras model, the version's inference file
-(``digitlib.models.inference``), checked against the manifest's ``inference`` record (its own
-sha256 and size, and the sha256 of the checkpoint it was made from) and never needing TensorFlow;
-a missing, stale or corrupt inference file is remade from the verified checkpoint (that path
-imports TensorFlow) and written back. Versions saved before inference files existed are remade
-the same way on first load, so old stores keep loading.
+Readings use ``load_inference``: for a Keras model, the version's inference file, checked
+against its manifest and remade from the checkpoint when it is missing, stale or corrupt
+(``digitlib.store.inference_files``), never needing TensorFlow otherwise.
+
+The other rooms of the registry: ``digitlib.store.records`` (the manifest, promotion and report
+types, and where records live), ``digitlib.store.inference_files`` (inference files of a
+version), ``digitlib.models.checkpoint_safety`` (``check_safe``, ``UnsafeModelError``). Their
+names stay importable from here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import re
 import tempfile
 import uuid
-import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from digitlib.models.checkpoint_safety import SUFFIXES, UnsafeModelError, check_safe
 from digitlib.store.base import (
     KeyNotFound,
     PreconditionFailed,
@@ -55,19 +58,47 @@ from digitlib.store.base import (
     StoreError,
     StoreUnavailable,
 )
+from digitlib.store.inference_files import (
+    INFERENCE_SUFFIX,
+    inference_bytes,
+    inference_key,
+    inference_problem,
+    inference_record,
+    read_inference,
+)
+from digitlib.store.records import (
+    LoadedModel,
+    Manifest,
+    Promotion,
+    VerifyReport,
+    VersionCheck,
+    manifest_key,
+    pointer_key,
+    promotion_key,
+)
+
+__all__ = [
+    "INFERENCE_SUFFIX",
+    "MODEL_SUFFIXES",
+    "SUFFIXES",
+    "LoadedModel",
+    "Manifest",
+    "ModelRegistry",
+    "ModelUnavailable",
+    "Promotion",
+    "PromotionConflict",
+    "UnsafeModelError",
+    "VerifyReport",
+    "VersionCheck",
+    "check_safe",
+]
 
 log = logging.getLogger(__name__)
 
 #: File suffix of each known model's checkpoints.
 MODEL_SUFFIXES = {"numpy_fnn": ".npz", "fnn": ".keras", "cnn": ".keras"}
-SUFFIXES = (".keras", ".npz")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _VERSION_FILE = re.compile(r"^(\d{6,})\.(keras|npz|json)$")
-_ZIP_MAGIC = b"PK\x03\x04"
-#: Suffix of the inference files kept beside Keras checkpoints (``digitlib.models.inference``).
-INFERENCE_SUFFIX = ".infer.npz"
-#: Keras class names that carry arbitrary Python code.
-_CODE_CLASSES = {"Lambda", "__lambda__", "TFOpLambda", "SlicingOpLambda"}
 
 
 class PromotionConflict(StoreError):
@@ -86,127 +117,12 @@ class PromotionConflict(StoreError):
         )
 
 
-class UnsafeModelError(ValueError):
-    """A checkpoint carries code (a Keras ``Lambda`` layer, pickled arrays); it is never run."""
-
-
 class ModelUnavailable(StoreError):
     """No version of a model, nor the shipped file, could be loaded. ``.warnings`` says why."""
 
     def __init__(self, name: str, warnings: list[str]):
         self.warnings = warnings
         super().__init__(f"no loadable version of {name!r}: " + "; ".join(warnings))
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What is known about one saved version (stored as JSON beside the checkpoint).
-
-    ``key``: the checkpoint's store key; ``sha256``/``size``: of its bytes; ``parent``: the
-    version it was derived from (None for a first or shipped version); ``metrics``: numbers such
-    as ``{"accuracy": 0.98}``; ``created_at``: ISO 8601 UTC; ``produced_by``: e.g.
-    ``"train --seed 0"``, ``"online update"``, ``"shipped"``; ``token``: unique per save;
-    ``inference``: for Keras models, the inference file (``{"key", "sha256", "size",
-    "source_sha256"}``), None in versions saved before inference files existed.
-    """
-
-    name: str
-    version: int
-    key: str
-    sha256: str
-    size: int
-    parent: int | None
-    metrics: dict[str, Any]
-    created_at: str
-    produced_by: str
-    note: str = ""
-    token: str = ""
-    inference: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        return cls(**known)
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """One move of a model's ``current`` pointer (``generation`` counts them from 1)."""
-
-    name: str
-    version: int
-    generation: int
-    previous: int | None
-    promoted_at: str
-    promoted_by: str = ""
-    note: str = ""
-    token: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Promotion:
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        return cls(**known)
-
-
-@dataclass
-class LoadedModel:
-    """What ``ModelRegistry.load`` returns.
-
-    ``model``: the loader's result; ``version``: the store version loaded, None for the shipped
-    file; ``source``: ``"store"`` or ``"shipped"``; ``manifest``: None for shipped; ``path``: the
-    local file the loader read; ``warnings``: skipped versions and why (show these).
-    """
-
-    model: Any
-    name: str
-    version: int | None
-    source: str
-    manifest: Manifest | None
-    path: Path
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class VersionCheck:
-    """The verification of one version: ``problem`` is '' when it is good."""
-
-    name: str
-    version: int
-    problem: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.problem
-
-
-@dataclass
-class VerifyReport:
-    """``ModelRegistry.verify`` result: one check per version and each model's current version."""
-
-    checks: list[VersionCheck]
-    current: dict[str, int | None]
-
-    @property
-    def ok(self) -> bool:
-        return all(check.ok for check in self.checks)
-
-    @property
-    def problems(self) -> list[VersionCheck]:
-        return [check for check in self.checks if not check.ok]
-
-    def __str__(self) -> str:
-        lines = []
-        for check in self.checks:
-            live = " (current)" if self.current.get(check.name) == check.version else ""
-            status = "ok" if check.ok else f"BAD: {check.problem}"
-            lines.append(f"{check.name} {check.version:06d}{live}: {status}")
-        return "\n".join(lines) or "no model versions in the store"
 
 
 def _now() -> str:
@@ -237,72 +153,6 @@ def _check_version(version: int) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"a model version is a positive int (e.g. 42), got {version!r}")
     return version
-
-
-def check_safe(data: bytes, suffix: str) -> None:
-    """Refuse checkpoint bytes that would run code when loaded, without loading them.
-
-    ``.keras``: a zip whose ``config.json`` must not contain ``Lambda`` layers or serialized
-    Python functions (``__lambda__``). ``.npz``: every array must have a plain dtype (no
-    ``object`` arrays, which need pickle). Raises ``UnsafeModelError`` or ``ValueError``.
-    """
-    if not data.startswith(_ZIP_MAGIC):
-        raise ValueError(f"not a {suffix} file: it is not a zip archive")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as error:
-        raise ValueError(f"not a {suffix} file: {error}") from None
-    with archive:
-        if suffix == ".keras":
-            try:
-                config = json.loads(archive.read("config.json"))
-            except KeyError:
-                raise ValueError("not a .keras file: it has no config.json") from None
-            found = sorted(_code_classes(config))
-            if found:
-                raise UnsafeModelError(
-                    f"refusing a .keras file with Lambda layers ({', '.join(found)}): they "
-                    "hold Python code that would run on load; rebuild the model without them"
-                )
-        elif suffix == ".npz":
-            for member in archive.namelist():
-                with archive.open(member) as file:
-                    dtype = _npy_dtype(file)
-                if dtype.hasobject:
-                    raise UnsafeModelError(
-                        f"refusing a .npz whose array {member!r} holds Python objects (needs "
-                        "pickle); save plain numeric arrays"
-                    )
-        else:
-            raise ValueError(f"unknown checkpoint suffix {suffix!r}; expected one of {SUFFIXES}")
-
-
-def _npy_dtype(file) -> Any:
-    """The dtype in a ``.npy`` header, read without reading the array."""
-    from numpy.lib import format as npy_format
-
-    try:
-        version = npy_format.read_magic(file)
-        if version == (1, 0):
-            return npy_format.read_array_header_1_0(file)[2]
-        if version == (2, 0):
-            return npy_format.read_array_header_2_0(file)[2]
-        return npy_format._read_array_header(file, version)[2]  # no public reader for 3.0
-    except ValueError as error:
-        raise ValueError(f"not a .npz file: a member is not a .npy array ({error})") from None
-
-
-def _code_classes(node: Any) -> set[str]:
-    found = set()
-    if isinstance(node, dict):
-        if node.get("class_name") in _CODE_CLASSES:
-            found.add(node["class_name"])
-        for value in node.values():
-            found |= _code_classes(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= _code_classes(value)
-    return found
 
 
 class ModelRegistry:
@@ -355,22 +205,6 @@ class ModelRegistry:
     def _file_key(self, name: str, version: int) -> str:
         return f"models/{name}/{version:06d}{self.suffix(name)}"
 
-    @staticmethod
-    def _inference_key(name: str, version: int) -> str:
-        return f"models/{name}/{version:06d}{INFERENCE_SUFFIX}"
-
-    @staticmethod
-    def _manifest_key(name: str, version: int) -> str:
-        return f"models/{name}/{version:06d}.json"
-
-    @staticmethod
-    def _pointer_key(name: str) -> str:
-        return f"models/{name}/current.json"
-
-    @staticmethod
-    def _promotion_key(name: str, generation: int) -> str:
-        return f"models/{name}/promotions/{generation:06d}.json"
-
     # -- reading --------------------------------------------------------------------------------
 
     def names(self) -> list[str]:
@@ -388,9 +222,9 @@ class ModelRegistry:
 
     def manifest(self, name: str, version: int) -> Manifest:
         """The manifest of one version. Raises ``KeyNotFound`` or ``ValueError`` (unreadable)."""
-        data = self.store.get(self._manifest_key(_check_name(name), _check_version(version)))
+        data = self.store.get(manifest_key(_check_name(name), _check_version(version)))
         try:
-            return Manifest.from_dict(json.loads(data))
+            return Manifest.from_json(data)
         except (ValueError, TypeError) as error:
             raise ValueError(f"manifest of {name} {version} is unreadable: {error}") from None
 
@@ -409,13 +243,13 @@ class ModelRegistry:
         result = []
         for key in self.store.list(f"models/{_check_name(name)}/promotions/"):
             try:
-                result.append(Promotion.from_dict(json.loads(self.store.get(key))))
+                result.append(Promotion.from_json(self.store.get(key)))
             except (KeyNotFound, ValueError, TypeError):
                 log.warning("unreadable promotion record %s", key)
         return sorted(result, key=lambda promotion: promotion.generation)
 
     def _pointer(self, name: str, tagged: bool) -> tuple[Promotion | None, str | None]:
-        key = self._pointer_key(name)
+        key = pointer_key(name)
         try:
             if tagged:
                 data, tag = self.store.get_tagged(key)
@@ -423,18 +257,18 @@ class ModelRegistry:
                 data, tag = self.store.get(key), None
         except KeyNotFound:
             return None, None
-        return Promotion.from_dict(json.loads(data)), tag
+        return Promotion.from_json(data), tag
 
     def _next_promotion(self, name: str, pointer: Promotion | None) -> Promotion | None:
         generation = (pointer.generation if pointer else 0) + 1
         try:
-            data = self.store.get(self._promotion_key(name, generation))
+            data = self.store.get(promotion_key(name, generation))
         except KeyNotFound:
             return None
         except StoreUnavailable:
             # Offline, readers go by the (cached) pointer; promoting needs the server anyway.
             return None
-        return Promotion.from_dict(json.loads(data))
+        return Promotion.from_json(data)
 
     def current_promotion(self, name: str) -> Promotion | None:
         """The newest promotion of ``name`` (None if never promoted)."""
@@ -527,7 +361,7 @@ class ModelRegistry:
 
         sha256 = hashlib.sha256(data).hexdigest()
         if inference is not None:
-            inference = self._inference_bytes(name, data, sha256, inference)
+            inference = inference_bytes(name, data, sha256, inference)
         version = max(self.versions(name), default=0) + 1
         for _ in range(100):
             try:
@@ -539,12 +373,7 @@ class ModelRegistry:
             raise StoreError(f"could not claim a version number for {name} after 100 tries")
         record = None
         if inference is not None:
-            record = {
-                "key": self._inference_key(name, version),
-                "sha256": hashlib.sha256(inference).hexdigest(),
-                "size": len(inference),
-                "source_sha256": sha256,
-            }
+            record = inference_record(inference_key(name, version), inference, sha256)
             self.store.put(record["key"], inference)  # before the manifest completes the version
         manifest = Manifest(
             name=name,
@@ -560,8 +389,7 @@ class ModelRegistry:
             token=_token or uuid.uuid4().hex,
             inference=record,
         )
-        body = json.dumps(manifest.to_dict(), indent=1).encode()
-        self.store.put_if(self._manifest_key(name, version), body, expected_tag=None)
+        self.store.put_if(manifest_key(name, version), manifest.to_json(), expected_tag=None)
         log.info("saved %s version %d (%d bytes, by %s)", name, version, len(data), produced_by)
         return manifest
 
@@ -648,6 +476,8 @@ class ModelRegistry:
             adopted.append(manifest)
         return adopted
 
+    # -- promotion ------------------------------------------------------------------------------
+
     def promote(
         self, name: str, version: int, *, expected_current: int | None, note: str = ""
     ) -> Promotion:
@@ -685,10 +515,9 @@ class ModelRegistry:
             note=note,
             token=uuid.uuid4().hex,
         )
-        body = json.dumps(promotion.to_dict()).encode()
         try:
             self.store.put_if(
-                self._promotion_key(name, promotion.generation), body, expected_tag=None
+                promotion_key(name, promotion.generation), promotion.to_json(), expected_tag=None
             )
         except PreconditionFailed:
             winner = self._next_promotion(name, pointer)
@@ -701,9 +530,8 @@ class ModelRegistry:
 
     def _move_pointer(self, name: str, promotion: Promotion, tag: str | None) -> None:
         """Write ``promotion`` to ``current.json`` unless the pointer already reached it."""
-        body = json.dumps(promotion.to_dict()).encode()
         try:
-            self.store.put_if(self._pointer_key(name), body, expected_tag=tag)
+            self.store.put_if(pointer_key(name), promotion.to_json(), expected_tag=tag)
         except PreconditionFailed:
             # Only the owner of this generation's log entry or a reader finishing its move can
             # have written the pointer meanwhile; both write this same promotion.
@@ -792,17 +620,8 @@ class ModelRegistry:
     def _check_version_bytes(self, name: str, version: int) -> str:
         try:
             manifest, _ = self._read_verified(_check_name(name), _check_version(version))
-            record = manifest.inference
-            if record:
-                try:
-                    data = self.store.get(record["key"])
-                except KeyNotFound:
-                    return f"inference file {record['key']} missing (remade at the next load)"
-                if (
-                    len(data) != record["size"]
-                    or hashlib.sha256(data).hexdigest() != record["sha256"]
-                ):
-                    return "inference file corrupt: sha256 or size differs from the manifest (remade at the next load)"
+            if manifest.inference:
+                return inference_problem(self.store, manifest.inference)
         except (ValueError, StoreError) as error:
             return str(error)
         return ""
@@ -889,92 +708,7 @@ class ModelRegistry:
             raise ModelUnavailable(name, warnings) from error
         return LoadedModel(model, name, None, "shipped", None, path, warnings)
 
-    # -- inference files ------------------------------------------------------------------------
-
-    @staticmethod
-    def _inference_bytes(name: str, checkpoint: bytes, sha256: str, given: bytes | None) -> bytes:
-        """The inference file of a Keras checkpoint: ``given`` checked to belong to it, or made
-        from it (imports TensorFlow)."""
-        from digitlib.models import inference as lean
-
-        if given is not None:
-            check_safe(bytes(given), ".npz")
-            made = lean.InferenceModel.from_bytes(bytes(given), name)
-            if made.source_sha256 != sha256:
-                raise ValueError(
-                    f"the inference file given for {name} was made from another checkpoint "
-                    f"(sha256 {made.source_sha256[:12]}..., this one {sha256[:12]}...)"
-                )
-            return bytes(given)
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"{name}.keras"
-            path.write_bytes(checkpoint)
-            return lean.export_checkpoint(path, name=name).read_bytes()
-
-    def _read_inference(self, name: str, version: int) -> tuple[Manifest, Any, list[str]]:
-        """A version's verified inference model (its file read once, checked to run); remade
-        from the verified checkpoint (and written back) when missing, stale or corrupt. Returns
-        (manifest, ``InferenceModel``, warnings)."""
-        from digitlib.models import inference as lean
-
-        try:
-            manifest = self.manifest(name, version)
-        except KeyNotFound:
-            raise ValueError("manifest missing (incomplete save)") from None
-        record = manifest.inference or {}
-        key = record.get("key") or self._inference_key(name, version)
-        problem = ""
-        try:
-            data = self.store.get(key)
-            if record and (
-                len(data) != record.get("size")
-                or hashlib.sha256(data).hexdigest() != record.get("sha256")
-            ):
-                problem = "inference file corrupt: sha256 or size differs from the manifest"
-            else:
-                check_safe(data, ".npz")
-                made = lean.load_inference(data, name, origin=f"{name} {version}")
-                if made.source_sha256 != manifest.sha256:
-                    problem = "inference file stale: it was made from another checkpoint"
-        except KeyNotFound:
-            problem = "inference file missing"
-        except (ValueError, lean.CheckpointError) as error:
-            problem = f"inference file unreadable: {error}"
-        if not problem:
-            return manifest, made, []
-        _, checkpoint = self._read_verified(name, version)
-        data = self._inference_bytes(name, checkpoint, manifest.sha256, None)
-        key = self._inference_key(name, version)
-        self.store.put(key, data)
-        manifest = self._record_inference(manifest, key, data)
-        message = f"{name} version {version}: {problem}; remade from its checkpoint"
-        log.warning(message)
-        return manifest, lean.load_inference(data, name, origin=key), [message]
-
-    def _record_inference(self, manifest: Manifest, key: str, data: bytes) -> Manifest:
-        """Point the manifest's ``inference`` record at a remade inference file (a
-        compare-and-swap; the rest of the manifest stays as it was)."""
-        record = {
-            "key": key,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-            "source_sha256": manifest.sha256,
-        }
-        updated = Manifest.from_dict({**manifest.to_dict(), "inference": record})
-        manifest_key = self._manifest_key(manifest.name, manifest.version)
-        try:
-            body, tag = self.store.get_tagged(manifest_key)
-            if Manifest.from_dict(json.loads(body)).sha256 != manifest.sha256:
-                return manifest
-            payload = json.dumps(updated.to_dict(), indent=1).encode()
-            self.store.put_if(manifest_key, payload, expected_tag=tag)
-        except (PreconditionFailed, StoreError, KeyNotFound) as error:
-            # Another reader remade it at the same moment, or the store is offline: the file
-            # is checked against its checkpoint again at the next load.
-            log.info(
-                "inference record of %s %d not updated: %s", manifest.name, manifest.version, error
-            )
-        return updated
+    # -- reading drawings: inference files ------------------------------------------------------------------------
 
     def load_inference(self, name: str, *, version: int | None = None) -> LoadedModel:
         """Load what reads drawings for the live (or given) version of ``name``.
@@ -993,7 +727,17 @@ class ModelRegistry:
             return self.load(name, lambda path: load_model(path, name), version=version)
 
         def read(candidate: int) -> tuple[Any, Manifest, Path, list[str]]:
-            manifest, model, remade = self._read_inference(name, candidate)
+            try:
+                manifest = self.manifest(name, candidate)
+            except KeyNotFound:
+                raise ValueError("manifest missing (incomplete save)") from None
+            manifest, model, remade = read_inference(
+                self.store,
+                name,
+                candidate,
+                manifest,
+                lambda: self._read_verified(name, candidate)[1],
+            )
             path = self.cache_dir / name / f"{candidate:06d}{INFERENCE_SUFFIX}"
             return model, manifest, path, remade
 
