@@ -45,7 +45,8 @@ def data_search_path(environ: dict[str, str] | None = None) -> list[Path]:
     """Folders searched for the data sets, most specific first.
 
     ``DIGITLIB_DATA_DIR`` (one folder, or several separated by ``os.pathsep``) comes first, then the
-    project's ``data/`` folder, then ``../shared/data`` beside the checkout, where this team keeps it.
+    project's ``data/`` folder, then ``../shared/data`` beside the checkout (one copy shared by
+    several checkouts).
     """
     environ = os.environ if environ is None else environ
     folders = [

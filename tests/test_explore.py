@@ -212,7 +212,25 @@ def _assert_titled_and_labeled(figure):
     assert any(xlabels) and any(ylabels)
 
 
-def test_every_figure_has_a_title_and_axis_labels():
+def _drawn(figure) -> dict[str, int]:
+    """What a figure's visible axes hold: images shown, lines plotted, patches (bars and
+    histogram outlines)."""
+    axes = [axes for axes in figure.get_axes() if axes.get_visible()]
+    return {
+        "images": sum(len(each.images) for each in axes),
+        "lines": sum(len(each.lines) for each in axes),
+        "patches": sum(len(each.patches) for each in axes),
+    }
+
+
+def _assert_draws(figure, **expected: int):
+    """A titled, labeled figure that draws exactly the ``expected`` images, lines, patches."""
+    _assert_titled_and_labeled(figure)
+    drawn = _drawn(figure)
+    assert {key: drawn[key] for key in expected} == expected, drawn
+
+
+def test_every_figure_has_a_title_and_axis_labels_and_draws_its_data():
     images = np.stack([_bar_image()] * 6)
     labels = np.array([0, 0, 1, 1, 2, OTHER])
     probabilities = _probabilities(
@@ -222,28 +240,60 @@ def test_every_figure_has_a_title_and_axis_labels():
     history = [
         {"epoch": e, "loss": 1 / e, "val_accuracy": 0.9, "learning_rate": 1e-3} for e in (1, 2)
     ]
-    figures = [
-        explore.class_gallery(images, labels, per_class=2, title="gallery", rng=0),
-        explore.image_grid(list(images), columns=3, title="grid", xlabel="x", ylabel="y"),
-        explore.plot_pixel_statistics({"bars": explore.pixel_statistics(images)}, title="stats"),
-        explore.plot_inputs_and_probabilities(images[:2], {"m": probabilities[:2]}, title="p"),
-        explore.plot_variants(np.stack([_bar_image()] * 24), title="variants"),
-        explore.plot_confusion_matrices(
-            explore.confusion_matrices(labels, {"m": probabilities}), title="confusion"
+    misreads = explore.worst_misreads(labels, probabilities)
+    assert len(misreads) == 3  # read 3 for a 0, 1 at 0.4 (below the bar), 7 for a 2
+    # Each figure with the images, lines and patches its inputs call for.
+    drawn = [
+        # six inputs, at most two per class: every one shown
+        (explore.class_gallery(images, labels, per_class=2, title="gallery", rng=0), 6, 0, 0),
+        (
+            explore.image_grid(list(images), columns=3, title="grid", xlabel="x", ylabel="y"),
+            6,
+            0,
+            0,
         ),
-        explore.plot_misreads(
-            images,
-            labels,
-            probabilities,
-            explore.worst_misreads(labels, probabilities),
-            title="worst",
+        # one group: its mean image, four histograms (one outline each), one ink-level curve
+        (
+            explore.plot_pixel_statistics({"bars": explore.pixel_statistics(images)}, title="s"),
+            1,
+            1,
+            4,
         ),
-        explore.plot_misreads(images, labels, probabilities, np.zeros(0, np.int64), title="none"),
-        explore.plot_threshold_curves({"m": curve}, 0.5, title="threshold"),
-        explore.plot_training_curves({"cnn": history}, title="training"),
+        # two inputs, each beside one model's 11 probability bars
+        (
+            explore.plot_inputs_and_probabilities(images[:2], {"m": probabilities[:2]}, title="p"),
+            2,
+            0,
+            22,
+        ),
+        (explore.plot_variants(np.stack([_bar_image()] * 24), title="variants"), 24, 0, 0),
+        # one model: one matrix
+        (
+            explore.plot_confusion_matrices(
+                explore.confusion_matrices(labels, {"m": probabilities}), title="confusion"
+            ),
+            1,
+            0,
+            0,
+        ),
+        (explore.plot_misreads(images, labels, probabilities, misreads, title="worst"), 3, 0, 0),
+        # no misreads: a note, no image
+        (
+            explore.plot_misreads(images, labels, probabilities, np.zeros(0, np.int64), title="n"),
+            0,
+            0,
+            0,
+        ),
+        # one curve: three lines of the trade-off, three against the threshold and its marker
+        (explore.plot_threshold_curves({"m": curve}, 0.5, title="threshold"), 0, 7, 0),
+        # one model: loss, accuracy and learning rate, one line each
+        (explore.plot_training_curves({"cnn": history}, title="training"), 0, 3, 0),
     ]
-    for figure in figures:
-        _assert_titled_and_labeled(figure)
+    for figure, images_shown, lines, patches in drawn:
+        _assert_draws(figure, images=images_shown, lines=lines, patches=patches)
+    training = drawn[-1][0]
+    loss_line = training.get_axes()[0].lines[0]
+    np.testing.assert_allclose(loss_line.get_ydata(), [1.0, 0.5])  # the history's losses
 
 
 def test_style_gallery_and_canvas_figures_show_real_drawings():
@@ -252,15 +302,17 @@ def test_style_gallery_and_canvas_figures_show_real_drawings():
     strokes = [np.array([[0, 0], [0, 10]], np.float32), np.array([[-3, 2], [0, 0]], np.float32)]
     digit = PenDigit(strokes, 1, 7, 0)
     assert explore.drawing_name(digit) == "digit 1\nwriter 7"
-    _assert_titled_and_labeled(
-        explore.style_gallery([digit], explore.gallery_styles()[:2], title="styles")
-    )
+    # one drawing in two styles
+    styles = explore.style_gallery([digit], explore.gallery_styles()[:2], title="styles")
+    _assert_draws(styles, images=2)
     canvases = explore.render_canvases([digit, strokes], rng=0)
     assert all(canvas.dtype == np.uint8 and canvas.ndim == 3 for canvas in canvases)
-    _assert_titled_and_labeled(explore.plot_canvas_to_input(canvases, title="canvas"))
+    # two canvases, each as drawn, as naively shrunk and as the model input
+    _assert_draws(explore.plot_canvas_to_input(canvases, title="canvas"), images=6)
     drawings = explore.WriterDrawings(7, canvases, np.array([1, 1]))
-    _assert_titled_and_labeled(
-        explore.plot_before_after(drawings, ["7", "1"], ["1", "1"], title="before and after")
+    _assert_draws(
+        explore.plot_before_after(drawings, ["7", "1"], ["1", "1"], title="before and after"),
+        images=2,
     )
 
 

@@ -71,6 +71,16 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_shipped_model_files_are_small():
-    for path in (ROOT / "models").glob("*"):
-        if path.suffix in (".keras", ".npz"):
-            assert path.stat().st_size < 10 * 1024 * 1024, f"{path.name} is over 10 MB"
+    from digitlib.config import CHECKPOINT_FILES
+
+    models = ROOT / "models"
+    checkpoints = [models / name for name in CHECKPOINT_FILES.values()]
+    # every Keras checkpoint ships with its inference file (cnn.keras -> cnn.infer.npz)
+    expected = checkpoints + [
+        path.with_name(f"{path.stem}.infer.npz") for path in checkpoints if path.suffix == ".keras"
+    ]
+    missing = [path.name for path in expected if not path.is_file()]
+    assert not missing, f"models/ lacks shipped files {missing}"
+    shipped = set(expected) | {p for p in models.glob("*") if p.suffix in (".keras", ".npz")}
+    for path in sorted(shipped):
+        assert path.stat().st_size < 10 * 1024 * 1024, f"{path.name} is over 10 MB"

@@ -323,21 +323,48 @@ def test_set_models_swaps_at_once_and_keeps_versions():
         Recognizer({"a": object()})
 
 
+class PausingModel(FixedModel):
+    """A FixedModel whose first call waits until told to go on: a ``set_models`` can then run
+    while a ``recognize`` is between its models' calls."""
+
+    def __init__(self, name: str, label: int, confidence: float = 0.9):
+        super().__init__(name, label, confidence)
+        self.inside, self.go_on = threading.Event(), threading.Event()
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        if not self.inside.is_set():
+            self.inside.set()
+            assert self.go_on.wait(30), "the test never let the model go on"
+        return super().predict_proba(images)
+
+
 def test_recognize_during_set_models_sees_one_set_or_the_other():
-    recognizer = Recognizer({"a": FixedModel("a", 2)})
-    texts, stop = set(), threading.Event()
-
-    def read():
-        while not stop.is_set():
-            texts.add(recognizer.recognize(drawing()).text)
-
-    reader = threading.Thread(target=read)
+    # Two models that read differently, so a reading made of both sets shows in its segments.
+    old = {"a": PausingModel("a", 2, 0.9), "b": FixedModel("b", 3, 0.6)}
+    new = {"a": FixedModel("a", 8, 0.9), "b": FixedModel("b", 5, 0.6)}
+    recognizer = Recognizer(old, decision=DecisionParams(min_confidence=0.4))
+    readings = []
+    reader = threading.Thread(target=lambda: readings.append(recognizer.recognize(drawing())))
     reader.start()
-    for index in range(20):
-        recognizer.set_models({"a": FixedModel("a", 2 if index % 2 else 8)})
-    stop.set()
-    reader.join()
-    assert texts <= {"22", "88"}
+    assert old["a"].inside.wait(30), "the recognize never reached the old set's first model"
+    recognizer.set_models(new)  # while that recognize has read model a and not yet model b
+    old["a"].go_on.set()
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    readings.append(recognizer.recognize(drawing()))
+
+    def labels_by_model(result):
+        return {
+            (
+                int(np.argmax(segment.probabilities["a"])),
+                int(np.argmax(segment.probabilities["b"])),
+            )
+            for segment in result.segments
+        }
+
+    during, after = readings
+    assert during.text == "22" and labels_by_model(during) == {(2, 3)}  # wholly the old set
+    assert after.text == "88" and labels_by_model(after) == {(8, 5)}  # wholly the new set
 
 
 # --- the decision: doodles versus numbers -------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``digitlib evaluate``: measure models against the targets of issues 3 and 14."""
+"""``digitlib evaluate``: measure models against the targets of ``digitlib.evaluation.evaluate``."""
 
 from __future__ import annotations
 

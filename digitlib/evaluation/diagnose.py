@@ -2,7 +2,7 @@
 models themselves.
 
 MNIST digits fed to the models directly are read far better than the same digits placed on a
-canvas and read by ``recognize()`` (issue 14). For every digit a canvas reading misses,
+canvas and read by ``recognize()``. For every digit a canvas reading misses,
 ``miss_cause`` names the first step that lost it:
 
 - ``"segmentation"``: the drawing was cut into several segments (a 5's detached bar, a broken

@@ -1,5 +1,4 @@
-"""The evaluation protocol of issues 3 and 14: how the models do on people and things they have
-never seen.
+"""The evaluation protocol: how the models do on people and things they have never seen.
 
 Every figure is measured on data no model was trained on, drawn with fixed seeds so the numbers
 reproduce:
@@ -44,7 +43,7 @@ import numpy as np
 
 from digitlib.config import HELD_OUT, MODEL_NAMES, OTHER, SHIPPED_MODELS_DIR, STROKE_MODEL
 
-#: The targets table of issue 3: measure -> (threshold, "min" or "max").
+#: The product's accuracy targets: measure -> (threshold, "min" or "max").
 TARGETS = {
     "mnist.cnn": (0.995, "min"),
     "mnist.ensemble": (0.995, "min"),
@@ -56,8 +55,8 @@ TARGETS = {
     "numbers.text_exact": (0.93, "min"),
 }
 
-#: The targets of issue 14 ("recognition that holds up on people it has never seen"); reported
-#: beside issue 3's, not yet met by every shipped set (``digitlib evaluate`` says which are).
+#: The stricter targets for recognition that holds up on people it has never seen; reported
+#: beside ``TARGETS``, not yet met by every shipped set (``digitlib evaluate`` says which are).
 TARGETS_14 = {
     "mnist_canvas.text_exact": (0.994, "min"),
     "mnist_canvas.read_as_nothing": (0.003, "max"),

@@ -80,13 +80,11 @@ def fuse(
 
 @dataclass(frozen=True)
 class DecisionParams:
-    """How model probabilities become labels; defaults tuned on training writers and categories.
+    """How model probabilities become labels. The defaults are chosen on training writers and
+    kinds only, never the held-out rows; the measurements behind them are in docs/experiments.md.
 
     ``min_confidence``: a segment whose best digit has a lower probability is "other". 0.6 is
-    the highest value that kept training writers' digits read as "other" at <= 0.5% with the
-    first shipped models (400 canvas digits, writers 1-25): 0.7 reached 0.75%. Kept for the
-    models retrained with extras: on fresh renderings of training writers' digits (3,123) and
-    training categories' doodles (3,157), 0.55 read 99.65% / 95.50% right, 0.6 99.58% / 95.95%.
+    the highest bar that keeps training writers' digits read as "other" at <= 0.5%.
     ``whole_other``: when a drawing has several segments and the whole drawing, classified as one
     input, is "other" with at least this probability, the drawing is one "other" segment if its
     segments do not look like a number (see below) or any of them reads as "other".
@@ -94,23 +92,16 @@ class DecisionParams:
     fraction of the tallest one's height.
     ``line_offset``: ... and sit on one line: each segment's vertical center is within this many
     median segment heights of the median center.
-    ``max_aspect``: ... and are not much wider than tall (width / height at most this). 1.8:
-    people draw 0s wide (1.6-1.8 times as wide as tall among the training writers' numbers); at
-    1.6 such a zero made its number "not a number" and the whole drawing "other". On 1,000
-    numbers of the training writers and 2,000 doodles of the training categories (random
-    styles), 1.6 read 99.40% / 96.95% right, 1.8 99.70% / 96.95%, 2.0 and 2.5 the same as 1.8.
-    ``max_holes``: a segment with more holes (``digitlib.image.segment.Region``) than any digit has is
-    "other" whatever the models say: digits have at most two, doodles often more. Measured
-    again by cross-validation over training writers and kinds (``digitlib.training.tune``, never the
-    held-out rows), each rule switched off alone at the CV-chosen thresholds: it helps a
-    little (weighted accuracy 0.9926 without it, 0.9927 with).
-    A stroke-length rule (strokes longer than 4.5 box sides are "other") was removed: on the
-    same folds it changed no reading, with the CV-chosen thresholds or the shipped ones
-    (docs/experiments.md).
+    ``max_aspect``: ... and are not much wider than tall (width / height at most this). 1.8,
+    because people draw 0s up to 1.6-1.8 times as wide as tall, and a lower bound makes such a
+    zero's number "not a number".
+    ``max_holes``: a segment with more holes (``digitlib.image.segment.Region``) than any digit
+    has is "other" whatever the models say: digits have at most two, doodles often more.
     ``max_nested``: a segment with more pieces of ink inside its holes (``Region.nested``: a
     clock's hands, a sign's letters, a face's eyes; a slashed zero's slash does not count) is
-    "other": no digit has any. Of the shape rules it helps the most on data it was not tuned
-    on (measured as ``max_holes``: non-digits read as nothing 98.88% without it, 99.17% with).
+    "other": no digit has any. Of the shape rules it helps the most on data it was not tuned on.
+    ``max_digit_aspect``: a segment more than this many times wider than tall is "other" (no
+    training writer's digit is wider than 1.96 times its height).
     ``number_confidence`` and ``number_share``: when the segments sit as the digits of a number
     (``looks_like_number``) and at least ``number_share`` of them read as digits with
     ``min_confidence``, a segment whose best class is a digit needs only ``number_confidence``:
@@ -120,17 +111,11 @@ class DecisionParams:
     ``second_look_below`` is read again from slight variants of its input
     (``augment.second_look_variants``: rotated, scaled, thickened, thinned) and its
     probabilities become their mean; its best digit then needs ``second_look_confidence``
-    instead of ``min_confidence``. Costs one more model call, for drawings not read clearly.
-    Nine views tell a digit from a doodle better than one. With the shipped models, on fresh
-    renderings of a third of the training writers' digits (2,082) and of the training
-    categories' doodles (1,053), looking again below 0.9 instead of below ``min_confidence``
-    kept the digits at 99.66% and raised the doodles from 96.11% to 97.15% (same bar, 0.6).
-    The bar after a second look is 0.5, a majority of the probability over the nine views: it
-    spends part of that gain on unsure digits and keeps the doodles above where they were
-    (96.39%).
-    ``max_digit_aspect``: a segment more than this many times wider than tall is "other" (no
-    training writer's digit is wider than 1.96 times its height). Cross-validated as
-    ``max_holes``: it helps a little.
+    instead of ``min_confidence``. It costs one more model call, for drawings not read clearly,
+    and nine views tell a digit from a doodle better than one. ``second_look_below`` is 0.9,
+    above ``min_confidence``, because looking again at fairly sure readings too rejects more
+    doodles at no cost in digits; ``second_look_confidence`` is 0.5, a majority of the
+    probability over the nine views.
     ``whole_digit`` and ``whole_digit_aspect``: when a segment of a drawing reads as "other" but
     the whole drawing, no wider than ``whole_digit_aspect`` times its height, reads as a digit
     with at least ``whole_digit`` probability, the drawing is that one digit drawn in pieces.

@@ -116,7 +116,7 @@ class DigitGate:
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
 
-#: The gate fitted for the models shipped before ``issue14-generalize`` (cnn 99.56%) by
+#: The gate fitted for an earlier set of shipped models (cnn 99.56%) by
 #: ``digitlib tune --models models`` (seed 0) on 4,400 fresh drawings of training
 #: writers, categories, letters and signs, its threshold chosen by 5-fold cross-validation over
 #: them; not refitted for the current models (``tune`` now chooses a threshold that keeps the

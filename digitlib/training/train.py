@@ -214,10 +214,10 @@ class TrainConfig:
 
 
 #: The modules whose code makes the training data. Every cache key holds a digest of them, so
-#: a cache is never read for data the committed code would make differently: d5d60ba changed
-#: how a canvas covered in ink reads, the keys (then the config's fields and hand-bumped
-#: versions, not bumped that time) stayed the same, and a checkout with an older cache trained
-#: on other data than a fresh clone's ``make train``.
+#: a cache is never read for data the current code would make differently: a key made of the
+#: config's fields and a hand-bumped version stays the same when a change to the recipe forgets
+#: the bump, and a checkout with an older cache would train on other data than a fresh clone's
+#: ``make train``.
 RECIPE_FILES = tuple(
     Path(__file__).resolve().parent.parent / name
     for name in (
@@ -470,7 +470,7 @@ def assemble_people(
     cache_dir: Path | None = DEFAULT_CACHE_DIR,
     limit: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Digits and non-digits as people draw them (issue 14; all of it trains):
+    """Digits and non-digits as people draw them (all of it trains):
 
     - every training writer's digit ``config.styled_digit_renderings`` times, each in a style
       of ``PEOPLE_STYLES`` (``styles.render_in_style``);

@@ -12,7 +12,7 @@ kinds it was not chosen on. The shipped choice is the candidate that does best o
 
 The score of a candidate is a weighted accuracy of the reading: the share of digits read
 exactly, weighing ``DIGIT_WEIGHT`` (3/4), plus the share of non-digits read as nothing,
-weighing 1/4. The weights come from the targets of issue 14, not from any measurement: they
+weighing 1/4. The weights come from the targets (``evaluate.TARGETS_14``), not from any measurement: they
 allow a digit about a quarter of the errors a non-digit may make (0.8% of held-out digits
 against 2.5-4% of doodles, letters and signs).
 
