@@ -93,8 +93,8 @@ INPUT_SHAPES = ((28, 28), STROKE_SHAPE)
 def build_stroke_model(
     num_classes: int = NUM_CLASSES,
     *,
-    filters: tuple[int, int, int, int] = (64, 96, 128, 128),
-    dense_units: int = 96,
+    filters: tuple[int, int, int, int] = (96, 128, 192, 192),
+    dense_units: int = 128,
     dropout: float = 0.3,
     dilated: bool = False,
 ):

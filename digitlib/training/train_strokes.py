@@ -41,7 +41,7 @@ class StrokeSettings:
     drawn backwards / that the strokes are reordered in a variant (``strokes.augment``);
     ``restyle``: the share of variants drawn as a finger or a mouse would."""
 
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 128
     learning_rate: float = 2e-3
     reverse: float = 0.5
@@ -59,8 +59,8 @@ class StrokeSettings:
     #: ``augment`` gives them random ones.
     mnist_traced: int = 0
     #: ``build_stroke_model(filters=..., dense_units=..., dilated=...)``.
-    filters: tuple[int, int, int, int] = (64, 96, 128, 128)
-    dense_units: int = 96
+    filters: tuple[int, int, int, int] = (96, 128, 192, 192)
+    dense_units: int = 128
     dilated: bool = False
 
 
