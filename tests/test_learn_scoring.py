@@ -82,6 +82,8 @@ def test_a_better_candidate_is_accepted_with_its_probabilities():
     assert set(result.reference) == {"fnn", "ensemble"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.accepted = {}
+    with pytest.raises(TypeError):  # and its mappings are read-only
+        result.probabilities["fnn"] = None
 
 
 def test_a_worse_candidate_keeps_its_live_model_but_is_scored():

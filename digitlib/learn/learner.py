@@ -282,19 +282,6 @@ class OnlineLearner:
             self._probabilities[name] = cached
         return cached[1]
 
-    def _weights(self) -> dict[str, float]:
-        """The recognizer's ensemble weights, normalized to sum to 1."""
-        weights = getattr(self.recognizer, "weights", None)
-        ensemble = getattr(self.recognizer, "ensemble", None)
-        if weights is None and ensemble is not None:
-            weights = getattr(ensemble, "weights", None)
-        if not weights:
-            from digitlib.models.ensemble import Ensemble
-
-            weights = Ensemble(self.recognizer.models).weights
-        total = sum(weights[name] for name in self.recognizer.models)
-        return {name: weights[name] / total for name in self.recognizer.models}
-
     def _gate(
         self, candidates: dict, inputs, labels, metrics: UpdateMetrics, rng: np.random.Generator
     ) -> scoring.Scored:
@@ -305,7 +292,7 @@ class OnlineLearner:
             candidates,
             live=dict(self.recognizer.models),
             before={name: self._live_probabilities(name) for name in self.recognizer.models},
-            weights=self._weights(),
+            weights=scoring.ensemble_weights(self.recognizer),
             validation=validation_set(config.validation),
             inputs=inputs,
             labels=labels,
@@ -316,7 +303,7 @@ class OnlineLearner:
             features=self._features,
         )
         metrics.labels = label_text(labels)
-        metrics.reference = scored.reference
+        metrics.reference = dict(scored.reference)
         metrics.reference_spec = spec_key(config.validation)
         metrics.validation = dict(scored.validation)
         metrics.segments = dict(scored.segments)
@@ -400,7 +387,7 @@ class OnlineLearner:
     ) -> str:
         ensemble = None
         if len(inputs):
-            weights = self._weights()
+            weights = scoring.ensemble_weights(self.recognizer)
             ensemble = sum(
                 weights[name] * model.predict_proba(inputs)
                 for name, model in self.recognizer.models.items()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from digitlib.learn.report import GateFigures, SegmentFigures, ValidationFigures
 @dataclass(frozen=True)
 class Scored:
     """What scoring the candidates of one update attempt found.
+
+    Its mappings are read-only views.
 
     accepted : name -> candidate model, the ones that may be promoted.
     reasons : name -> why the candidate keeps its live model (the others).
@@ -53,6 +56,21 @@ class Scored:
         if name in self.probabilities and (not refresh or name in self.exact):
             return self.probabilities[name]
         return None
+
+
+def ensemble_weights(recognizer) -> dict[str, float]:
+    """The recognizer's ensemble weights (model name -> float), normalized to sum to 1 over its
+    models: its own ``weights``, its ensemble's, or an ``Ensemble``'s defaults."""
+    weights = getattr(recognizer, "weights", None)
+    ensemble = getattr(recognizer, "ensemble", None)
+    if weights is None and ensemble is not None:
+        weights = getattr(ensemble, "weights", None)
+    if not weights:
+        from digitlib.models.ensemble import Ensemble
+
+        weights = Ensemble(recognizer.models).weights
+    total = sum(weights[name] for name in recognizer.models)
+    return {name: weights[name] / total for name in recognizer.models}
 
 
 def scored_rows(
@@ -221,13 +239,13 @@ def score(
         config.bounds,
     )
     return Scored(
-        accepted={name: candidates[name] for name in verdict.accepted},
-        reasons=dict(verdict.reasons),
-        probabilities={name: after[name] for name in candidates},
+        accepted=MappingProxyType({name: candidates[name] for name in verdict.accepted}),
+        reasons=MappingProxyType(dict(verdict.reasons)),
+        probabilities=MappingProxyType({name: after[name] for name in candidates}),
         exact=frozenset(name for name in candidates if exact.get(name)),
-        reference=lineage,
-        validation=verdict.validation,
-        segments=verdict.segments,
+        reference=MappingProxyType(dict(lineage)),
+        validation=MappingProxyType(dict(verdict.validation)),
+        segments=MappingProxyType(dict(verdict.segments)),
         figures=GateFigures(int(len(rows)), int(len(truth)), all(exact.values()), verdict.passed),
     )
 
