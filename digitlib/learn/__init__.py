@@ -38,9 +38,12 @@ sure ones, and on the whole set when any control image changes its reading
 
 The package's parts: ``config`` (``LearnConfig`` and the specs), ``labels``, ``datasets`` (the
 validation set and replay pool), ``keras_tuning`` (Keras trainers; the only part that imports
-TensorFlow), ``gate`` (pure functions from probability tables to a ``Verdict``), ``report``
-(``Update`` and its typed figures) and ``learner`` (``OnlineLearner``, which wires them to the
-recognizer and the store).
+TensorFlow), ``corrections`` (screening, the review queue, corrections kept for replay),
+``candidates`` (the training batch and the fine-tuned copies), ``scoring`` (the probability
+tables for the gate, and the ``Scored`` result), ``gate`` (pure functions from probability
+tables to a ``Verdict``), ``publish`` (saving and promoting versions in the registry),
+``report`` (``Update`` and its typed figures) and ``learner`` (``OnlineLearner``, which wires
+them to the recognizer and the store).
 """
 
 from digitlib.learn.config import LearnConfig, ReplaySpec, ValidationSpec

@@ -1,0 +1,233 @@
+"""Fine-tuned candidates: the training batch, and copies of the live models trained on it.
+
+The live models are never trained: a candidate is a copy, and only a candidate that passes the
+gate replaces its live model. Making a Keras candidate is the slow part of an update (copying
+the model, tracing its training step), so ``Candidates`` keeps what makes the next one quick:
+the Keras checkpoint behind each live inference file (its *twin*), one traced trainer per copy,
+and a few spare copies to overwrite instead of building new ones.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+import numpy as np
+
+from digitlib.learn.config import LearnConfig
+from digitlib.learn.datasets import replay_pool
+from digitlib.learn.keras_tuning import KerasHeadTrainer, KerasTrainer, is_keras
+
+#: How many spare Keras copies are kept per model.
+SPARES_KEPT = 3
+
+
+def replay_sample(
+    config: LearnConfig,
+    corrections: Sequence[tuple[np.ndarray, int]],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``config.replay_size`` earlier examples to train with, so that the models do not forget.
+
+    Drawn without replacement from the replay pool (``replay_pool(config.replay)``), with a
+    share (``config.correction_share``) taken from ``corrections`` (earlier accepted
+    corrections: (image float32 (28, 28) in [0, 1], class index) pairs) when there are some.
+    Returns images float32 (R, 28, 28) and labels int64 (R,); empty when ``replay_size`` is 0.
+    """
+    size = config.replay_size
+    if size == 0:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
+    pool = replay_pool(config.replay)
+    from_corrections = min(int(round(size * config.correction_share)), len(corrections))
+    rows = rng.choice(len(pool.images), size - from_corrections, replace=False)
+    images, labels = [pool.images[rows]], [pool.labels[rows]]
+    if from_corrections:
+        picks = rng.choice(len(corrections), from_corrections, replace=False)
+        images.append(np.stack([corrections[i][0] for i in picks]))
+        labels.append(np.array([corrections[i][1] for i in picks], np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def training_batch(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    config: LearnConfig,
+    corrections: Sequence[tuple[np.ndarray, int]],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """What the candidates train on: each segment of ``inputs`` (float32 (K, 28, 28), labels
+    int64 (K,)) itself and its 24 variants (``augment.variants24``), then a ``replay_sample``
+    of R earlier examples. Returns images float32 (K * 25 + R, 28, 28), labels int64
+    (K * 25 + R,) and R."""
+    from digitlib.image.augment import variants24
+
+    batch_images = [inputs]
+    batch_labels = [labels]
+    for segment, label in zip(inputs, labels, strict=True):
+        batch_images.append(variants24(segment, rng))
+        batch_labels.append(np.full(24, label, np.int64))
+    replay_images, replay_labels = replay_sample(config, corrections, rng)
+    images = np.concatenate(batch_images + [replay_images]).astype(np.float32)
+    targets = np.concatenate(batch_labels + [replay_labels]).astype(np.int64)
+    return images, targets, len(replay_images)
+
+
+class Candidates:
+    """Makes fine-tuned copies of the live models, and keeps what makes that quick.
+
+    Parameters
+    ----------
+    config : LearnConfig
+        Learning rates, epochs, batch size, Keras optimizer and layers to train.
+    trainable : the names of the models that may be fine-tuned.
+    registry : digitlib.store.ModelRegistry
+        Where the Keras checkpoint behind a live inference file is loaded from.
+
+    ``round`` counts the update attempts (``next_round``): a Keras model that left the
+    recognizer rests one round before it is reused, so that a ``recognize()`` call still holding
+    it is not served half-written weights.
+    """
+
+    def __init__(self, config: LearnConfig, trainable: Sequence[str], registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.round = 0
+        self._trainers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._spares: dict[str, list] = {name: [] for name in trainable}
+        #: name -> (live reading model, its Keras checkpoint loaded for fine-tuning)
+        self._twins: dict[str, tuple[object, object]] = {}
+
+    def next_round(self) -> None:
+        """Start an update attempt (spares released in the last one may now be reused)."""
+        self.round += 1
+
+    def warm(self, name: str, live, version) -> None:
+        """Load the twin of ``name`` and, for a Keras model, a spare copy with its training step
+        traced, so that the first update pays for neither (this imports TensorFlow)."""
+        twin = self.twin(name, live, version)
+        if is_keras(twin):
+            self._spares[name].append((self.trainable_copy(name, twin), 0))
+
+    def twin(self, name: str, live, version):
+        """What fine-tuning starts from for ``name``: the live model ``live`` itself when it
+        trains (``NumpyFNN``, a Keras model read in TensorFlow), else the Keras checkpoint of
+        the live ``version`` (an int, or "shipped") behind its inference file, loaded once per
+        version (this imports TensorFlow: a process that only reads never does)."""
+        from digitlib.models import InferenceModel, load_model
+
+        if not isinstance(live, InferenceModel):
+            return live
+        cached = self._twins.get(name)
+        if cached is not None and cached[0] is live:
+            return cached[1]
+        if isinstance(version, int):
+            loaded = self.registry.load(
+                name, lambda path: load_model(path, name), version=version
+            ).model
+        else:
+            loaded = load_model(self.registry.shipped_path(name), name)
+        # The checkpoint and the inference file must be the same model: the gate scores with
+        # the inference file, promotion saves the checkpoint.
+        self._twins[name] = (live, loaded)
+        return loaded
+
+    def adopt(self, name: str, reading, candidate) -> None:
+        """Remember that the promoted ``candidate`` now reads as ``reading`` (its new inference
+        file), so that the next update fine-tunes ``candidate`` without loading it again."""
+        if reading is candidate:
+            return
+        old = self._twins.get(name)
+        if old is not None and old[1] is not candidate:
+            self.release(name, old[1])
+        self._twins[name] = (reading, candidate)
+
+    def fine_tuned(
+        self,
+        name: str,
+        live,
+        version,
+        images: np.ndarray,
+        labels: np.ndarray,
+        rng: np.random.Generator,
+    ):
+        """A copy of the live model ``live`` of ``name`` fine-tuned on ``images`` float32
+        (N, 28, 28) and ``labels`` int64 (N,): a NumPy network whole, a Keras model as
+        ``config.layers_of(name)`` says (its head reads the live inference file's features
+        when only the head trains, as readers will)."""
+        config = self.config
+        twin = self.twin(name, live, version)
+        rate = float(dict(config.learning_rates).get(name, config.learning_rate))
+        if is_keras(twin):
+            # Reuse a spare model (its traced functions with it); a model that left the
+            # recognizer rests one update first.
+            spares = self._spares[name]
+            ready = [index for index, (_, after) in enumerate(spares) if after <= self.round]
+            if ready:
+                candidate = spares.pop(ready[0])[0]
+                candidate.model.set_weights(twin.model.get_weights())
+            else:
+                candidate = self.trainable_copy(name, twin)
+            trainer = self._trainers.get(candidate) or self._trainer_of(name, candidate)
+            if isinstance(trainer, KerasHeadTrainer) and hasattr(live, "feature_rows"):
+                trainer.lean_features = live.feature_rows
+            trainer.fit(
+                images,
+                labels,
+                learning_rate=rate,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                rng=rng,
+            )
+            return candidate
+        candidate = twin.copy()
+        candidate.fine_tune(
+            images,
+            labels,
+            learning_rate=rate,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            rng=rng,
+        )
+        return candidate
+
+    def trainer(self, candidate):
+        """The trainer of a Keras ``candidate`` made here, else None."""
+        return self._trainers.get(candidate) if is_keras(candidate) else None
+
+    def trainable_copy(self, name: str, twin):
+        """A copy of the Keras model ``twin`` with its trainer, its training step traced (one
+        step at learning rate 0), so that the first update does not pay for tracing."""
+        candidate = twin.copy()
+        self._trainer_of(name, candidate)
+        candidate.model.set_weights(twin.model.get_weights())
+        return candidate
+
+    def _trainer_of(self, name: str, candidate):
+        """The trainer of the Keras ``candidate``, made and traced (one step at learning rate
+        0) on first use."""
+        config = self.config
+        trainer = None
+        if config.layers_of(name) == "top":
+            trainer = KerasHeadTrainer.build(candidate, config.keras_optimizer, config.clip_norm)
+        if trainer is None:
+            trainer = KerasTrainer(candidate, config.keras_optimizer, config.clip_norm)
+        self._trainers[candidate] = trainer
+        if isinstance(trainer, KerasHeadTrainer):
+            width = int(trainer.backbone.output.shape[-1])
+            probe = np.zeros((1, width), np.float32)
+        else:
+            probe = np.zeros((1, 28, 28), np.float32)
+        import tensorflow as tf
+
+        weights = candidate.model.get_weights()
+        trainer.optimizer.learning_rate.assign(0.0)
+        trainer.step(tf.constant(probe), tf.constant(np.zeros(1, np.int64)))
+        candidate.model.set_weights(weights)
+        return trainer
+
+    def release(self, name: str, model, *, rest: bool = False) -> None:
+        """Keep a Keras ``model`` that is no longer needed as a spare (the last few only);
+        ``rest``: it just left the recognizer, so it is reused from the next round on."""
+        if is_keras(model):
+            self._spares[name].append((model, self.round + (1 if rest else 0)))
+            del self._spares[name][:-SPARES_KEPT]
