@@ -1,1 +1,3 @@
-"""Measuring the models on held-out hands: the evaluation protocol and its report (evaluate) and the error listings (diagnose)."""
+"""Measuring the models on held-out hands: the evaluation protocol and its report (evaluate) and
+the error listings (diagnose).
+"""

@@ -1,4 +1,6 @@
-"""Reading drawings: prepare (``digitlib.image``) -> score (the models) -> decide. The ``Recognizer`` and ``load_recognizer`` (recognizer), the decision rules and the stroke fusion (decision), the digit-or-not gate (digit_gate) and saliency (explain).
+"""Reading drawings: prepare (``digitlib.image``) -> score (the models) -> decide. The
+``Recognizer`` and ``load_recognizer`` (recognizer), the decision rules and the stroke fusion
+(decision), the digit-or-not gate (digit_gate) and saliency (explain).
 
 ``digitlib.recognize`` keeps the names it has always had; the code lives in its modules.
 """
