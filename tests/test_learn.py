@@ -399,7 +399,7 @@ def test_restart_after_a_promoted_update_loads_the_promoted_version(tmp_path, sh
         restarted, LocalStore(root), LearnConfig(validation=SMALL), shipped_dir=MODELS_DIR
     )
     second = first_promoted(again, held_out_canvases(6, seed=2))
-    moved = {n: v for n, v in second.versions.items() if v != update.versions[n]}
+    moved = {n: v for n, v in second.versions.items() if v != update.versions.get(n, "shipped")}
     assert moved, second.reason
     for name, version in moved.items():
         assert registry.manifest(name, version).parent == update.versions[name]
@@ -450,10 +450,10 @@ def test_a_conflicting_promotion_is_reapplied_on_top_of_the_winner(tmp_path, shi
     promote = loser._promote
     registry = ModelRegistry(LocalStore(root), MODELS_DIR)
 
-    def racing_promote(candidates, metrics):
+    def racing_promote(candidates, metrics, track):
         if not raced:  # another learner promotes every one of these models first
             raced.append(other_learner_promotes(registry, list(candidates)))
-        return promote(candidates, metrics)
+        return promote(candidates, metrics, track)
 
     loser._promote = racing_promote
     update = first_promoted(loser, cases[:4])

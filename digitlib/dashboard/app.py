@@ -405,15 +405,18 @@ class Dashboard:
             )
 
     def start_learning(self) -> None:
-        """Fine-tune on the drawing with the corrected labels; the verdict shows when done."""
+        """Fine-tune on the drawing with the corrected labels (the stroke model on its strokes);
+        the verdict shows when done."""
         labels = self._labels()
         image = self.pad.image()
+        strokes = self.pad.stroke_arrays() or None
         self.learn_in_background(
             lambda learner: learner.learn(
                 image,
                 labels=labels,
                 session_id=self.session_id,
                 progress=self._show_preparation,
+                strokes=strokes,
             ),
             f"that this reads {labels}",
         )

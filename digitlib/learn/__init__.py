@@ -15,14 +15,17 @@ One call of ``learn``:
    drawings and earlier accepted corrections) so that the models do not forget. Copies of all
    trainable models are fine-tuned with a small learning rate: the NumPy network whole, the
    Keras models from their second-to-last Dense layer on (``LearnConfig.keras_layers``). The
-   live models are never touched.
+   live models are never touched. A drawing learned with its strokes also trains the stroke
+   model the same way, on each segment's strokes and their variants in other orders and
+   directions, with replay of its own training drawings (``StrokeSpec``).
 4. **Gate**: the copies are scored on a fixed validation set (``ValidationSpec``: MNIST test digits
    of the even rows, canvas renderings of training writers' digits, "other" drawings), on the
    whole set and on each part, and on the segments themselves. A copy that loses more than
    ``tolerance`` against the live model (a single model: or more than ``noise_sigmas`` standard
    errors of the paired measurement), or ends more than ``model_drift`` below the reference
    accuracy of its lineage while losing anything, keeps its live model; so do all when the
-   ensemble fails the same bounds (``tolerance``, ``max_drift``).
+   ensemble fails the same bounds (``tolerance``, ``max_drift``). The stroke model is gated
+   alone, on drawings of hands it never trained on (``stroke_validation_set``).
 5. **Promote**: the copies that passed are saved as new versions in the registry (parent,
    metrics, ``produced_by="online update"``), the ``current`` pointers are moved with
    conditional promotion (when another learner promoted first, the update is re-applied on top
@@ -46,7 +49,7 @@ tables to a ``Verdict``), ``publish`` (saving and promoting versions in the regi
 them to the recognizer and the store).
 """
 
-from digitlib.learn.config import LearnConfig, ReplaySpec, ValidationSpec
+from digitlib.learn.config import LearnConfig, ReplaySpec, StrokeSpec, ValidationSpec
 from digitlib.learn.datasets import (
     LabeledImages,
     mnist_evaluation_set,
@@ -75,6 +78,7 @@ __all__ = [
     "LearnConfig",
     "OnlineLearner",
     "ReplaySpec",
+    "StrokeSpec",
     "SegmentFigures",
     "TrainFigures",
     "Update",

@@ -10,13 +10,13 @@ and a few spare copies to overwrite instead of building new ones.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from digitlib.learn.config import LearnConfig
-from digitlib.learn.datasets import replay_pool
-from digitlib.learn.keras_tuning import KerasHeadTrainer, KerasTrainer, is_keras
+from digitlib.learn.datasets import LabeledImages, replay_pool
+from digitlib.learn.keras_tuning import KerasHeadTrainer, KerasTrainer, input_shape_of, is_keras
 
 #: How many spare Keras copies are kept per model.
 SPARES_KEPT = 3
@@ -26,26 +26,28 @@ def replay_sample(
     config: LearnConfig,
     corrections: Sequence[tuple[np.ndarray, int]],
     rng: np.random.Generator,
+    pool: Callable[[], LabeledImages] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``config.replay_size`` earlier examples to train with, so that the models do not forget.
 
-    Drawn without replacement from the replay pool (``replay_pool(config.replay)``), with a
-    share (``config.correction_share``) taken from ``corrections`` (earlier accepted
-    corrections: (image float32 (28, 28) in [0, 1], class index) pairs) when there are some.
-    Returns images float32 (R, 28, 28) and labels int64 (R,); empty when ``replay_size`` is 0.
+    Drawn without replacement from ``pool()`` (default: the image replay pool,
+    ``replay_pool(config.replay)``), with a share (``config.correction_share``) taken from
+    ``corrections`` (earlier accepted corrections: (model input, class index) pairs) when there
+    are some. Returns inputs float32 (R, ...) shaped as the pool's and labels int64 (R,); both
+    empty when ``replay_size`` is 0 (and the pool is not built).
     """
     size = config.replay_size
     if size == 0:
         return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
-    pool = replay_pool(config.replay)
+    drawn_from = pool() if pool is not None else replay_pool(config.replay)
     from_corrections = min(int(round(size * config.correction_share)), len(corrections))
-    rows = rng.choice(len(pool.images), size - from_corrections, replace=False)
-    images, labels = [pool.images[rows]], [pool.labels[rows]]
+    rows = rng.choice(len(drawn_from.images), size - from_corrections, replace=False)
+    inputs, labels = [drawn_from.images[rows]], [drawn_from.labels[rows]]
     if from_corrections:
         picks = rng.choice(len(corrections), from_corrections, replace=False)
-        images.append(np.stack([corrections[i][0] for i in picks]))
+        inputs.append(np.stack([corrections[i][0] for i in picks]))
         labels.append(np.array([corrections[i][1] for i in picks], np.int64))
-    return np.concatenate(images), np.concatenate(labels)
+    return np.concatenate(inputs), np.concatenate(labels)
 
 
 def training_batch(
@@ -70,6 +72,45 @@ def training_batch(
     images = np.concatenate(batch_images + [replay_images]).astype(np.float32)
     targets = np.concatenate(batch_labels + [replay_labels]).astype(np.int64)
     return images, targets, len(replay_images)
+
+
+def stroke_training_batch(
+    drawn: Sequence[Sequence[np.ndarray]],
+    labels: np.ndarray,
+    config: LearnConfig,
+    corrections: Sequence[tuple[np.ndarray, int]],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """What a stroke-model candidate trains on: each corrected segment's strokes (``drawn``:
+    per segment its float (n, 2) arrays in drawing order; ``labels`` int64 (K,)) encoded as
+    drawn and in ``config.strokes.variants`` augmented variants (other orders and directions,
+    a finger's or a mouse's path: ``train_strokes.variant``), then ``config.replay_size``
+    examples of the stroke replay pool, a ``config.correction_share`` of them from
+    ``corrections`` (earlier (encoded float32 (64, 6), class) pairs) when there are some.
+    Returns inputs float32 (K * (1 + variants) + R, 64, 6), labels int64 and R."""
+    from digitlib.drawings.strokes import encode_many
+    from digitlib.learn.datasets import stroke_replay_pool
+    from digitlib.training.train_strokes import StrokeSettings, variant
+
+    settings = StrokeSettings()
+    count = config.strokes.variants
+    inputs = [encode_many(drawn)]
+    targets = [np.asarray(labels, np.int64)]
+    for strokes, label in zip(drawn, labels.tolist(), strict=True):
+        if count:
+            inputs.append(np.stack([variant(strokes, settings, rng) for _ in range(count)]))
+            targets.append(np.full(count, label, np.int64))
+    replay_inputs, replay_labels = replay_sample(
+        config, corrections, rng, lambda: stroke_replay_pool(config.strokes)
+    )
+    if len(replay_inputs):
+        inputs.append(replay_inputs)
+        targets.append(replay_labels)
+    return (
+        np.concatenate(inputs).astype(np.float32),
+        np.concatenate(targets).astype(np.int64),
+        len(replay_inputs),
+    )
 
 
 class Candidates:
@@ -106,7 +147,7 @@ class Candidates:
         traced, so that the first update pays for neither (this imports TensorFlow)."""
         twin = self.twin(name, live, version)
         if is_keras(twin):
-            self._spares[name].append((self.trainable_copy(name, twin), 0))
+            self._spares.setdefault(name, []).append((self.trainable_copy(name, twin), 0))
 
     def twin(self, name: str, live, version):
         """What fine-tuning starts from for ``name``: the live model ``live`` itself when it
@@ -153,14 +194,15 @@ class Candidates:
         """A copy of the live model ``live`` of ``name`` fine-tuned on ``images`` float32
         (N, 28, 28) and ``labels`` int64 (N,): a NumPy network whole, a Keras model as
         ``config.layers_of(name)`` says (its head reads the live inference file's features
-        when only the head trains, as readers will)."""
+        when only the head trains, as readers will). The stroke model's ``images`` are its
+        inputs, float32 (N, 64, 6)."""
         config = self.config
         twin = self.twin(name, live, version)
         rate = float(dict(config.learning_rates).get(name, config.learning_rate))
         if is_keras(twin):
             # Reuse a spare model (its traced functions with it); a model that left the
             # recognizer rests one update first.
-            spares = self._spares[name]
+            spares = self._spares.setdefault(name, [])
             ready = [index for index, (_, after) in enumerate(spares) if after <= self.round]
             if ready:
                 candidate = spares.pop(ready[0])[0]
@@ -216,7 +258,7 @@ class Candidates:
             width = int(trainer.backbone.output.shape[-1])
             probe = np.zeros((1, width), np.float32)
         else:
-            probe = np.zeros((1, 28, 28), np.float32)
+            probe = np.zeros((1, *input_shape_of(candidate)), np.float32)
         import tensorflow as tf
 
         weights = candidate.model.get_weights()
@@ -229,5 +271,6 @@ class Candidates:
         """Keep a Keras ``model`` that is no longer needed as a spare (the last few only);
         ``rest``: it just left the recognizer, so it is reused from the next round on."""
         if is_keras(model):
-            self._spares[name].append((model, self.round + (1 if rest else 0)))
-            del self._spares[name][:-SPARES_KEPT]
+            spares = self._spares.setdefault(name, [])
+            spares.append((model, self.round + (1 if rest else 0)))
+            del spares[:-SPARES_KEPT]

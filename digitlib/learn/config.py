@@ -49,6 +49,32 @@ class ReplaySpec:
 
 
 @dataclass(frozen=True)
+class StrokeSpec:
+    """What the stroke model learns from corrections with (each built once per process).
+
+    ``validation``: its gate's set, at most this many drawings of each part of the hands the
+    stroke model never trained on (``train_strokes.fusion_drawings``: the fusion writers'
+    pendigits, a UNIPEN institution's digits and its letters and signs), encoded as drawn.
+    ``replay``: its replay pool, at most this many of each part of its training drawings
+    (``train_strokes.training_drawings``), one augmented variant each. ``variants``: augmented
+    variants of each corrected segment in an update's batch (other orders, directions, a finger
+    or a mouse).
+    """
+
+    validation: int = 1200
+    replay: int = 400
+    variants: int = 24
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("validation", "replay", "variants"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"StrokeSpec.{name} must be >= 0, got {getattr(self, name)}")
+        if self.validation == 0:
+            raise ValueError("StrokeSpec.validation must be > 0: the gate needs drawings")
+
+
+@dataclass(frozen=True)
 class LearnConfig:
     """Settings of online learning.
 
@@ -89,12 +115,16 @@ class LearnConfig:
     gate_margin, gate_control : the cheap gate's screening (see the module docstring); set
         ``exact_gate`` to score every validation image instead.
     max_attempts : promotions tried when other learners promote first.
-    models : names of the models to train (None: every model of the recognizer).
+    strokes : the stroke model's validation set, replay pool and variants (``StrokeSpec``). It
+        learns from corrections drawn with their strokes, through the same candidates, gate and
+        promotion as the image models, its head alone (``keras_layers``).
+    models : names of the models to train (None: every model of the recognizer, the stroke
+        model included when it has one).
     seed : seeds the augmentation, replay sampling and training order.
     """
 
     learning_rates: dict = field(
-        default_factory=lambda: {"numpy_fnn": 1.5e-3, "fnn": 1.5e-3, "cnn": 4e-3}
+        default_factory=lambda: {"numpy_fnn": 1.5e-3, "fnn": 1.5e-3, "cnn": 4e-3, "strokes": 4e-3}
     )
     learning_rate: float = 1.5e-3
     keras_optimizer: str = "sgd"
@@ -111,6 +141,7 @@ class LearnConfig:
     suspicion_confidence: float = 0.99
     validation: ValidationSpec = field(default_factory=ValidationSpec)
     replay: ReplaySpec = field(default_factory=ReplaySpec)
+    strokes: StrokeSpec = field(default_factory=StrokeSpec)
     gate_margin: float = 0.6
     gate_control: int = 128
     exact_gate: bool = False
@@ -166,6 +197,8 @@ class LearnConfig:
         return self.keras_layers
 
 
-def spec_key(spec: ValidationSpec) -> str:
+def spec_key(spec: ValidationSpec | StrokeSpec) -> str:
     """Names a validation set in manifests (a reference accuracy holds for that set only)."""
+    if isinstance(spec, StrokeSpec):
+        return f"strokes{spec.validation}-seed{spec.seed}"
     return f"mnist{spec.mnist}-canvas{spec.canvas}-other{spec.other}-seed{spec.seed}"

@@ -14,14 +14,19 @@ from pathlib import Path
 import numpy as np
 
 from digitlib.config import HELD_OUT, OTHER, PROJECT_ROOT
-from digitlib.learn.config import ReplaySpec, ValidationSpec
+from digitlib.learn.config import ReplaySpec, StrokeSpec, ValidationSpec
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LabeledImages:
-    """``images`` float32 (N, 28, 28) in [0, 1], ``labels`` int64 (N,), ``sources`` (N,) str."""
+    """Model inputs with their labels and the part of the set each comes from.
+
+    ``images``: float32 (N, 28, 28) in [0, 1] for the image models, or float32 (N, 64, 6)
+    encoded strokes for the stroke model (``digitlib.drawings.strokes.encode``); ``labels``
+    int64 (N,); ``sources`` (N,) str.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -202,3 +207,43 @@ def replay_pool(
     return _assemble(
         mnist, spec.canvas, spec.other, spec.seed + 2000, _cache_path("replay", spec, cache_dir)
     )
+
+
+@functools.lru_cache(maxsize=2)
+def stroke_validation_set(spec: StrokeSpec = StrokeSpec()) -> LabeledImages:
+    """The stroke model's gate set for ``spec``: drawings of the hands it never trained on
+    (``train_strokes.fusion_drawings``), at most ``spec.validation`` of each part, encoded as
+    drawn (deterministic; built in about 2 s, cached per process). ``sources``: "pendigits",
+    "unipen" (digits) and "other" (letters and signs)."""
+    from digitlib.drawings.strokes import encode_many
+    from digitlib.training.train_strokes import fusion_drawings
+
+    held = fusion_drawings()
+    rng = np.random.default_rng(spec.seed)
+    parts = np.array(
+        [
+            "other" if label == OTHER else group.split("/")[0]
+            for group, label in zip(held.groups, held.labels.tolist(), strict=True)
+        ]
+    )
+    rows = []
+    for part in np.unique(parts):
+        members = np.flatnonzero(parts == part)
+        rows.append(rng.choice(members, min(spec.validation, len(members)), replace=False))
+    picked = np.sort(np.concatenate(rows))
+    return LabeledImages(
+        encode_many([held.drawings[i] for i in picked]), held.labels[picked], parts[picked]
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def stroke_replay_pool(spec: StrokeSpec = StrokeSpec()) -> LabeledImages:
+    """The stroke model's replay pool for ``spec``: at most ``spec.replay`` of each part of its
+    training drawings (``train_strokes.training_drawings``, no traced MNIST), one augmented
+    variant each, encoded (deterministic; built in a few seconds, cached per process)."""
+    from digitlib.training.train_strokes import StrokeSettings, encode_variants, training_drawings
+
+    settings = StrokeSettings(limit=spec.replay, mnist_traced=0)
+    drawings = training_drawings(settings, rng=spec.seed + 1)
+    inputs = encode_variants(drawings, settings, np.random.default_rng(spec.seed + 2))
+    return LabeledImages(inputs, drawings.labels, np.array(drawings.groups))

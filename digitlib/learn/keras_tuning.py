@@ -57,7 +57,8 @@ class FineTuner:
     optimizer: object
 
     def training_inputs(self, images: np.ndarray) -> np.ndarray:
-        """What ``step`` trains on, made from model inputs float32 (N, 28, 28)."""
+        """What ``step`` trains on, made from model inputs (float32 (N, 28, 28) images or
+        (N, 64, 6) strokes)."""
         return images
 
     def fit(
@@ -98,7 +99,7 @@ class KerasTrainer(FineTuner):
 
     def __init__(self, classifier, optimizer: str = "sgd", clip_norm: float | None = None) -> None:
         self.optimizer = make_optimizer(optimizer, clip_norm)
-        self.step = training_step(classifier.model, self.optimizer, (28, 28))
+        self.step = training_step(classifier.model, self.optimizer, input_shape_of(classifier))
 
 
 class KerasHeadTrainer(FineTuner):
@@ -125,7 +126,9 @@ class KerasHeadTrainer(FineTuner):
         self.optimizer = make_optimizer(optimizer, clip_norm)
         width = int(backbone.output.shape[-1])
 
-        @tf.function(input_signature=[tf.TensorSpec((None, 28, 28), tf.float32)])
+        shape = input_shape_of(classifier)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
         def features(images):
             return backbone(images, training=False)
 
@@ -181,6 +184,12 @@ class KerasHeadTrainer(FineTuner):
         from digitlib.models.inference import head_of, run_head
 
         return run_head(head_of(self.classifier.model), feature_rows)
+
+
+def input_shape_of(classifier) -> tuple[int, ...]:
+    """The shape of one input of the Keras ``classifier``: (28, 28) for the image models,
+    (64, 6) for the stroke model."""
+    return tuple(int(size) for size in classifier.model.input_shape[1:])
 
 
 def is_keras(model) -> bool:

@@ -159,6 +159,8 @@ class Update:
     session_id : the anonymous session id given.
     attempts : promotions tried (more than 1 when another learner promoted first).
     promoted_models, kept : which models learned, and why the others did not (name -> reason).
+    stroke_metrics : the stroke model's figures (its own validation set and gate), when the
+        drawing was learned with its strokes; None otherwise.
     """
 
     promoted: bool
@@ -172,10 +174,11 @@ class Update:
     attempts: int = 0
     promoted_models: list = field(default_factory=list)
     kept: dict = field(default_factory=dict)
+    stroke_metrics: UpdateMetrics | None = None
 
     def to_json(self) -> dict:
         """A JSON-ready summary for the store's update log."""
-        return {
+        summary = {
             "promoted": self.promoted,
             "reason": self.reason,
             "metrics": self.metrics.to_json(),
@@ -188,6 +191,9 @@ class Update:
             "promoted_models": list(self.promoted_models),
             "kept": dict(self.kept),
         }
+        if self.stroke_metrics is not None:
+            summary["stroke_metrics"] = self.stroke_metrics.to_json()
+        return summary
 
 
 def accuracy_series(metrics: dict, name: str) -> dict[str, float]:
