@@ -116,3 +116,24 @@ def test_an_ensemble_with_one_keras_model_calls_it_on_its_own():
     np.testing.assert_allclose(
         ensemble.predict_all(images)["fnn"], ensemble.models["fnn"].predict_proba(images)
     )
+
+
+def test_fine_tune_runs_the_attached_trainer_and_a_copy_has_none():
+    from digitlib.models.keras_tuning import KerasHeadTrainer, KerasTrainer
+
+    model = KerasClassifier(build_fnn(), "fnn")
+    before = model.model.get_weights()
+    model.fine_tune(_images(8), np.arange(8), learning_rate=1e-3, epochs=1, batch_size=4, rng=0)
+    assert isinstance(model.trainer, KerasTrainer)  # the default: every layer
+    after = model.model.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
+    assert model.copy().trainer is None
+    # A head trainer attached: fine_tune moves the head alone, the features stay.
+    head = KerasHeadTrainer.build(model, "sgd", 1.0)
+    model.trainer = head
+    features = [w.copy() for w in head.backbone.get_weights()]
+    top = [w.copy() for w in head.top.get_weights()]
+    model.fine_tune(_images(8), np.arange(8), learning_rate=1e-2, epochs=2, batch_size=4, rng=0)
+    for old, new in zip(features, head.backbone.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+    assert any(not np.allclose(a, b) for a, b in zip(top, head.top.get_weights(), strict=True))

@@ -144,3 +144,27 @@ def test_slash_zero_adds_one_straight_stroke_inside_the_zero():
     )
     (region,) = find_segments(ink_levels(canvas))
     assert region.nested == 0 and region.holes >= 1  # still reads as a 0's shape
+
+
+def test_slash_zero_through_crosses_the_loop_and_runs_out_past_it():
+    t = np.linspace(0, 2 * np.pi, 40)
+    zero = [np.stack([50 + 20 * np.cos(t), 60 + 45 * np.sin(t)], 1).astype(np.float32)]
+    rng = np.random.default_rng(1)
+    mirrored = 0
+    for _ in range(40):
+        slashed = styles.slash_zero(zero, rng, through=1.0)
+        assert len(slashed) == 2
+        np.testing.assert_array_equal(slashed[0], zero[0])
+        slash = slashed[1]
+        start, end = slash[0], slash[-1]
+        # Both ends lie outside the loop: the slash runs through it and out.
+        for point in (start, end):
+            assert ((point[0] - 50) / 20) ** 2 + ((point[1] - 60) / 45) ** 2 > 1.1
+        rise = abs(end[1] - start[1]) / max(abs(end[0] - start[0]), 1e-6)
+        assert np.tan(np.deg2rad(44)) <= rise <= np.tan(np.deg2rad(76))  # 45-75 degrees
+        assert end[1] < start[1]  # drawn upwards
+        mirrored += end[0] < start[0]
+    assert 0 < mirrored < 20  # "/" mostly, "\\" sometimes
+    # The default keeps the slash inside, drawing the same random numbers as before.
+    inside = styles.slash_zero(zero, 5)
+    assert np.all((inside[1] >= (30 - 8, 15 - 8)) & (inside[1] <= (70 + 8, 105 + 8)))

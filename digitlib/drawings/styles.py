@@ -276,13 +276,33 @@ def open_loop(strokes: Strokes, rng: np.random.Generator | int | None = None) ->
     return [s.astype(np.float32) for s in [keep, *strokes[1:]]]
 
 
-def slash_zero(strokes: Strokes, rng: np.random.Generator | int | None = None) -> Strokes:
-    """A 0's strokes plus a slash through it: a straight stroke along a diagonal of its box
-    ("/" mostly, sometimes "\\"), starting and ending at random points near or just past the
-    loop, as people draw a slashed zero."""
+def slash_zero(
+    strokes: Strokes, rng: np.random.Generator | int | None = None, through: float = 0.0
+) -> Strokes:
+    """A 0's strokes plus a slash through it, as people draw a slashed zero.
+
+    Inside the 0 (the default): a straight stroke along a diagonal of its box ("/" mostly,
+    sometimes "\\"), starting and ending at random points near or just past the loop. With
+    probability ``through``: the way many hands write it (Ø), a stroke through the loop's
+    middle at 45-75 degrees, "/" mostly, running out past the loop at both ends, most at the
+    start (up to half the loop's half-diagonal), so that the drawing's box holds the tails.
+    """
     rng = np.random.default_rng(rng)
     strokes = _as_float(strokes)
     (left, top), (right, bottom) = _box(strokes)
+    if through and rng.uniform() < through:
+        size = np.array([right - left, bottom - top])
+        middle = (np.array([left, top]) + np.array([right, bottom])) / 2
+        middle = middle + rng.normal(0, 0.05, 2) * size
+        angle = np.deg2rad(rng.uniform(45, 75))
+        # Up and to the right ("/") in the image's y-down frame; mirrored ("\\") sometimes.
+        direction = np.array([np.cos(angle), -np.sin(angle)])
+        if rng.uniform() < 0.15:
+            direction[0] = -direction[0]
+        reach = float(np.hypot(*size)) / 2
+        start = middle - direction * reach * rng.uniform(1.0, 1.5)
+        end = middle + direction * reach * rng.uniform(1.0, 1.3)
+        return [s.astype(np.float32) for s in [*strokes, _segment(start, end)]]
     start, end = rng.uniform(0.05, 0.3), rng.uniform(0.7, 0.98)
     if rng.uniform() < 0.8:  # "/": from lower left to upper right
         a, b = np.array([left, bottom]), np.array([right, top])

@@ -40,9 +40,10 @@ sure ones, and on the whole set when any control image changes its reading
 (``update.metrics.gate.exact``).
 
 The package's parts: ``config`` (``LearnConfig`` and the specs), ``labels``, ``datasets`` (the
-validation set and replay pool), ``keras_tuning`` (Keras trainers; the only part that imports
-TensorFlow), ``corrections`` (screening, the review queue, corrections kept for replay),
-``candidates`` (the training batch and the fine-tuned copies), ``scoring`` (the probability
+validation sets and replay pools), ``corrections`` (screening, the review queue, corrections kept for replay),
+``candidates`` (the training batch and the fine-tuned copies, each trained by its
+``Classifier.fine_tune``, a Keras copy with a traced ``digitlib.models.keras_tuning`` trainer
+attached), ``scoring`` (the probability
 tables for the gate, and the ``Scored`` result), ``gate`` (pure functions from probability
 tables to a ``Verdict``), ``publish`` (saving and promoting versions in the registry),
 ``report`` (``Update`` and its typed figures) and ``learner`` (``OnlineLearner``, which wires

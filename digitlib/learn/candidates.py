@@ -3,20 +3,20 @@
 The live models are never trained: a candidate is a copy, and only a candidate that passes the
 gate replaces its live model. Making a Keras candidate is the slow part of an update (copying
 the model, tracing its training step), so ``Candidates`` keeps what makes the next one quick:
-the Keras checkpoint behind each live inference file (its *twin*), one traced trainer per copy,
-and a few spare copies to overwrite instead of building new ones.
+the Keras checkpoint behind each live inference file (its *twin*), one traced trainer attached
+to each copy, and a few spare copies to overwrite instead of building new ones. Every candidate
+is then trained by the same call, the ``Classifier``'s ``fine_tune``.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from digitlib.learn.config import LearnConfig
 from digitlib.learn.datasets import LabeledImages, replay_pool
-from digitlib.learn.keras_tuning import KerasHeadTrainer, KerasTrainer, input_shape_of, is_keras
+from digitlib.models.keras_tuning import KerasHeadTrainer, KerasTrainer, input_shape_of, is_keras
 
 #: How many spare Keras copies are kept per model.
 SPARES_KEPT = 3
@@ -133,7 +133,6 @@ class Candidates:
         self.config = config
         self.registry = registry
         self.round = 0
-        self._trainers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._spares: dict[str, list] = {name: [] for name in trainable}
         #: name -> (live reading model, its Keras checkpoint loaded for fine-tuning)
         self._twins: dict[str, tuple[object, object]] = {}
@@ -200,7 +199,7 @@ class Candidates:
         twin = self.twin(name, live, version)
         rate = float(dict(config.learning_rates).get(name, config.learning_rate))
         if is_keras(twin):
-            # Reuse a spare model (its traced functions with it); a model that left the
+            # Reuse a spare model (its traced trainer with it); a model that left the
             # recognizer rests one update first.
             spares = self._spares.setdefault(name, [])
             ready = [index for index, (_, after) in enumerate(spares) if after <= self.round]
@@ -209,19 +208,12 @@ class Candidates:
                 candidate.model.set_weights(twin.model.get_weights())
             else:
                 candidate = self.trainable_copy(name, twin)
-            trainer = self._trainers.get(candidate) or self._trainer_of(name, candidate)
-            if isinstance(trainer, KerasHeadTrainer) and hasattr(live, "feature_rows"):
-                trainer.lean_features = live.feature_rows
-            trainer.fit(
-                images,
-                labels,
-                learning_rate=rate,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                rng=rng,
-            )
-            return candidate
-        candidate = twin.copy()
+            if candidate.trainer is None:  # a former twin kept as a spare: never trained here
+                self._attach_trainer(name, candidate)
+            if isinstance(candidate.trainer, KerasHeadTrainer) and hasattr(live, "feature_rows"):
+                candidate.trainer.lean_features = live.feature_rows
+        else:
+            candidate = twin.copy()
         candidate.fine_tune(
             images,
             labels,
@@ -232,28 +224,32 @@ class Candidates:
         )
         return candidate
 
-    def trainer(self, candidate):
-        """The trainer of a Keras ``candidate`` made here, else None."""
-        return self._trainers.get(candidate) if is_keras(candidate) else None
+    @staticmethod
+    def trainer(candidate):
+        """The trainer attached to a Keras ``candidate`` (``KerasClassifier.trainer``), else
+        None."""
+        return candidate.trainer if is_keras(candidate) else None
 
     def trainable_copy(self, name: str, twin):
-        """A copy of the Keras model ``twin`` with its trainer, its training step traced (one
-        step at learning rate 0), so that the first update does not pay for tracing."""
+        """A copy of the Keras model ``twin`` with its trainer attached, its training step
+        traced (one step at learning rate 0), so that the first update does not pay for
+        tracing."""
         candidate = twin.copy()
-        self._trainer_of(name, candidate)
+        self._attach_trainer(name, candidate)
         candidate.model.set_weights(twin.model.get_weights())
         return candidate
 
-    def _trainer_of(self, name: str, candidate):
-        """The trainer of the Keras ``candidate``, made and traced (one step at learning rate
-        0) on first use."""
+    def _attach_trainer(self, name: str, candidate) -> None:
+        """Attach the trainer ``config`` asks for to the Keras ``candidate`` (its head alone, or
+        every layer, with the configured optimizer) and trace its step (one step at learning
+        rate 0)."""
         config = self.config
         trainer = None
         if config.layers_of(name) == "top":
             trainer = KerasHeadTrainer.build(candidate, config.keras_optimizer, config.clip_norm)
         if trainer is None:
             trainer = KerasTrainer(candidate, config.keras_optimizer, config.clip_norm)
-        self._trainers[candidate] = trainer
+        candidate.trainer = trainer
         if isinstance(trainer, KerasHeadTrainer):
             width = int(trainer.backbone.output.shape[-1])
             probe = np.zeros((1, width), np.float32)
@@ -265,7 +261,6 @@ class Candidates:
         trainer.optimizer.learning_rate.assign(0.0)
         trainer.step(tf.constant(probe), tf.constant(np.zeros(1, np.int64)))
         candidate.model.set_weights(weights)
-        return trainer
 
     def release(self, name: str, model, *, rest: bool = False) -> None:
         """Keep a Keras ``model`` that is no longer needed as a spare (the last few only);

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from digitlib.learn.keras_tuning import is_keras
 from digitlib.learn.report import UpdateMetrics
+from digitlib.models.keras_tuning import is_keras
 
 #: ``produced_by`` of the versions this module saves.
 PRODUCED_BY = "online update"

@@ -18,8 +18,8 @@ import numpy as np
 from digitlib.learn import gate
 from digitlib.learn.config import LearnConfig
 from digitlib.learn.datasets import LabeledImages
-from digitlib.learn.keras_tuning import KerasHeadTrainer
 from digitlib.learn.report import GateFigures, SegmentFigures, ValidationFigures
+from digitlib.models.keras_tuning import KerasHeadTrainer
 
 
 @dataclass(frozen=True)

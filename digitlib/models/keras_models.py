@@ -194,6 +194,9 @@ class KerasClassifier:
         self.input_shape = tuple(input_shape[1:])
         self.name = name or model.name
         self._predict_function = None
+        #: What ``fine_tune`` runs (``digitlib.models.keras_tuning``): made on first use, or
+        #: attached by whoever fine-tunes this model often. A ``copy`` has none.
+        self.trainer = None
 
     def _predict(self):
         if self._predict_function is None:
@@ -230,38 +233,25 @@ class KerasClassifier:
         batch_size: int,
         rng: np.random.Generator | int | None,
     ) -> None:
-        """Train further in place with Adam at ``learning_rate`` (keep it small, e.g. 1e-4).
-
-        Batch norm and dropout run in inference mode (the keras-io transfer-learning recipe): a
-        few dozen variants of one drawing must not overwrite the batch statistics of the
-        training set.
-        """
-        import keras
-        import tensorflow as tf
-
+        """Train further in place with the attached ``trainer``: by default every layer with
+        Adam at ``learning_rate`` (keep it small, e.g. 1e-4), batch norm and dropout in
+        inference mode (``keras_tuning.KerasTrainer``); online learning attaches a
+        ``KerasHeadTrainer`` with SGD to train the head alone."""
         check_training_arguments(learning_rate, epochs, batch_size)
         images = check_inputs(images, self.input_shape)
         labels = check_labels(labels, len(images))
-        rng = np.random.default_rng(rng)
-        model = self.model
-        optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))
-        loss_function = keras.losses.SparseCategoricalCrossentropy()
-        variables = model.trainable_variables
+        if self.trainer is None:
+            from digitlib.models.keras_tuning import KerasTrainer
 
-        @tf.function(reduce_retracing=True)
-        def step(batch_images, batch_labels):
-            with tf.GradientTape() as tape:
-                probabilities = model(batch_images, training=False)
-                loss = loss_function(batch_labels, probabilities)
-            gradients = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            return loss
-
-        for _ in range(int(epochs)):
-            order = rng.permutation(len(images))
-            for start in range(0, len(order), int(batch_size)):
-                batch = order[start : start + int(batch_size)]
-                step(tf.constant(images[batch]), tf.constant(labels[batch]))
+            self.trainer = KerasTrainer(self, "adam", None)
+        self.trainer.fit(
+            images,
+            labels,
+            learning_rate=float(learning_rate),
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            rng=np.random.default_rng(rng),
+        )
 
     def copy(self) -> KerasClassifier:
         import keras

@@ -1,8 +1,12 @@
-"""Fast in-place fine-tuning of Keras models (imports TensorFlow: only learning uses this).
+"""Fast in-place fine-tuning of Keras models (imports TensorFlow: only training and learning
+use this).
 
-``KerasHeadTrainer`` trains the head a model declares (``digitlib.models.inference.split_layers``)
-on features, the way readers compute them; ``KerasTrainer`` trains every layer. Both keep one
-traced training step and reset their optimizer's state before each ``fit``.
+``KerasClassifier.fine_tune`` runs the trainer attached to the classifier
+(``KerasClassifier.trainer``), by default a ``KerasTrainer``. ``KerasHeadTrainer`` trains the
+head a model declares (``digitlib.models.inference.split_layers``) on features, the way readers
+compute them; ``KerasTrainer`` trains every layer. Both keep one traced training step and reset
+their optimizer's state before each ``fit``, so that a model fine-tuned again and again (online
+learning) pays for tracing once.
 """
 
 from __future__ import annotations
@@ -89,12 +93,14 @@ class FineTuner:
 
 
 class KerasTrainer(FineTuner):
-    """Fine-tunes one ``KerasClassifier`` in place with a training step traced once.
+    """Fine-tunes every layer of one ``KerasClassifier`` in place with a training step traced
+    once.
 
-    ``KerasClassifier.fine_tune`` builds its ``tf.function`` on every call; tracing it costs
-    seconds, more than the whole budget of an update. The trainer keeps the traced step and the
-    optimizer and resets the optimizer's state before each use. Batch norm and dropout run in
-    inference mode, as in ``fine_tune``; the optimizer is SGD with momentum or Adam.
+    Tracing a training step costs seconds, more than the whole budget of an online update: the
+    trainer keeps the traced step and the optimizer and resets the optimizer's state before each
+    use. Batch norm and dropout run in inference mode (the keras-io transfer-learning recipe: a
+    few dozen variants of one drawing must not overwrite the batch statistics of the training
+    set); the optimizer is SGD with momentum or Adam.
     """
 
     def __init__(self, classifier, optimizer: str = "sgd", clip_norm: float | None = None) -> None:
