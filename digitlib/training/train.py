@@ -890,35 +890,64 @@ def train_keras(
                 batch_progress(1)
 
         callbacks.append(_Batches())
+    validation = None
+    if len(training_set.validation_images):
+        validation = (training_set.validation_images, training_set.validation_labels)
     for epoch in range(epochs):
-        started = time.monotonic()
-        rate = _learning_rate(learning_rate, epoch, epochs)
-        model.optimizer.learning_rate.assign(rate)
-        images = epoch_data.next()
-        history = model.fit(
-            images,
+        logs = fit_epoch(
+            model,
+            epoch_data.next(),
             training_set.labels,
+            rate=_learning_rate(learning_rate, epoch, epochs),
             batch_size=config.batch_size,
-            epochs=1,
-            verbose=0,
-            shuffle=True,
             sample_weight=sample_weight,
+            validation=validation,
             callbacks=callbacks,
         )
-        logs = {
-            "loss": float(history.history["loss"][-1]),
-            "accuracy": float(history.history["accuracy"][-1]),
-            "learning_rate": rate,
-        }
-        if len(training_set.validation_images):
-            probabilities = KerasClassifier(model).predict_proba(training_set.validation_images)
-            logs["val_accuracy"] = float(
-                (probabilities.argmax(1) == training_set.validation_labels).mean()
-            )
-        logs["seconds"] = time.monotonic() - started
         if progress is not None:
             progress(epoch, logs)
     return KerasClassifier(model)
+
+
+def fit_epoch(
+    model,
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rate: float,
+    batch_size: int,
+    sample_weight: np.ndarray | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: list | None = None,
+) -> dict:
+    """One shuffled epoch of the compiled Keras ``model`` on ``inputs`` and int ``labels`` at
+    learning rate ``rate``; ``validation`` (inputs, labels) is scored after it. Returns the
+    epoch's logs: loss, accuracy, learning_rate, val_accuracy (with ``validation``) and
+    seconds."""
+    from digitlib.models.keras_models import KerasClassifier
+
+    started = time.monotonic()
+    model.optimizer.learning_rate.assign(rate)
+    history = model.fit(
+        inputs,
+        labels,
+        batch_size=batch_size,
+        epochs=1,
+        verbose=0,
+        shuffle=True,
+        sample_weight=sample_weight,
+        callbacks=callbacks or [],
+    )
+    logs = {
+        "loss": float(history.history["loss"][-1]),
+        "accuracy": float(history.history["accuracy"][-1]),
+        "learning_rate": rate,
+    }
+    if validation is not None:
+        predicted = KerasClassifier(model).predict_proba(validation[0]).argmax(1)
+        logs["val_accuracy"] = float((predicted == validation[1]).mean())
+    logs["seconds"] = time.monotonic() - started
+    return logs
 
 
 def train_numpy_fnn(

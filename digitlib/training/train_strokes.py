@@ -22,7 +22,6 @@ set holds: ``fusion_drawings`` (``HELD_OUT.fusion_sources`` and
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,7 +255,7 @@ def train_stroke_model(
     import keras
 
     from digitlib.models.keras_models import KerasClassifier, build_stroke_model
-    from digitlib.training.train import _learning_rate
+    from digitlib.training.train import _learning_rate, fit_epoch
 
     rng = np.random.default_rng([seed, 7])
     keras.utils.set_random_seed(int(rng.integers(2**31)))
@@ -276,32 +275,20 @@ def train_stroke_model(
             encode_variants, stroke_set, settings, np.random.default_rng(seeds[0])
         )
         for epoch in range(settings.epochs):
-            started = time.monotonic()
             inputs = upcoming.result()
             if epoch + 1 < settings.epochs:
                 upcoming = pool.submit(
                     encode_variants, stroke_set, settings, np.random.default_rng(seeds[epoch + 1])
                 )
-            rate = _learning_rate(settings.learning_rate, epoch, settings.epochs)
-            model.optimizer.learning_rate.assign(rate)
-            history = model.fit(
+            logs = fit_epoch(
+                model,
                 inputs,
                 stroke_set.labels,
+                rate=_learning_rate(settings.learning_rate, epoch, settings.epochs),
                 batch_size=settings.batch_size,
-                epochs=1,
-                verbose=0,
-                shuffle=True,
                 sample_weight=weights,
+                validation=None if validation is None else (validation_inputs, validation.labels),
             )
-            logs = {
-                "loss": float(history.history["loss"][-1]),
-                "accuracy": float(history.history["accuracy"][-1]),
-                "learning_rate": rate,
-            }
-            if validation_inputs is not None:
-                predicted = KerasClassifier(model).predict_proba(validation_inputs).argmax(1)
-                logs["val_accuracy"] = float((predicted == validation.labels).mean())
-            logs["seconds"] = time.monotonic() - started
             if checkpoint is not None:
                 model.save(checkpoint)
             if progress is not None:
