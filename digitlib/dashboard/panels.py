@@ -184,7 +184,8 @@ class ModelsPanel:
             chart = (
                 render.line_chart_svg(series, labels)
                 if series
-                else f'<div class="dl-empty">{len(history)} version(s), no accuracy recorded.</div>'
+                else f'<div class="dl-empty">{render.plural(len(history), "version")}, no accuracy '
+                "recorded.</div>"
             )
             charts.append(f"<div><div><b>{html.escape(name)}</b></div>{chart}</div>")
         return '<div style="display:flex;flex-wrap:wrap;gap:12px">' + "".join(charts) + "</div>"
@@ -342,7 +343,7 @@ class DataPanel:
         drawings = self._drawings()
         records = list(drawings.list())
         shown = records[-self.page_size :][::-1]
-        self.summary.value = f"{len(records)} drawing(s) saved" + (
+        self.summary.value = f"{render.plural(len(records), 'drawing')} saved" + (
             f"; the newest {len(shown)} shown." if len(records) > len(shown) else "."
         )
         self.gallery.children = [self._card(record) for record in shown]
@@ -505,7 +506,8 @@ class DataPanel:
                 "download</a>"
             )
         skipped = (
-            f", {len(exported.skipped)} drawing(s) skipped ({exported.skipped[0][1]}, ...)"
+            f", {render.plural(len(exported.skipped), 'drawing')} skipped "
+            f"({exported.skipped[0][1]}, ...)"
             if exported.skipped
             else ""
         )
