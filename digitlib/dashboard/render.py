@@ -292,14 +292,14 @@ def segment_cards_html(
             if "ensemble" in probabilities
             else 0.0
         )
-        note = ""
+        note = f'<div class="dl-note">{sentence(agreement)}</div>' if disagree else ""
         if label == OTHER:
-            note = (
+            note += (
                 '<div class="dl-note">This mark looks like no digit; it is ? in the '
                 "correction.</div>"
             )
         elif other >= OTHER_MATTERS:
-            note = f'<div class="dl-note">{100 * other:.0f}% that this is no digit at all.</div>'
+            note += f'<div class="dl-note">{100 * other:.0f}% that this is no digit at all.</div>'
         inside = _details_html(probabilities, order)
         owned = getattr(segment, "strokes", ())
         if strokes is not None and owned:
