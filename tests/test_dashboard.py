@@ -221,6 +221,48 @@ def test_every_message_a_visitor_can_trigger_is_a_sentence(tmp_path):
         assert "(s)" not in message, f"a placeholder plural: {message!r}"
 
 
+def test_the_status_line_shows_every_message_as_a_sentence():
+    from digitlib.dashboard import Dashboard, Services
+
+    dashboard = Dashboard(Services(None, problems=["nothing in models/"]))
+    dashboard.report("draw a number first", "error")
+    assert 'dl-error">Draw a number first.<' in dashboard.status.value
+    # The other views show the same words.
+    assert dashboard.views_status.value == dashboard.status.value
+
+
+def test_the_messages_written_in_the_dashboards_code_are_sentences():
+    """Every literal message passed to report(): a capital first (unless it starts with a
+    value), a full stop (or ! ? …) last; messages built elsewhere are checked above."""
+    import ast
+
+    import digitlib.dashboard
+
+    folder = Path(digitlib.dashboard.__file__).parent
+    checked = 0
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "report"
+                and node.args
+                and isinstance(node.args[0], ast.Constant | ast.JoinedStr)
+            ):
+                continue
+            message = node.args[0]
+            parts = message.values if isinstance(message, ast.JoinedStr) else [message]
+            first, last = parts[0], parts[-1]
+            text = ast.unparse(message)
+            assert not isinstance(first, ast.Constant) or first.value[:1].isupper(), (
+                f"{path.name}:{node.lineno}: {text}"
+            )
+            assert isinstance(last, ast.Constant) and _is_sentence("X" + last.value), (
+                f"{path.name}:{node.lineno}: {text}"
+            )
+            checked += 1
+    assert checked >= 20, checked
+
+
 def test_the_dashboards_words_have_no_placeholder_plurals():
     import digitlib.dashboard
 
@@ -615,6 +657,18 @@ def test_the_loading_spinner_stands_still():
     assert re.search(r'id="loading".*class="spinner"', spinner, re.DOTALL)
     ours = (TEMPLATES_ROOT / "voila" / "templates" / "digitlib" / "index.html.j2").read_text()
     assert re.search(r"#loading \.spinner\s*\{\s*animation:\s*none;\s*\}", ours)
+
+
+def test_the_pages_stylesheet_is_small_offline_and_has_a_dark_mode():
+    folder = TEMPLATES_ROOT / "voila" / "templates" / "digitlib"
+    sheet = (folder / "digitlib.css").read_text()
+    assert "{% include 'digitlib.css' %}" in (folder / "index.html.j2").read_text()
+    assert len(sheet.encode()) < 16_000, "one small stylesheet"
+    assert "@media (prefers-color-scheme: dark)" in sheet and ":focus-visible" in sheet
+    for outside in ("http:", "https:", "//", "@import", "@font-face", "url("):
+        assert outside not in sheet.replace("/*", "").replace("*/", ""), outside
+    for hook in ("digitlib-canvas", "digitlib-reading", "digitlib-status"):
+        assert f".{hook}" in sheet
 
 
 def test_chromium_is_there():

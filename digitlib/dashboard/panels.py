@@ -144,7 +144,7 @@ class ModelsPanel:
                     self._histories[name] = list(registry.history(name))
                 except Exception as error:  # noqa: BLE001 - one model's history should not hide the rest
                     self._histories[name] = []
-                    self.page.report(f"history of {name} unavailable: {error}", "warning")
+                    self.page.report(f"The history of {name} is unavailable ({error}).", "warning")
         shipped = self._shipped_metrics()
         rows = []
         for name in MODEL_NAMES:
@@ -211,7 +211,7 @@ class ModelsPanel:
         try:
             return json.loads(path.read_text()) if path.exists() else {}
         except ValueError as error:
-            self.page.report(f"{path} is not valid JSON: {error}", "warning")
+            self.page.report(f"The file {path} is not valid JSON ({error}).", "warning")
             return {}
 
     def _confusion(self) -> str:
@@ -351,7 +351,7 @@ class DataPanel:
             held = list(drawings.list_held())
         except Exception as error:  # noqa: BLE001
             held = []
-            self.page.report(f"review queue unavailable: {error}", "warning")
+            self.page.report(f"The review queue is unavailable ({error}).", "warning")
         self.queue.children = [self._held_row(item) for item in held] or [
             HTML("<i>Nothing to review.</i>")
         ]
