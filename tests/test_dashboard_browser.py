@@ -197,10 +197,11 @@ def layout(page) -> dict:
       // wide as the window that scrolls sideways counts too.
       const sideways = [...document.querySelectorAll('*')].filter((e) => {
         const overflow = getComputedStyle(e).overflowX;
-        return (overflow === 'auto' || overflow === 'scroll') && e.clientWidth > 0.8 * root.clientWidth
-          && e.scrollWidth > e.clientWidth + 1;
+        return (overflow === 'auto' || overflow === 'scroll')
+          && e.clientWidth > 0.8 * root.clientWidth && e.scrollWidth > e.clientWidth + 1;
       }).map((e) => `${e.tagName}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`);
-      return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, canvas, cards, sideways,
+      return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, canvas, cards,
+              sideways,
               left: Math.min(canvas.x, ...cards.map((c) => c.x)),
               right: Math.max(canvas.right, ...cards.map((c) => c.right))};
     }"""

@@ -186,7 +186,6 @@ class Dashboard:
         side.add_class("dl-side")
         draw_view = HBox([main, side], layout=Layout(flex_flow="row wrap"))
         draw_view.add_class("dl-draw")
-        draw_view.add_class("dl-gap")
         # The About view too: its diagram is the page's largest piece of markup.
         self.about: HTML | None = None
         loading = HTML("Loading…")  # one widget shown in the three views not built yet
@@ -385,8 +384,8 @@ class Dashboard:
             waiting = len(store.pending()) if hasattr(store, "pending") else 0
             self.report(
                 f"Saved on this server: the store cannot be reached right now, so your drawing "
-                f"(labelled {labels}) is kept here ({render.plural(waiting, 'change')} waiting) and uploaded "
-                "as soon as the store is back.",
+                f"(labelled {labels}) is kept here ({render.plural(waiting, 'change')} waiting) "
+                "and uploaded as soon as the store is back.",
                 "warning",
             )
             return

@@ -80,8 +80,8 @@ def reading_html(text: str) -> str:
 
 
 def plural(count: int, word: str) -> str:
-    """``"1 digit"``, ``"4 digits"``, ``"0 digits"``: a count with its noun, never a placeholder plural.
-    ``word`` is the singular of a noun whose plural adds an s."""
+    """``"1 digit"``, ``"4 digits"``, ``"0 digits"``: a count with its noun, never a
+    placeholder plural. ``word`` is the singular of a noun whose plural adds an s."""
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
