@@ -136,6 +136,16 @@ def test_a_card_marks_the_models_that_disagree_and_shows_other_only_when_it_matt
     assert 'dl-bar-label">other<' in disagreeing
 
 
+def test_a_card_says_when_the_mark_may_be_no_digit():
+    segment = _segment(7)
+    ensemble = np.full(11, 0.0)
+    ensemble[7], ensemble[OTHER] = 0.7, 0.3
+    segment.probabilities = {**segment.probabilities, "ensemble": list(ensemble)}
+    assert "30% that this is no digit at all." in render.segment_cards_html([segment])
+    assert "no digit at all" not in render.segment_cards_html([_segment(7)])
+    assert "looks like no digit" in render.segment_cards_html([_segment(OTHER)])
+
+
 def test_a_card_shows_the_saliency_with_its_key():
     saliency = np.zeros((28, 28), np.float32)
     saliency[5, 5], saliency[20, 20] = 1.0, -0.5

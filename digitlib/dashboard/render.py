@@ -287,11 +287,8 @@ def segment_cards_html(
             if not disagree
             else f"{plural(disagree, 'model')} of {len(chips)} read it otherwise"
         )
-        other = float(
-            np.asarray(probabilities.get("ensemble", [0.0] * (OTHER + 1)))[OTHER]
-            if "ensemble" in probabilities
-            else 0.0
-        )
+        ensemble = probabilities.get("ensemble", ())
+        other = float(ensemble[OTHER]) if len(ensemble) > OTHER else 0.0
         note = f'<div class="dl-note">{sentence(agreement)}</div>' if disagree else ""
         if label == OTHER:
             note += (
