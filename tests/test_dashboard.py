@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import importlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from digitlib.config import OTHER
 from digitlib.dashboard import render
 from digitlib.dashboard.drawpad import (
     MAX_BRUSH_WIDTH,
@@ -104,16 +106,190 @@ def _segment(label: int) -> _Segment:
 
 def test_segment_cards_show_every_model_and_mark_other():
     html = render.segment_cards_html([_segment(7), _segment(10)])
-    for name in ("numpy_fnn", "fnn", "cnn", "ensemble"):
+    # The ensemble is the card's answer; every other model has one chip in the row.
+    for name in ("numpy_fnn", "fnn", "cnn"):
         assert html.count(f'dl-model-name">{name}<') == 2
-    assert "#1: 7" in html and "#2: other" in html and "dl-other" in html
+    assert 'dl-model-name">ensemble<' not in html
+    assert html.count("digitlib-segment") == 2
+    assert 'dl-answer">7<' in html and 'dl-answer">?<' in html and "dl-other" in html
+    assert html.count("<details") == 2 and "Look inside" in html
 
 
-def test_reading_note_counts_digits_and_other_marks():
-    assert render.reading_note([_segment(3), _segment(10)]) == (
-        "1 digit, 1 mark that is not a digit (grey dashed boxes, ? in the correction)"
+def _disagreeing_segment() -> _Segment:
+    segment = _segment(7)
+    fnn = np.full(11, 0.01)
+    fnn[1], fnn[OTHER] = 0.6, 0.3
+    segment.probabilities = {**segment.probabilities, "fnn": list(fnn)}
+    return segment
+
+
+def test_a_card_marks_the_models_that_disagree_and_shows_other_only_when_it_matters():
+    agreeing = render.segment_cards_html([_segment(7)])
+    assert "dl-disagree" not in agreeing and "all models agree" in agreeing
+    # "other" at 1% for every model: no row, no note.
+    assert 'dl-bar-label">other' not in agreeing and "no digit" not in agreeing
+    disagreeing = render.segment_cards_html([_disagreeing_segment()])
+    assert (
+        disagreeing.count("dl-disagree") == 1 and "1 model of 3 read it otherwise" in disagreeing
     )
-    assert "Draw a number" in render.reading_note([])
+    # The fnn thinks "other" 30% likely: its bars show it.
+    assert 'dl-bar-label">other<' in disagreeing
+
+
+def test_a_card_says_when_the_mark_may_be_no_digit():
+    segment = _segment(7)
+    ensemble = np.full(11, 0.0)
+    ensemble[7], ensemble[OTHER] = 0.7, 0.3
+    segment.probabilities = {**segment.probabilities, "ensemble": list(ensemble)}
+    assert "30% that this is no digit at all." in render.segment_cards_html([segment])
+    assert "no digit at all" not in render.segment_cards_html([_segment(7)])
+    assert "looks like no digit" in render.segment_cards_html([_segment(OTHER)])
+
+
+def test_a_card_shows_the_saliency_with_its_key():
+    saliency = np.zeros((28, 28), np.float32)
+    saliency[5, 5], saliency[20, 20] = 1.0, -0.5
+    html = render.segment_cards_html([_segment(3)], [saliency])
+    assert "dl-why" in html and "dl-key-for" in html and "dl-key-against" in html
+
+
+def test_the_saliency_picture_paints_for_and_against_in_their_colours():
+    image = np.zeros((28, 28), np.float32)
+    saliency = np.zeros((28, 28), np.float32)
+    saliency[0, 0], saliency[27, 27] = 2.0, -2.0
+    picture = render.saliency_picture(image, saliency)
+    assert picture.shape == (28, 28, 3) and picture.dtype == np.uint8
+    assert tuple(picture[0, 0]) == render.FOR_COLOUR
+    assert tuple(picture[27, 27]) == render.AGAINST_COLOUR
+    assert image.max() == 0  # its input untouched
+    with pytest.raises(ValueError, match="same shape"):
+        render.saliency_picture(image, saliency[:10])
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ((4, 0, 5, 18.2), "Read 4 digits in 18 ms (5 strokes)."),
+        ((1, 0, 1, 9.0), "Read 1 digit in 9 ms (1 stroke)."),
+        ((0, 1, 2, 11.0), "That doesn't look like a digit (2 strokes, read in 11 ms); try "),
+        ((0, 2, 2, 11.0), "Those don't look like digits (2 strokes"),
+        ((3, 1, 4, 20.0), "Read 3 digits in 20 ms (4 strokes); 1 mark is not a digit (the grey"),
+    ],
+)
+def test_the_reading_status_says_it_in_words(counts, expected):
+    assert render.reading_status(*counts).startswith(expected)
+
+
+def test_the_reading_status_refuses_negative_counts():
+    with pytest.raises(ValueError, match="cannot be negative"):
+        render.reading_status(-1, 0, 1, 5.0)
+
+
+def _is_sentence(text: str) -> bool:
+    return bool(text) and text[0].isupper() and text.endswith((".", "!", "?", "…"))
+
+
+def _status_messages(tmp_path) -> list[str]:
+    """Every status line and message the dashboard builds, from the functions that build them,
+    with 0, 1 and several digits (and marks that are no digit), and from the errors it shows."""
+    from digitlib.dashboard.app import plain_message
+    from digitlib.store import StoreError, StoreUnavailable
+
+    messages = [
+        render.reading_status(digits, others, strokes, 12.0)
+        for digits in (0, 1, 4)
+        for others in (0, 1, 2)
+        for strokes in (0, 1, 5)
+    ]
+    errors = [
+        ValueError("draw a number first"),
+        ValueError("type the right number in the Correct field first"),
+        RuntimeError("still learning from the last correction; wait for its verdict"),
+        PermissionError("only the operator can do that"),
+        StoreUnavailable("down"),
+        StoreError("bad"),
+        KeyError("x"),
+    ]
+    for error in errors:
+        messages += [plain_message(error), plain_message(error, doing="learn from this drawing")]
+    # And what a dashboard shows: at start, a refused correction, an empty canvas.
+    from digitlib.dashboard import Dashboard, Services
+
+    dashboard = Dashboard(Services(None, problems=["nothing in models/"]))
+    shown = [dashboard.status.value]
+    dashboard.correction.value = "12"
+    dashboard.guard(dashboard.save_drawing)()
+    shown.append(dashboard.status.value)
+    for value in shown:
+        messages.append(html.unescape(value.split(">", 1)[1].rsplit("<", 1)[0]))
+    return messages
+
+
+def test_every_message_a_visitor_can_trigger_is_a_sentence(tmp_path):
+    for message in _status_messages(tmp_path):
+        assert _is_sentence(message), f"not a sentence: {message!r}"
+        assert "(s)" not in message, f"a placeholder plural: {message!r}"
+
+
+def test_the_status_line_shows_every_message_as_a_sentence():
+    from digitlib.dashboard import Dashboard, Services
+
+    dashboard = Dashboard(Services(None, problems=["nothing in models/"]))
+    dashboard.report("draw a number first", "error")
+    assert 'dl-error">Draw a number first.<' in dashboard.status.value
+    # The other views show the same words.
+    assert dashboard.views_status.value == dashboard.status.value
+
+
+def test_the_messages_written_in_the_dashboards_code_are_sentences():
+    """Every literal message passed to report(): a capital first (unless it starts with a
+    value), a full stop (or ! ? …) last; messages built elsewhere are checked above."""
+    import ast
+
+    import digitlib.dashboard
+
+    folder = Path(digitlib.dashboard.__file__).parent
+    checked = 0
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "report"
+                and node.args
+                and isinstance(node.args[0], ast.Constant | ast.JoinedStr)
+            ):
+                continue
+            message = node.args[0]
+            parts = message.values if isinstance(message, ast.JoinedStr) else [message]
+            first, last = parts[0], parts[-1]
+            text = ast.unparse(message)
+            assert not isinstance(first, ast.Constant) or first.value[:1].isupper(), (
+                f"{path.name}:{node.lineno}: {text}"
+            )
+            assert isinstance(last, ast.Constant) and _is_sentence("X" + last.value), (
+                f"{path.name}:{node.lineno}: {text}"
+            )
+            checked += 1
+    assert checked >= 20, checked
+
+
+def test_the_dashboards_words_have_no_placeholder_plurals():
+    import digitlib.dashboard
+
+    folder = Path(digitlib.dashboard.__file__).parent
+    for path in [*folder.glob("*.py"), *folder.rglob("*.j2"), *folder.rglob("*.css")]:
+        # "mark(s)", "drawing(s)": a word with (s) glued on (not a call such as asarray(s)).
+        found = re.findall(r"\b(?!asarray)[a-z]+\(s\)", path.read_text())
+        assert not found, f"{path.name} writes placeholder plurals: {found}"
+    assert render.plural(0, "digit") == "0 digits" and render.plural(1, "stroke") == "1 stroke"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("draw a number first", "Draw a number first."), ("Done!", "Done!"), ("", "")],
+)
+def test_sentence_capitalises_and_ends_a_message(text, expected):
+    assert render.sentence(text) == expected
 
 
 def test_reading_html_escapes():
@@ -123,6 +299,10 @@ def test_reading_html_escapes():
 def test_probability_bars_are_widest_first():
     bars = render.probability_bars([0.1, 0.6, 0.3] + [0.0] * 8, top=2)
     assert bars.index(">1<") < bars.index(">2<") and "60%" in bars and ">0<" not in bars
+    shown = render.probability_bars(
+        [0.0] * 7 + [0.95, 0.0, 0.0, 0.05], least=0.01, least_other=0.1
+    )
+    assert ">7<" in shown and "other" not in shown and shown.count("dl-bar-row") == 1
 
 
 def test_confusion_matrix_has_no_more_rows_than_columns():
@@ -487,6 +667,18 @@ def test_the_loading_spinner_stands_still():
     assert re.search(r'id="loading".*class="spinner"', spinner, re.DOTALL)
     ours = (TEMPLATES_ROOT / "voila" / "templates" / "digitlib" / "index.html.j2").read_text()
     assert re.search(r"#loading \.spinner\s*\{\s*animation:\s*none;\s*\}", ours)
+
+
+def test_the_pages_stylesheet_is_small_offline_and_has_a_dark_mode():
+    folder = TEMPLATES_ROOT / "voila" / "templates" / "digitlib"
+    sheet = (folder / "digitlib.css").read_text()
+    assert "{% include 'digitlib.css' %}" in (folder / "index.html.j2").read_text()
+    assert len(sheet.encode()) < 16_000, "one small stylesheet"
+    assert "@media (prefers-color-scheme: dark)" in sheet and ":focus-visible" in sheet
+    for outside in ("http:", "https:", "//", "@import", "@font-face", "url("):
+        assert outside not in sheet.replace("/*", "").replace("*/", ""), outside
+    for hook in ("digitlib-canvas", "digitlib-reading", "digitlib-status"):
+        assert f".{hook}" in sheet
 
 
 def test_chromium_is_there():
@@ -1036,7 +1228,7 @@ def test_a_save_while_the_store_is_down_says_it_waits_on_this_server(unreachable
     dashboard.correction.value = "1"
     dashboard.save_button.click()
     status = dashboard.status.value
-    assert "Saved on this server" in status and "change(s) waiting" in status
+    assert "Saved on this server" in status and "changes waiting" in status
     assert "uploaded as soon as the store is back" in status
     assert unreachable_store.pending(), "the drawing must be kept in the spool"
     for internal in ("StoreUnavailable", "flush_spool", "Error", "/"):
@@ -1054,7 +1246,7 @@ def test_plain_messages_name_no_internals(unreachable_store):
     assert "cannot be reached right now" in message
     assert "StoreUnavailable" not in message and "127.0.0.1" not in message
     assert plain_message(ValueError("type the right number first")) == (
-        "Type the right number first"
+        "Type the right number first."
     )
     assert plain_message(KeyError("x")) == "Something went wrong. The server log has the details."
 

@@ -29,8 +29,9 @@ BRUSH = LINE_WIDTH
 READING_TIMEOUT = 30_000  # ms: generous, the machine is shared
 PAGE_TIMEOUT = 120_000  # ms: a page whose kernel was not preheated starts TensorFlow first
 
-# Records, in the page, when each stroke ends and when the status line changes: it says "Read N
-# mark(s) from S stroke(s) in T ms" after every reading (new with every stroke), when the reading and its boxes are already shown.
+# Records, in the page, when each stroke ends and when the status line changes: it says "Read 4
+# digits in 18 ms (5 strokes)" after every reading (new with every stroke), when the reading and
+# its boxes are already shown.
 TIMING_JS = """
 () => {
   const canvas = document.querySelector('.digitlib-canvas');
@@ -179,6 +180,50 @@ def draw_with_touch(page, strokes: list[np.ndarray]) -> None:
     cdp.detach()
 
 
+def layout(page) -> dict:
+    """How the page sits in its window: the document's scroll and client widths, the canvas's
+    box, the left and right edges of what the Draw view shows (canvas to rightmost card) and
+    each digit card's box, in CSS pixels from the window's top left (scrolled to the top)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    return page.evaluate(
+        """() => {
+      const root = document.scrollingElement || document.documentElement;
+      const box = (e) => { const r = e.getBoundingClientRect();
+        return {x: r.left, y: r.top, width: r.width, height: r.height, right: r.right,
+                bottom: r.bottom}; };
+      const canvas = box(document.querySelector('.digitlib-canvas'));
+      const cards = [...document.querySelectorAll('.digitlib-segment')].map(box);
+      // Voila's page may scroll inside an element rather than the document: any element as
+      // wide as the window that scrolls sideways counts too.
+      const sideways = [...document.querySelectorAll('*')].filter((e) => {
+        const overflow = getComputedStyle(e).overflowX;
+        return (overflow === 'auto' || overflow === 'scroll')
+          && e.clientWidth > 0.8 * root.clientWidth && e.scrollWidth > e.clientWidth + 1;
+      }).map((e) => `${e.tagName}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`);
+      return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, canvas, cards,
+              sideways,
+              left: Math.min(canvas.x, ...cards.map((c) => c.x)),
+              right: Math.max(canvas.right, ...cards.map((c) => c.right))};
+    }"""
+    )
+
+
+def assert_no_sideways_scroll(found: dict) -> None:
+    assert found["scrollWidth"] <= found["clientWidth"], (
+        f"the page scrolls sideways: {found['scrollWidth']} px of content in a "
+        f"{found['clientWidth']} px window"
+    )
+    assert not found["sideways"], f"parts of the page scroll sideways: {found['sideways']}"
+
+
+def keep_screenshot(page, name: str, results_dir) -> None:
+    """Save the page's first screen as ``name`` among the test results, and as docs/``name``
+    (the README's pictures) when DIGITLIB_UPDATE_SCREENSHOTS=1."""
+    page.screenshot(path=str(results_dir / name), full_page=False)
+    if os.environ.get("DIGITLIB_UPDATE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(PROJECT_ROOT / "docs" / name), full_page=False)
+
+
 def expect_reading(page, text: str, timeout: float = READING_TIMEOUT) -> None:
     expect(page.locator(".digitlib-reading")).to_have_text(text, timeout=timeout)
 
@@ -264,8 +309,46 @@ def test_mouse_digits_read_live(desktop, handwriting, results_dir):
     print(f"\nend of stroke to reading: median {median:.0f} ms over {len(delays)} strokes")
     assert len(delays) >= len(strokes), delays
     desktop.screenshot(path=str(results_dir / "dashboard-desktop.png"), full_page=True)
-    if os.environ.get("DIGITLIB_UPDATE_SCREENSHOTS") == "1":  # refresh the README's picture
-        desktop.screenshot(path=str(PROJECT_ROOT / "docs" / "dashboard.png"), full_page=False)
+
+
+def test_a_desktop_shows_the_drawing_its_reading_and_every_card_on_one_screen(
+    desktop, handwriting, results_dir
+):
+    desktop.get_by_role("button", name="Clear").click()
+    expect_reading(desktop, "")
+    draw_with_mouse(desktop, handwriting.number("4721"))
+    expect_reading(desktop, "4721")
+    expect(desktop.locator(".digitlib-status")).to_contain_text("Read 4 digits in")
+    expect(desktop.locator(".digitlib-segment")).to_have_count(4)
+    found = layout(desktop)
+    assert_no_sideways_scroll(found)
+    width = found["clientWidth"]
+    assert found["right"] - found["left"] >= 0.85 * width, (
+        f"the drawing and the cards span {found['left']:.0f}-{found['right']:.0f} px of "
+        f"{width}: the page leaves its room empty"
+    )
+    assert len(found["cards"]) == 4
+    for number, card in enumerate(found["cards"], start=1):
+        assert card["y"] >= 0 and card["bottom"] <= 900, (
+            f"card {number} is not on the first screen (900 px): {card}"
+        )
+    # The reading and the status are beside the canvas, above it.
+    reading = desktop.locator(".digitlib-reading").bounding_box()
+    status = desktop.locator(".digitlib-status").bounding_box()
+    assert reading["y"] < status["y"] < found["canvas"]["y"], (reading, status, found["canvas"])
+    # Looking inside is one level down: closed, and opened per digit.
+    first, second = (
+        desktop.locator(".digitlib-segment").nth(0),
+        desktop.locator(".digitlib-segment").nth(1),
+    )
+    expect(first.locator(".dl-detail").first).to_be_hidden()
+    first.get_by_text("Look inside").click()
+    expect(first.locator(".dl-detail").first).to_be_visible()
+    expect(second.locator(".dl-detail").first).to_be_hidden()
+    first.screenshot(path=str(results_dir / "dashboard-card-inside.png"))
+    first.get_by_text("Look inside").click()
+    expect_no_errors(desktop)
+    keep_screenshot(desktop, "dashboard.png", results_dir)
 
 
 def test_undo_and_clear(desktop, handwriting):
@@ -325,7 +408,9 @@ def test_save_drawing_appears_in_data_view(desktop, handwriting):
     expect_no_errors(desktop)
 
 
-def test_the_page_follows_the_systems_dark_mode(browser, dashboard_server):
+def test_the_page_follows_the_systems_dark_mode(
+    browser, dashboard_server, handwriting, results_dir
+):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
     page = request_dashboard(context, dashboard_server.url)
     try:
@@ -337,6 +422,15 @@ def test_the_page_follows_the_systems_dark_mode(browser, dashboard_server):
         body, canvas = ([int(v) for v in re.findall(r"\d+", colour)[:3]] for colour in colours)
         assert sum(body) < 3 * 80, f"the page stayed light in dark mode: {colours}"
         assert canvas == [255, 255, 255], f"the canvas must stay paper-white: {colours}"
+        draw_with_mouse(page, handwriting.number("4721"))
+        expect_reading(page, "4721")
+        expect(page.locator(".digitlib-segment")).to_have_count(4, timeout=READING_TIMEOUT)
+        expect(page.locator(".digitlib-status")).to_contain_text("Read 4 digits in")
+        card = page.locator(".digitlib-segment").first
+        background = card.evaluate("(e) => getComputedStyle(e).backgroundColor")
+        assert sum(int(v) for v in re.findall(r"\d+", background)[:3]) < 3 * 80, background
+        expect_no_errors(page)
+        keep_screenshot(page, "dashboard-dark.png", results_dir)
     finally:
         context.close()
 
@@ -358,31 +452,61 @@ def test_a_visitor_never_sees_operator_actions(browser, dashboard_server):
         context.close()
 
 
-def test_touch_on_a_phone(browser, dashboard_server, handwriting, results_dir):
-    context = browser.new_context(
+def phone(browser, **options):
+    return browser.new_context(
         viewport={"width": 390, "height": 844},
         has_touch=True,
         is_mobile=True,
         device_scale_factor=2,
+        **options,
     )
+
+
+def test_touch_on_a_phone(browser, dashboard_server, handwriting, results_dir):
+    context = phone(browser)
     page, _ = open_dashboard(context, dashboard_server.url)
     box = page.locator(".digitlib-canvas").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (
         f"canvas does not fit the phone: {box}"
     )
+    assert box["width"] >= 0.9 * 390, f"the canvas leaves the phone's width unused: {box}"
+    assert_no_sideways_scroll(layout(page))
     scrolled = page.evaluate("window.scrollY")
     draw_with_touch(page, handwriting.number("250"))
     expect_reading(page, "250")
     assert page.evaluate("window.scrollY") == scrolled, "drawing with a finger scrolled the page"
-    page.screenshot(path=str(results_dir / "dashboard-phone.png"), full_page=True)
-    if os.environ.get("DIGITLIB_UPDATE_SCREENSHOTS") == "1":  # refresh the README's picture
-        page.screenshot(path=str(PROJECT_ROOT / "docs" / "dashboard-phone.png"), full_page=False)
+    expect(page.locator(".digitlib-segment")).to_have_count(3, timeout=READING_TIMEOUT)
+    expect(page.locator(".digitlib-status")).to_contain_text("Read 3 digits in")
+    found = layout(page)
+    assert_no_sideways_scroll(found)
+    assert found["canvas"]["width"] >= 0.9 * found["clientWidth"], found["canvas"]
+    # Everything stacks: the cards come under the canvas, each within the screen's width.
+    for card in found["cards"]:
+        assert card["y"] >= found["canvas"]["bottom"] and card["right"] <= 390, card
+    page.screenshot(path=str(results_dir / "dashboard-phone-full.png"), full_page=True)
+    keep_screenshot(page, "dashboard-phone.png", results_dir)
     page.get_by_role("button", name="Undo").tap()
     expect(page.locator(".digitlib-reading")).not_to_have_text("250", timeout=READING_TIMEOUT)
     page.get_by_role("button", name="Clear").tap()
     expect_reading(page, "")
     expect_no_errors(page)
     context.close()
+
+
+def test_a_phone_in_dark_mode(browser, dashboard_server, handwriting, results_dir):
+    context = phone(browser, color_scheme="dark")
+    try:
+        page, _ = open_dashboard(context, dashboard_server.url)
+        draw_with_touch(page, handwriting.number("250"))
+        expect_reading(page, "250")
+        expect(page.locator(".digitlib-segment")).to_have_count(3, timeout=READING_TIMEOUT)
+        found = layout(page)
+        assert_no_sideways_scroll(found)
+        assert found["canvas"]["width"] >= 0.9 * found["clientWidth"], found["canvas"]
+        expect_no_errors(page)
+        keep_screenshot(page, "dashboard-phone-dark.png", results_dir)
+    finally:
+        context.close()
 
 
 def test_five_pages_at_once_no_cross_talk(desktop, browser, dashboard_server, handwriting):

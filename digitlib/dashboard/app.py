@@ -89,8 +89,13 @@ class Dashboard:
     ) -> None:
         started = time.perf_counter()
         self.session_id = uuid.uuid4().hex[:12]
-        self.status = HTML(layout=Layout(height="36px", overflow="auto"))
+        # The status line sits under the reading, beside the canvas; the other views show the
+        # same words above them (``views_status``: another widget, so that the page holds one
+        # element of class digitlib-status), hidden while the Draw view is open.
+        self.status = HTML(layout=Layout(max_width="100%"))
         self.status.add_class("digitlib-status")
+        self.views_status = HTML(layout=Layout(max_width="100%", display="none"))
+        self.views_status.add_class("digitlib-views-status")
         self.services = (
             services if services is not None else self._load_services(store_url, models_dir)
         )
@@ -113,7 +118,6 @@ class Dashboard:
         )
         self.reading = HTML(render.reading_html(""))
         self.reading.add_class("digitlib-reading")
-        self.note = HTML(render.reading_note([]), layout=Layout(max_width="100%"))
         # Which model versions made the last reading: with several servers on one store, a
         # visitor (and an operator) can see that a promoted version has reached this one.
         self.versions_line = HTML(layout=Layout(max_width="100%"))
@@ -121,8 +125,8 @@ class Dashboard:
         self.correction = Text(
             placeholder="the right number",
             description="Correct:",
-            layout=Layout(width="200px"),
-            style={"description_width": "58px"},
+            layout=Layout(width="210px"),
+            style={"description_width": "64px"},
         )
         self.correction.add_class("digitlib-correction")
         self.correction.observe(self.guard(self._on_correction_typed), "value")
@@ -153,29 +157,35 @@ class Dashboard:
         # for 20 pages opened at once on one machine) to create at start.
         self.models_panel: ModelsPanel | None = None
         self.data_panel: DataPanel | None = None
-        draw_view = HBox(
-            [
-                VBox(
-                    [
-                        self.pad.widget,
-                        self.reading,
-                        self.note,
-                        self.versions_line,
-                        HBox([self.correction]),
-                        HBox([self.save_button, self.learn_button]),
-                        self.progress,
-                        self.verdict,
-                    ],
-                    layout=Layout(flex="1 1 320px", max_width="660px", min_width="0"),
-                ),
-                VBox(
-                    [HTML("<b>What the models saw</b>"), self.inspect],
-                    layout=Layout(flex="1 1 360px"),
-                ),
-            ],
-            layout=Layout(flex_flow="row wrap"),
+        # The reading first and large, the status under it beside the canvas; the drawing
+        # tools under the canvas, the correction tools in a group of their own; the cards of
+        # what the models saw beside all that, in a grid that uses the width it has.
+        correct = HBox(
+            [self.correction, self.save_button, self.learn_button],
+            layout=Layout(flex_flow="row wrap", align_items="center"),
         )
-        draw_view.add_class("dl-gap")
+        correct.add_class("dl-group")
+        correct.add_class("dl-correct")
+        main = VBox(
+            [
+                self.reading,
+                self.status,
+                self.pad.widget,
+                correct,
+                self.progress,
+                self.verdict,
+                self.versions_line,
+            ],
+            layout=Layout(flex="0 1 644px", min_width="0"),
+        )
+        main.add_class("dl-main")
+        side = VBox(
+            [HTML('<h2 class="dl-section">What the models saw</h2>'), self.inspect],
+            layout=Layout(flex="1 1 300px", min_width="0"),
+        )
+        side.add_class("dl-side")
+        draw_view = HBox([main, side], layout=Layout(flex_flow="row wrap"))
+        draw_view.add_class("dl-draw")
         # The About view too: its diagram is the page's largest piece of markup.
         self.about: HTML | None = None
         loading = HTML("Loading…")  # one widget shown in the three views not built yet
@@ -184,9 +194,8 @@ class Dashboard:
             titles=["Draw", "Models", "Data", "About"],
         )
         self.tabs.observe(self.guard(self._on_tab), names="selected_index")
-        self.widget = VBox(
-            [HTML(render.PAGE_CSS), self.status, self.tabs], layout=Layout(max_width="100%")
-        )
+        # The page's look is the Voila template's stylesheet (share/voila/templates/digitlib).
+        self.widget = VBox([self.views_status, self.tabs], layout=Layout(max_width="100%"))
         self.widget.add_class("digitlib-dashboard")
         self._warm_up()
         self._report_startup()
@@ -232,7 +241,8 @@ class Dashboard:
     def report(self, message: str, level: str = "info") -> None:
         """Show ``message`` in the status line (level ``info``, ``warning`` or ``error``)."""
         css = {"error": "dl-error", "warning": "dl-warning"}.get(level, "dl-info")
-        self.status.value = f'<span class="{css}">{html.escape(message)}</span>'
+        text = html.escape(render.sentence(message))
+        self.status.value = self.views_status.value = f'<span class="{css}">{text}</span>'
 
     def guard(self, function: Callable) -> Callable:
         """Wrap a widget callback so that its errors show in the status line, not vanish."""
@@ -279,7 +289,6 @@ class Dashboard:
         if self.pad.is_empty:
             self.result = None
             self.reading.value = render.reading_html("")
-            self.note.value = render.reading_note([])
             self._fill_correction("")
             self.inspect.value = ""
             self.versions_line.value = ""
@@ -307,7 +316,6 @@ class Dashboard:
                 for seg in result.segments
             ]
         )
-        self.note.value = render.reading_note(result.segments)
         self.versions_line.value = f"<small>{html.escape(render.versions_text(versions))}</small>"
         self._fill_correction(
             "".join("?" if seg.label == OTHER else str(seg.label) for seg in result.segments)
@@ -321,10 +329,9 @@ class Dashboard:
         self.inspect.value = render.segment_cards_html(result.segments, saliency, drawn)
         # The stroke count makes every stroke's line new (a line equal to the last one would not
         # reach the page, and nothing would show that the stroke was read).
-        strokes = len(self.pad.strokes)
-        message = (
-            f"Read {len(result.segments)} mark(s) from {strokes} stroke(s) in "
-            f"{self.last_read_ms:.0f} ms."
+        others = sum(1 for seg in result.segments if seg.label == OTHER)
+        message = render.reading_status(
+            len(result.segments) - others, others, len(self.pad.strokes), self.last_read_ms
         )
         if swapped:
             message += f" Now using the registry's current {', '.join(swapped)}."
@@ -377,8 +384,8 @@ class Dashboard:
             waiting = len(store.pending()) if hasattr(store, "pending") else 0
             self.report(
                 f"Saved on this server: the store cannot be reached right now, so your drawing "
-                f"(labelled {labels}) is kept here ({waiting} change(s) waiting) and uploaded "
-                "as soon as the store is back.",
+                f"(labelled {labels}) is kept here ({render.plural(waiting, 'change')} waiting) "
+                "and uploaded as soon as the store is back.",
                 "warning",
             )
             return
@@ -478,6 +485,7 @@ class Dashboard:
 
     def _on_tab(self, change: dict) -> None:
         index = change["new"]
+        self.views_status.layout.display = "none" if index == 0 else None
         if index == 1:
             if self.models_panel is None:
                 self.models_panel = ModelsPanel(self._panel_context())
@@ -677,8 +685,8 @@ class SecretField(Password):
 
 
 def plain_message(error: Exception, doing: str = "") -> str:
-    """What to tell a visitor about ``error``, in words: no exception class names, no file
-    paths, no function names (the server log keeps the details)."""
+    """What to tell a visitor about ``error``, in words and as a sentence: no exception class
+    names, no file paths, no function names (the server log keeps the details)."""
     from digitlib.store import StoreError, StoreUnavailable
 
     if isinstance(error, StoreUnavailable):
@@ -688,11 +696,11 @@ def plain_message(error: Exception, doing: str = "") -> str:
             "Drawings are still read; try again in a moment."
         )
     if isinstance(error, StoreError):
-        what = f"Could not {doing}: " if doing else ""
-        return f"{what}the store answered with a problem. The server log has the details."
+        what = f"Could not {doing}: the" if doing else "The"
+        return f"{what} store answered with a problem. The server log has the details."
     if isinstance(error, ValueError | RuntimeError | PermissionError):  # ours say what to do
         text = str(error)
-        return f"Could not {doing}: {text}" if doing else text[:1].upper() + text[1:]
+        return render.sentence(f"Could not {doing}: {text}" if doing else text)
     what = f"Could not {doing}" if doing else "Something went wrong"
     return f"{what}. The server log has the details."
 

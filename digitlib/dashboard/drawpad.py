@@ -115,15 +115,15 @@ class DrawPad:
             max=MAX_BRUSH_WIDTH,
             description="Brush",
             readout=True,  # the width in pixels, beside the slider
-            layout=Layout(width="196px"),
-            style={"description_width": "40px"},
+            layout=Layout(width="210px"),
+            style={"description_width": "48px"},
         )
-        self.clear_button = Button(description="Clear", icon="eraser", layout=Layout(width="76px"))
+        self.clear_button = Button(description="Clear", icon="eraser", layout=Layout(width="auto"))
         self.undo_button = Button(
-            description="Undo", icon="undo", layout=Layout(width="76px"), tooltip="Ctrl+Z"
+            description="Undo", icon="undo", layout=Layout(width="auto"), tooltip="Ctrl+Z"
         )
         self.redo_button = Button(
-            description="Redo", icon="repeat", layout=Layout(width="76px"), tooltip="Ctrl+Shift+Z"
+            description="Redo", icon="repeat", layout=Layout(width="auto"), tooltip="Ctrl+Shift+Z"
         )
         self.clear_button.add_class("digitlib-clear")
         self.undo_button.add_class("digitlib-undo")
@@ -152,8 +152,8 @@ class DrawPad:
                 self.canvas,
                 HBox(
                     [self.clear_button, self.undo_button, self.redo_button, self.brush],
-                    layout=Layout(flex_flow="row wrap"),
-                ),
+                    layout=Layout(flex_flow="row wrap", align_items="center"),
+                ).add_class("dl-tools"),
             ],
             layout=Layout(width="100%", max_width=f"{display_width + 4}px"),
         )

@@ -144,7 +144,7 @@ class ModelsPanel:
                     self._histories[name] = list(registry.history(name))
                 except Exception as error:  # noqa: BLE001 - one model's history should not hide the rest
                     self._histories[name] = []
-                    self.page.report(f"history of {name} unavailable: {error}", "warning")
+                    self.page.report(f"The history of {name} is unavailable ({error}).", "warning")
         shipped = self._shipped_metrics()
         rows = []
         for name in MODEL_NAMES:
@@ -184,7 +184,8 @@ class ModelsPanel:
             chart = (
                 render.line_chart_svg(series, labels)
                 if series
-                else f'<div class="dl-empty">{len(history)} version(s), no accuracy recorded.</div>'
+                else f'<div class="dl-empty">{render.plural(len(history), "version")}, no accuracy '
+                "recorded.</div>"
             )
             charts.append(f"<div><div><b>{html.escape(name)}</b></div>{chart}</div>")
         return '<div style="display:flex;flex-wrap:wrap;gap:12px">' + "".join(charts) + "</div>"
@@ -210,7 +211,7 @@ class ModelsPanel:
         try:
             return json.loads(path.read_text()) if path.exists() else {}
         except ValueError as error:
-            self.page.report(f"{path} is not valid JSON: {error}", "warning")
+            self.page.report(f"The file {path} is not valid JSON ({error}).", "warning")
             return {}
 
     def _confusion(self) -> str:
@@ -342,7 +343,7 @@ class DataPanel:
         drawings = self._drawings()
         records = list(drawings.list())
         shown = records[-self.page_size :][::-1]
-        self.summary.value = f"{len(records)} drawing(s) saved" + (
+        self.summary.value = f"{render.plural(len(records), 'drawing')} saved" + (
             f"; the newest {len(shown)} shown." if len(records) > len(shown) else "."
         )
         self.gallery.children = [self._card(record) for record in shown]
@@ -350,7 +351,7 @@ class DataPanel:
             held = list(drawings.list_held())
         except Exception as error:  # noqa: BLE001
             held = []
-            self.page.report(f"review queue unavailable: {error}", "warning")
+            self.page.report(f"The review queue is unavailable ({error}).", "warning")
         self.queue.children = [self._held_row(item) for item in held] or [
             HTML("<i>Nothing to review.</i>")
         ]
@@ -505,7 +506,8 @@ class DataPanel:
                 "download</a>"
             )
         skipped = (
-            f", {len(exported.skipped)} drawing(s) skipped ({exported.skipped[0][1]}, ...)"
+            f", {render.plural(len(exported.skipped), 'drawing')} skipped "
+            f"({exported.skipped[0][1]}, ...)"
             if exported.skipped
             else ""
         )

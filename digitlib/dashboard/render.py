@@ -79,18 +79,50 @@ def reading_html(text: str) -> str:
     return f"<span>{html.escape(text)}</span>"
 
 
-def reading_note(segments: Sequence) -> str:
-    """One line under the reading: how many digits, and which marks are not digits."""
-    if not segments:
-        return "Draw a number above: the reading appears when you lift the pen."
-    others = sum(1 for s in segments if int(s.label) == OTHER)
-    digits = len(segments) - others
-    parts = [f"{digits} digit{'s' if digits != 1 else ''}"]
-    if others:
-        parts.append(
-            f"{others} mark{'s' if others != 1 else ''} that {'are' if others > 1 else 'is'} not a digit (grey dashed boxes, ? in the correction)"
+def plural(count: int, word: str) -> str:
+    """``"1 digit"``, ``"4 digits"``, ``"0 digits"``: a count with its noun, never a
+    placeholder plural. ``word`` is the singular of a noun whose plural adds an s."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def sentence(text: str) -> str:
+    """``text`` as a sentence for the page: its first letter a capital, a full stop at its end
+    unless it ends with one of ``. ! ? …`` already; ``""`` stays ``""``."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def reading_status(digits: int, others: int, strokes: int, milliseconds: float) -> str:
+    """The status line after a reading, in a visitor's words: ``"Read 4 digits in 18 ms (5
+    strokes)."``, or ``"That doesn't look like a digit …"`` when no mark is one.
+
+    ``digits`` and ``others`` count the marks read as digits and as no digit ("other");
+    ``strokes`` the drawing's strokes: it changes with every stroke, so every stroke's status
+    differs from the last one's and the page shows that the stroke was read.
+    """
+    if min(digits, others, strokes) < 0:
+        raise ValueError(
+            f"counts cannot be negative, got digits={digits}, others={others}, strokes={strokes}"
         )
-    return ", ".join(parts)
+    if not digits and not others:
+        return "Nothing to read yet: draw a number."
+    if not digits:
+        head = "That doesn't look like a digit" if others == 1 else "Those don't look like digits"
+        return (
+            f"{head} ({plural(strokes, 'stroke')}, read in {milliseconds:.0f} ms); try "
+            "drawing it larger and more clearly."
+        )
+    text = f"Read {plural(digits, 'digit')} in {milliseconds:.0f} ms ({plural(strokes, 'stroke')})"
+    if others:
+        verb = "is" if others == 1 else "are"
+        text += (
+            f"; {plural(others, 'mark')} {verb} not a digit (the grey dashed "
+            f"{'box' if others == 1 else 'boxes'}, ? in the correction)"
+        )
+    return text + "."
 
 
 def versions_text(versions: Mapping[str, int | str]) -> str:
@@ -103,18 +135,22 @@ def versions_text(versions: Mapping[str, int | str]) -> str:
     return "read by " + ", ".join(parts) if parts else ""
 
 
-def probability_bars(probabilities: Sequence[float], top: int = 3) -> str:
-    """HTML bars of the ``top`` most probable classes, widest first."""
+def probability_bars(
+    probabilities: Sequence[float], top: int = 3, *, least: float = 0.0, least_other: float = 0.0
+) -> str:
+    """HTML bars of the ``top`` most probable classes, widest first; a class under ``least``
+    (and "other" under ``least_other``) is left out, so that no row of 0% fills a card."""
     values = np.asarray(probabilities, np.float64)
-    order = np.argsort(-values)[:top]
     rows = []
-    for index in order:
-        percent = 100.0 * float(values[index])
+    for index in np.argsort(-values)[:top]:
+        value = float(values[index])
+        if value < least or (index == OTHER and value < least_other):
+            continue
         rows.append(
             '<div class="dl-bar-row">'
             f'<span class="dl-bar-label">{html.escape(class_name(index))}</span>'
-            f'<span class="dl-bar"><span style="width:{percent:.1f}%"></span></span>'
-            f'<span class="dl-bar-value">{percent:.0f}%</span></div>'
+            f'<span class="dl-bar"><span style="width:{100 * value:.1f}%"></span></span>'
+            f'<span class="dl-bar-value">{100 * value:.0f}%</span></div>'
         )
     return "".join(rows)
 
@@ -150,51 +186,139 @@ def stroke_order_svg(strokes: Sequence[np.ndarray], size: int = 56) -> str:
     )
 
 
+#: The saliency picture's colours (RGB): ink that speaks for the reading, and against it.
+FOR_COLOUR = (240, 128, 16)
+AGAINST_COLOUR = (40, 140, 255)
+#: "other" gets a word on a card only from this probability up (else it is only noise).
+OTHER_MATTERS = 0.10
+
+
+def saliency_picture(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    """The ink that decided a reading, as a picture: ``image`` (28, 28) float in [0, 1] (the
+    model input, ink bright) in grey, ``saliency`` (28, 28) float painted over it in
+    ``FOR_COLOUR`` where positive (covering that ink lowers the reading's probability) and in
+    ``AGAINST_COLOUR`` where negative. Returns uint8 (28, 28, 3).
+
+    The strongest patch gets the full colour and weaker ones a share of it (square root, so
+    they stay visible), opaque rather than a tint: the map is the picture, the ink its context.
+    """
+    image = np.clip(np.asarray(image, np.float32), 0, 1)
+    saliency = np.asarray(saliency, np.float32)
+    if image.shape != saliency.shape:
+        raise ValueError(
+            f"image {image.shape} and saliency {saliency.shape} must have the same shape"
+        )
+    scale = float(np.max(np.abs(saliency))) or 1.0
+    support = np.sqrt(np.clip(saliency / scale, 0, 1))[..., None]
+    against = np.sqrt(np.clip(-saliency / scale, 0, 1))[..., None]
+    grey = (0.12 + 0.45 * image)[..., None] * np.ones(3, np.float32)
+    colour = np.where(
+        support >= against,
+        np.asarray(FOR_COLOUR, np.float32) / 255,
+        np.asarray(AGAINST_COLOUR, np.float32) / 255,
+    )
+    strength = np.maximum(support, against)
+    mixed = grey * (1 - strength) + colour * strength
+    return np.round(mixed.clip(0, 1) * 255).astype(np.uint8)
+
+
+def _answer(values: np.ndarray) -> tuple[int, float]:
+    best = int(values.argmax())
+    return best, float(values[best])
+
+
+def _details_html(probabilities: Mapping[str, Sequence[float]], order: Sequence[str]) -> str:
+    """Per model, its likeliest classes with bars; classes under 1% and "other" under
+    ``OTHER_MATTERS`` are left out (a column of 0% says nothing)."""
+    return "".join(
+        f'<div class="dl-detail"><span class="dl-detail-name">{html.escape(name)}</span>'
+        f"{probability_bars(probabilities[name], least=0.01, least_other=OTHER_MATTERS)}</div>"
+        for name in order
+    )
+
+
 def segment_cards_html(
     segments: Sequence, saliency: Sequence | None = None, strokes: Sequence | None = None
 ) -> str:
-    """Per segment: the 28x28 image the models saw, beside it (when ``saliency`` gives one
-    (28, 28) map per segment) the ink that made the ensemble decide, the segment's strokes in
-    the order the stroke model read them (when the drawing's ``strokes`` are given), and every
-    model's answer with its bars."""
+    """One card per segment (class ``digitlib-segment``): the 28x28 image the models saw, the
+    ink that made the ensemble decide (when ``saliency`` gives one (28, 28) map per segment)
+    with its two-colour key, the ensemble's answer with a confidence bar, and each other
+    model's answer in one row, those that disagree marked. "Look inside", closed, holds each
+    model's likeliest classes and (when the drawing's ``strokes`` are given) the segment's
+    strokes in the order the stroke model read them."""
     if not segments:
         return ""
-    from digitlib.recognize.explain import saliency_rgb
-
     cards = []
     for number, segment in enumerate(segments, start=1):
-        why = ""
+        probabilities: Mapping[str, Sequence[float]] = segment.probabilities
+        order = [n for n in COMPARED_MODELS if n in probabilities] + [
+            n for n in probabilities if n not in COMPARED_MODELS
+        ]
+        label = int(segment.label)
+        confidence = float(segment.confidence)
+        pictures = (
+            '<figure class="dl-figure"><img class="dl-seen" '
+            f'alt="the 28x28 picture the models read for mark {number}" '
+            f'src="{png_data_url(segment.image)}"/><figcaption>what they saw</figcaption></figure>'
+        )
         if saliency is not None:
-            why = (
-                f'<img class="dl-seen dl-why" alt="ink that decided segment {number}" '
-                f'title="orange: ink that speaks for this reading; blue: against it" '
-                f'src="{png_data_url(saliency_rgb(segment.image, saliency[number - 1]))}"/>'
+            picture = saliency_picture(segment.image, saliency[number - 1])
+            pictures += (
+                '<figure class="dl-figure"><img class="dl-seen dl-why" '
+                f'alt="the ink that decided mark {number}" src="{png_data_url(picture)}"/>'
+                '<figcaption><span class="dl-key dl-key-for"></span>for '
+                '<span class="dl-key dl-key-against"></span>against</figcaption></figure>'
             )
+        chips = []
+        for name in order:
+            if name == "ensemble":
+                continue
+            best, probability = _answer(np.asarray(probabilities[name], np.float64))
+            agrees = "dl-agree" if best == label else "dl-disagree"
+            chips.append(
+                f'<span class="dl-chip {agrees}" title="{html.escape(name)}: '
+                f'{html.escape(class_name(best))}, {100 * probability:.0f}%">'
+                f'<span class="dl-model-name">{html.escape(name)}</span> '
+                f"<b>{html.escape(class_name(best) if best != OTHER else '?')}</b></span>"
+            )
+        disagree = sum(1 for chip in chips if "dl-disagree" in chip)
+        agreement = (
+            "all models agree"
+            if not disagree
+            else f"{plural(disagree, 'model')} of {len(chips)} read it otherwise"
+        )
+        ensemble = probabilities.get("ensemble", ())
+        other = float(ensemble[OTHER]) if len(ensemble) > OTHER else 0.0
+        note = f'<div class="dl-note">{sentence(agreement)}</div>' if disagree else ""
+        if label == OTHER:
+            note += (
+                '<div class="dl-note">This mark looks like no digit; it is ? in the '
+                "correction.</div>"
+            )
+        elif other >= OTHER_MATTERS:
+            note += f'<div class="dl-note">{100 * other:.0f}% that this is no digit at all.</div>'
+        inside = _details_html(probabilities, order)
         owned = getattr(segment, "strokes", ())
         if strokes is not None and owned:
-            why += stroke_order_svg([strokes[i] for i in owned])
-        models = []
-        probabilities: Mapping[str, Sequence[float]] = segment.probabilities
-        for name in [n for n in COMPARED_MODELS if n in probabilities] + [
-            n for n in probabilities if n not in COMPARED_MODELS
-        ]:
-            values = np.asarray(probabilities[name], np.float64)
-            best = int(values.argmax())
-            models.append(
-                f'<div class="dl-model"><div class="dl-model-name">{html.escape(name)}</div>'
-                f'<div class="dl-model-answer">{html.escape(class_name(best))}'
-                f" <small>{100 * values[best]:.0f}%</small></div>"
-                f"{probability_bars(values)}</div>"
+            inside += (
+                '<div class="dl-detail"><span class="dl-detail-name">stroke order</span>'
+                f"{stroke_order_svg([strokes[i] for i in owned])}</div>"
             )
-        label = class_name(segment.label)
-        kind = "dl-other" if int(segment.label) == OTHER else "dl-digit"
+        kind = "dl-other" if label == OTHER else "dl-digit"
+        answer = "?" if label == OTHER else class_name(label)
         cards.append(
-            f'<div class="dl-card {kind}">'
-            f'<div class="dl-card-head"><img class="dl-seen" alt="28x28 input of segment {number}" '
-            f'src="{png_data_url(segment.image)}"/>{why}'
-            f"<div><b>#{number}: {html.escape(label)}</b><br/>"
-            f"<small>{100 * float(segment.confidence):.0f}% sure</small></div></div>"
-            f'<div class="dl-models">{"".join(models)}</div></div>'
+            f'<div class="dl-card {kind} digitlib-segment">'
+            f'<div class="dl-card-head"><span class="dl-card-number">#{number}</span>'
+            f'<span class="dl-answer">{html.escape(answer)}</span>'
+            f'<span class="dl-sure">{100 * confidence:.0f}% sure</span></div>'
+            f'<div class="dl-confidence" role="meter" aria-valuemin="0" aria-valuemax="100" '
+            f'aria-valuenow="{100 * confidence:.0f}" aria-label="confidence">'
+            f'<span style="width:{100 * confidence:.1f}%"></span></div>'
+            f'<div class="dl-pictures">{pictures}</div>'
+            f'<div class="dl-models" title="{agreement}">{"".join(chips)}</div>'
+            f"{note}"
+            f'<details class="dl-inside"><summary>Look inside</summary>{inside}</details>'
+            "</div>"
         )
     return '<div class="dl-cards">' + "".join(cards) + "</div>"
 
@@ -363,88 +487,3 @@ def pipeline_svg() -> str:
         parts.append(f'<text x="8" y="{y + 16 * number}" font-size="11">{line}</text>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-#: Styles for the page, inserted once by the dashboard in an HTML widget.
-PAGE_CSS = """
-<style>
-.digitlib-canvas { touch-action: none; flex: none !important; outline: none; border: none;
-  box-shadow: 0 0 0 1px #888; border-radius: 2px; background: #fff; cursor: crosshair;
-  margin: 2px; -webkit-user-select: none; user-select: none; }
-.digitlib-canvas canvas { touch-action: none; }
-.digitlib-reading { font-size: 44px; font-weight: bold; line-height: 52px; min-height: 52px;
-  letter-spacing: 2px; }
-/* A fixed height: a status that grows or shrinks would move the canvas under the pen. */
-.digitlib-status { font-size: 13px; color: #333; height: 36px; line-height: 18px;
-  overflow-y: auto; }
-.digitlib-status .widget-html-content { line-height: 18px; }
-.digitlib-status .dl-error { color: #b00020; font-weight: bold; }
-.digitlib-status .dl-warning { color: #8a5300; }
-.dl-cards { display: flex; flex-wrap: wrap; gap: 8px; }
-.dl-card { border: 1px solid #ccc; border-radius: 6px; padding: 6px; max-width: 360px; }
-.dl-card.dl-other { border-style: dashed; background: #f6f6f6; }
-.dl-card-head { display: flex; gap: 8px; align-items: center; margin-bottom: 4px; }
-.dl-seen { width: 56px; height: 56px; image-rendering: pixelated; background: #000; }
-.dl-models { display: grid; grid-template-columns: repeat(4, 1fr); gap: 4px; }
-.dl-model { font-size: 11px; min-width: 0; }
-.dl-model-name { color: #555; overflow: hidden; text-overflow: ellipsis; }
-.dl-model-answer { font-size: 16px; font-weight: bold; }
-.dl-bar-row { display: flex; align-items: center; gap: 2px; }
-.dl-bar-label { width: 26px; text-align: right; font-size: 10px; overflow: hidden; }
-.dl-bar { flex: 1; height: 7px; background: #eee; min-width: 16px; }
-.dl-bar span { display: block; height: 100%; background: #1f77b4; }
-.dl-bar-value { width: 28px; text-align: right; }
-.dl-table, .dl-confusion { border-collapse: collapse; font-size: 12px; }
-/* Wide tables scroll inside their box on a phone instead of running off the page. */
-.dl-table, .dl-confusion { display: block; max-width: 100%; overflow-x: auto; }
-.digitlib-dashboard .widget-html-content div, .digitlib-dashboard .widget-html-content small {
-  white-space: normal; overflow-wrap: anywhere; }
-.dl-table td, .dl-table th { border-bottom: 1px solid #ddd; padding: 1px 6px; text-align: left;
-  line-height: 1.35; white-space: nowrap; }
-.digitlib-verdict, .digitlib-verdict .widget-html-content { overflow-x: auto; line-height: 1.4; }
-.dl-confusion td, .dl-confusion th { border: 1px solid #ddd; width: 24px; height: 20px;
-  text-align: center; padding: 0; }
-.dl-verdict-ok { color: #106b21; font-weight: bold; }
-.dl-verdict-no { color: #8a5300; font-weight: bold; }
-.dl-thumb { border: 1px solid #ccc; border-radius: 4px; padding: 4px; min-width: 150px; }
-.dl-thumb img { width: 140px; height: auto; background: #fff; }
-/* Phones: give the fixed-size canvas the room that Voila's paddings take. */
-@media (max-width: 600px) {
-  body .lm-BoxPanel-child { padding-left: 4px !important; padding-right: 4px !important; }
-  body .jp-Cell { padding-left: 0 !important; padding-right: 0 !important; }
-  body .jp-OutputArea-output { margin-left: 0 !important; }
-  .digitlib-dashboard .jupyter-widget-TabPanel-tabContents { padding: 6px 4px !important; }
-  .digitlib-reading { font-size: 36px; line-height: 44px; min-height: 44px; }
-}
-.digitlib-dashboard .widget-box { overflow: visible; }
-.dl-gap { gap: 12px; }
-.dl-warning-box { background: #fff4e5; border: 1px solid #f0b45b; padding: 6px; border-radius: 4px; }
-/* The system's dark mode: JupyterLab's own colour variables, so every widget follows; the
-   canvas stays paper-white (ink is black, as people expect a page to be). */
-@media (prefers-color-scheme: dark) {
-  :root, body {
-    --jp-layout-color0: #111418; --jp-layout-color1: #181c21; --jp-layout-color2: #23282e;
-    --jp-layout-color3: #2f353c; --jp-border-color0: #4a525b; --jp-border-color1: #3a4149;
-    --jp-border-color2: #30363d; --jp-ui-font-color0: #f0f3f6; --jp-ui-font-color1: #e1e6eb;
-    --jp-ui-font-color2: #b9c1c9; --jp-ui-font-color3: #8b949e; --jp-content-font-color0: #f0f3f6;
-    --jp-content-font-color1: #e1e6eb; --jp-content-font-color2: #b9c1c9;
-    --jp-widgets-color: #e1e6eb; --jp-widgets-label-color: #e1e6eb;
-    --jp-widgets-readout-color: #e1e6eb; --jp-widgets-input-color: #e1e6eb;
-    --jp-widgets-input-background-color: #23282e; --jp-widgets-input-border-color: #4a525b;
-    --jp-widgets-slider-active-handle-color: #e1e6eb;
-    color-scheme: dark;
-  }
-  body { background: #111418; color: #e1e6eb; }
-  .digitlib-status { color: #d0d7de; }
-  .digitlib-status .dl-error { color: #ff7b8a; }
-  .digitlib-status .dl-warning, .dl-verdict-no { color: #f0b45b; }
-  .dl-verdict-ok { color: #56d364; }
-  .dl-card, .dl-thumb { border-color: #4a525b; }
-  .dl-card.dl-other { background: #1c2126; }
-  .dl-model-name { color: #b9c1c9; }
-  .dl-bar { background: #30363d; }
-  .dl-table td, .dl-table th, .dl-confusion td, .dl-confusion th { border-color: #3a4149; }
-  .dl-warning-box { background: #3a2a10; border-color: #8a5300; }
-}
-</style>
-"""
