@@ -1194,6 +1194,34 @@ def test_a_version_promoted_elsewhere_reaches_the_next_reading(tmp_path):
     assert visitor.sync_models(force=True) == []  # and it is not loaded again
 
 
+def test_a_stroke_model_promoted_elsewhere_reaches_the_next_reading(tmp_path):
+    from digitlib.config import SHIPPED_MODELS_DIR
+    from digitlib.dashboard import build_services
+
+    if not (SHIPPED_MODELS_DIR / "strokes.infer.npz").is_file():
+        pytest.skip("the shipped stroke model is not trained yet")
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("numpy_fnn.npz", "strokes.keras", "strokes.infer.npz"):
+        (shipped / name).write_bytes((SHIPPED_MODELS_DIR / name).read_bytes())
+    store_url = str(tmp_path / "store")
+    visitor, other = build_services(store_url, shipped), build_services(store_url, shipped)
+    assert visitor.recognizer.stroke_version == "shipped"
+    seeded = other.registry.seed("strokes").version
+    manifest = other.registry.save_version(
+        "strokes",
+        shipped / "strokes.keras",
+        parent=seeded,
+        produced_by="test",
+        inference=(shipped / "strokes.infer.npz").read_bytes(),
+    )
+    other.registry.promote("strokes", manifest.version, expected_current=seeded)
+
+    assert "strokes" in visitor.sync_models(force=True)
+    assert visitor.recognizer.stroke_version == manifest.version
+    assert visitor.sync_models(force=True) == []  # and it is not loaded again
+
+
 # --- plain words when the store is down ------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from ipywidgets import (
 )
 from traitlets import Unicode
 
-from digitlib.config import OTHER
+from digitlib.config import OTHER, STROKE_MODEL
 from digitlib.dashboard import render
 from digitlib.dashboard.access import OperatorOnly, OperatorSession
 from digitlib.dashboard.drawpad import DrawPad
@@ -298,7 +298,10 @@ class Dashboard:
         if self.services.recognizer is None:
             raise RuntimeError(f"cannot read: {'; '.join(self.services.problems)}")
         swapped = self.services.sync_models()
-        versions = self.services.recognizer.versions
+        recognizer = self.services.recognizer
+        versions = dict(recognizer.versions)
+        if recognizer.stroke_model is not None:
+            versions[STROKE_MODEL] = recognizer.stroke_version
         drawn = self.pad.stroke_arrays()
         result = self.services.recognizer.recognize(self.pad.image(), strokes=drawn)
         self.result = result

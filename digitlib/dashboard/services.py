@@ -99,9 +99,16 @@ class Services:
             return []
 
     def _load_newer(self) -> list[str]:
-        live = dict(self.recognizer.versions)
+        from digitlib.config import STROKE_MODEL
+
+        recognizer = self.recognizer
+        reading = dict(recognizer.models)
+        live = dict(recognizer.versions)
+        if recognizer.stroke_model is not None:
+            reading[STROKE_MODEL] = recognizer.stroke_model
+            live[STROKE_MODEL] = recognizer.stroke_version
         stale = {}
-        for name in self.recognizer.models:
+        for name in reading:
             current = self.registry.current(name)
             if current is None or str(live.get(name)) == str(current):
                 continue
@@ -115,7 +122,7 @@ class Services:
 
         models, versions = {}, {}
         for name, version in stale.items():
-            if isinstance(self.recognizer.models[name], InferenceModel):
+            if isinstance(reading[name], InferenceModel):
                 loaded = self.registry.load_inference(name, version=version)
             else:
                 loaded = self.registry.load(
@@ -123,9 +130,12 @@ class Services:
                 )
             models[name] = loaded.model
             versions[name] = loaded.version if loaded.version is not None else "shipped"
-            self.recognizer.warnings.extend(loaded.warnings)
-        self.recognizer.set_models(models, versions=versions)
-        return sorted(models)
+            recognizer.warnings.extend(loaded.warnings)
+        if STROKE_MODEL in models:
+            recognizer.set_stroke_model(models.pop(STROKE_MODEL), versions.pop(STROKE_MODEL))
+        if models:
+            recognizer.set_models(models, versions=versions)
+        return sorted(stale)
 
 
 def build_services(store_url: str | None = None, models_dir: str | None = None) -> Services:
