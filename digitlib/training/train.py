@@ -110,8 +110,9 @@ class TrainConfig:
     #: use, and without it the models read it as "other" or 8.
     slashed_zero_renderings: int = 3
     #: The share of those whose slash runs through the loop and out past it (Ø, as many hands
-    #: write it; ``slash_zero(through=...)``); the others keep the slash inside the loop.
-    slashed_zero_through: float = 0.5
+    #: write it; ``slash_zero(through=...)``); the others keep the slash inside the loop. The
+    #: shipped models were trained with 0 (docs/experiments.md: what 0.5 bought and cost).
+    slashed_zero_through: float = 0.0
     extra_width_fraction: tuple[float, float] = (0.025, 0.08)
     #: Digits and non-digits as people draw them (``assemble_people``):
     #: renderings per training-writer digit, each in a drawing style picked from
