@@ -97,9 +97,10 @@ def stroke_training_batch(
     inputs = [encode_many(drawn)]
     targets = [np.asarray(labels, np.int64)]
     for strokes, label in zip(drawn, labels.tolist(), strict=True):
-        if count:
-            inputs.append(np.stack([variant(strokes, settings, rng) for _ in range(count)]))
-            targets.append(np.full(count, label, np.int64))
+        if not count:
+            break
+        inputs.append(np.stack([variant(strokes, settings, rng) for _ in range(count)]))
+        targets.append(np.full(count, label, np.int64))
     replay_inputs, replay_labels = replay_sample(
         config, corrections, rng, lambda: stroke_replay_pool(config.strokes)
     )

@@ -327,8 +327,6 @@ class OnlineLearner:
         """The stroke model learns the segments drawn with strokes (``drawn``: per segment its
         strokes; ``labels`` int64 (K,)), through the same candidates, gate and promotion as the
         image models. Returns (promoted, kept, attempts)."""
-        from digitlib.drawings.strokes import encode_many
-
         rows = [index for index, segment in enumerate(drawn) if segment]
         if not rows:
             return [], {STROKE_MODEL: "no stroke belongs to a segment of the drawing"}, 0
@@ -338,7 +336,7 @@ class OnlineLearner:
             segments, targets, self.config, self._stroke_corrections, self._rng
         )
         metrics.add_time("batch", time.perf_counter() - clock)
-        inputs = encode_many(segments)
+        inputs = batch[0][: len(segments)]  # the batch opens with the segments as drawn
         done, kept, attempts = self._train_gate_promote(
             self._strokes, inputs, targets, batch, metrics
         )
